@@ -1,0 +1,36 @@
+# The serving image: the service, the model repository, and what serving needs (no training code).
+#
+# GPU (default; run with `docker run --gpus all ...`):
+#   docker build -t gan-serving .
+# CPU:
+#   docker build -t gan-serving:cpu --build-arg BASE_IMAGE=python:3.11-slim --build-arg TF_EXTRA=cpu .
+#
+# The GPU base already carries TensorFlow built against its CUDA and cuDNN, so TF_EXTRA stays empty
+# there; on a plain Python base, TF_EXTRA=cpu installs the tensorflow-cpu wheel.
+ARG BASE_IMAGE=tensorflow/tensorflow:2.21.0-gpu
+FROM ${BASE_IMAGE}
+
+ARG TF_EXTRA=""
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    GAN_MODEL_DIR=/srv/models
+
+WORKDIR /srv
+COPY pyproject.toml README.md ./
+COPY service/ service/
+RUN python3 -m pip install --no-cache-dir ".[serve${TF_EXTRA:+,${TF_EXTRA}}]"
+COPY models/ models/
+
+RUN useradd --system --uid 10001 --home-dir /srv --shell /usr/sbin/nologin gan \
+    && chown -R gan /srv
+USER gan
+
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD python3 -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
+
+# The app factory builds the app from GAN_* settings; --timeout-graceful-shutdown bounds the drain.
+CMD ["python3", "-m", "uvicorn", "service.app:create_app_from_env", "--factory", \
+     "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]

@@ -1,0 +1,39 @@
+# The README's commands. Each target sets up its own virtual environment first,
+# so that a fresh machine needs nothing but Python 3.10+ and make.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test lint bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps record which extras are installed; they are redone when pyproject.toml changes.
+$(VENV)/.serve: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[serve,cpu]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,cpu]'
+	touch $@
+
+run: $(VENV)/.serve  ## serve the bundled default model on http://$(HOST):$(PORT)
+	$(VENV)/bin/gan-serve --host $(HOST) --port $(PORT) --model-dir models
+
+test: $(VENV)/.dev  ## the whole test suite, on the CPU
+	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.dev  ## speed tables under benchmarks/results/
+	$(PY) benchmarks/serve_throughput.py
+	$(PY) benchmarks/train_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,28 @@
+"""Shared fixtures: the repository root and the MNIST test data (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Quiet TensorFlow's C++ logging in every test process.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The project's top directory."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The MNIST IDX files: ``$GAN_MNIST_DIR`` or ``../shared/data/mnist`` beside the project."""
+    path = Path(os.environ.get("GAN_MNIST_DIR", REPO_ROOT.parent / "shared" / "data" / "mnist"))
+    if not (path / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"MNIST IDX files not found in {path} (set GAN_MNIST_DIR to their folder)")
+    return path

@@ -4,12 +4,17 @@ Usage::
 
     settings = Settings()                      # from the environment
     settings = Settings(max_batch_size=16)     # explicit values win over the environment
+
+Every field is read from ``GAN_<FIELD NAME>`` (``GAN_MAX_BATCH_SIZE=16``); dicts and lists are
+JSON (``GAN_MODEL_VERSIONS='{"mnist": 1}'``, ``GAN_ALLOWED_BATCH_SIZES='[2, 8, 32]'``). The
+instance is frozen: the running service never changes its configuration.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,5 +23,86 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GAN_", frozen=True, extra="ignore")
 
-    model_dir: Path = Path("models")
-    """The model repository: ``<model_dir>/<name>/<integer version>/``."""
+    # --- models ---------------------------------------------------------------------------------
+    model_dir: Path = Field(
+        Path("models"), description="Model repository: <dir>/<name>/<version>/."
+    )
+    default_model: str | None = Field(
+        None,
+        description='Model used when a request names none; "mnist" if present, else the first.',
+    )
+    model_versions: dict[str, int] = Field(
+        default_factory=dict, description='Pinned versions, e.g. {"mnist": 1}; others: the latest.'
+    )
+    warmup: bool = Field(
+        True, description="Run every allowed batch size once before /readyz is 200."
+    )
+
+    # --- batching (TensorFlow Serving's names) --------------------------------------------------
+    max_batch_size: int = Field(32, ge=1, le=4096, description="Largest batch of one model call.")
+    batch_timeout_ms: float = Field(
+        2.0, ge=0.0, le=10_000.0, description="Longest wait of a partial batch for companions."
+    )
+    max_enqueued: int = Field(
+        1024, ge=1, description="Images waiting per model and signature; beyond: 503 + Retry-After."
+    )
+    allowed_batch_sizes: list[int] | None = Field(
+        None,
+        description="Batch sizes the model is called with (padded up); default: powers of two "
+        "from 2 to max_batch_size. The last must be >= max_batch_size.",
+    )
+    request_timeout_ms: float = Field(
+        10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."
+    )
+    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503.")
+
+    # --- limits ---------------------------------------------------------------------------------
+    max_images_per_request: int = Field(
+        64, ge=1, description="Images one /generate or /score request may ask for or upload."
+    )
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body limit (413).")
+    max_image_pixels: int = Field(
+        4096 * 4096, ge=1, description="Pixels of one uploaded image; larger ones are not decoded."
+    )
+    max_seed_string_length: int = Field(
+        1024, ge=1, description="Characters of a seed range string such as '0-7,12'."
+    )
+    min_truncation_psi: float = Field(-1.0, description="Smallest accepted truncation_psi.")
+    max_truncation_psi: float = Field(2.0, description="Largest accepted truncation_psi.")
+
+    # --- encoding -------------------------------------------------------------------------------
+    png_compress_level: int = Field(6, ge=0, le=9, description="zlib level of PNG responses.")
+    codec_threads: int = Field(2, ge=1, le=64, description="Threads encoding and decoding PNGs.")
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        sizes = self.allowed_batch_sizes
+        if sizes is not None:
+            if not sizes or sorted(set(sizes)) != sizes or sizes[0] < 1:
+                raise ValueError("allowed_batch_sizes must be strictly increasing positive ints")
+            if sizes[-1] < self.max_batch_size:
+                raise ValueError("the last allowed_batch_sizes entry must be >= max_batch_size")
+        if self.min_truncation_psi > self.max_truncation_psi:
+            raise ValueError("min_truncation_psi must not exceed max_truncation_psi")
+        if self.max_images_per_request > self.max_enqueued:
+            raise ValueError("max_images_per_request must not exceed max_enqueued")
+        return self
+
+    def batch_sizes(self) -> list[int]:
+        """The allowed batch sizes, explicit or the default ladder.
+
+        The default never calls the model with one row: on the CPU a one-row matmul takes a
+        different kernel path (GEMV) whose float results differ from the batched path, which
+        could flip a rounded pixel between an image computed alone and one computed in a batch.
+        """
+        if self.allowed_batch_sizes is not None:
+            return list(self.allowed_batch_sizes)
+        if self.max_batch_size == 1:
+            # Batching off still pads to two rows, so that the bytes match the batched service.
+            return [2]
+        sizes = []
+        size = 2
+        while size < self.max_batch_size:
+            sizes.append(size)
+            size *= 2
+        return [*sizes, self.max_batch_size]

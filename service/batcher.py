@@ -1,0 +1,329 @@
+"""Dynamic batching: many concurrent requests, one model call.
+
+Usage::
+
+    batcher = Batcher(model_fn, BatchConfig(max_batch_size=32, batch_timeout_s=0.002))
+    batcher.start()                                   # inside the running event loop
+    out = await batcher.submit({"z": z, "labels": labels}, shared={"truncation_psi": 1.0})
+    await batcher.stop()
+
+``model_fn(rows, shared)`` gets a dict of arrays whose dimension 0 is the (padded) batch and the
+shared scalar arguments, and returns a dict of arrays with the same dimension 0. It runs in a
+worker thread, never on the event loop. The semantics follow TensorFlow Serving's batcher:
+
+- a batch fires as soon as it holds ``max_batch_size`` rows, or when its oldest request has
+  waited ``batch_timeout_s``; an *idle* queue fires at once. The queue is idle when the previous
+  batch held a single row (the traffic is sequential, waiting would only add latency) or ended
+  at least ``batch_timeout_s`` before the oldest request arrived;
+- only requests with equal ``shared`` arguments share a batch (``truncation_psi`` is a scalar of
+  the signature); the oldest request's group goes first, so no group starves;
+- ``max_enqueued`` bounds the rows waiting: beyond it ``submit`` raises :class:`Unavailable`
+  (503 + Retry-After) at once;
+- batches are padded with zero rows up to the next of ``allowed_batch_sizes``, so that the model
+  only ever sees shapes that were traced and warmed up;
+- a request still queued at its deadline fails with :class:`DeadlineExceeded` (504);
+- a request larger than ``max_batch_size`` is split across batches and reassembled;
+- a failed model call, or one whose outputs do not have one row per input row, fails every
+  request of that batch;
+- ``stop()`` fails the queued requests with :class:`Unavailable`, lets the running batch finish,
+  and leaves no future unresolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.errors import DeadlineExceeded, ModelError, ServiceError, Unavailable
+from service.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+Arrays = dict[str, np.ndarray]
+ModelFn = Callable[[Arrays, Mapping[str, Any]], Arrays]
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """Batching knobs (see the module docstring for their meaning)."""
+
+    max_batch_size: int = 32
+    batch_timeout_s: float = 0.002
+    max_enqueued: int = 1024
+    allowed_batch_sizes: tuple[int, ...] = ()
+    timeout_s: float = 10.0
+    retry_after_s: int = 1
+
+    def padded_size(self, rows: int) -> int:
+        """The allowed batch size ``rows`` is padded up to."""
+        sizes = self.allowed_batch_sizes or (self.max_batch_size,)
+        index = bisect.bisect_left(sizes, rows)
+        return sizes[min(index, len(sizes) - 1)] if sizes[-1] >= rows else rows
+
+
+@dataclass(eq=False)
+class _Entry:
+    rows: Arrays
+    size: int
+    key: Hashable
+    shared: Mapping[str, Any]
+    future: asyncio.Future[Arrays]
+    enqueued_at: float
+    queued: bool = True
+    deadline: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class Batcher:
+    """One queue and one consumer for one model version and signature."""
+
+    def __init__(
+        self,
+        fn: ModelFn,
+        config: BatchConfig,
+        *,
+        labels: tuple[str, str, str] = ("model", "0", "signature"),
+        metrics: Metrics | None = None,
+    ) -> None:
+        self._fn = fn
+        self.config = config
+        self._labels = labels
+        self._metrics = metrics
+        self._queue: deque[_Entry] = deque()
+        self._rows_by_key: dict[Hashable, int] = {}
+        self._queued_rows = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._last_batch_rows = 0
+        self._last_batch_end = -float("inf")
+        # One thread per batcher: its calls are sequential anyway, and TensorFlow releases
+        # the GIL while it computes, so the event loop keeps parsing requests meanwhile.
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"batch-{labels[0]}")
+
+    @property
+    def queued_rows(self) -> int:
+        """Rows waiting in the queue (not counting the running batch)."""
+        return self._queued_rows
+
+    def start(self) -> None:
+        """Start the consumer task in the running event loop."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._consume())
+
+    async def submit(
+        self,
+        rows: Arrays,
+        shared: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+    ) -> Arrays:
+        """Queue ``rows`` (arrays with the same dimension 0) and return the model's outputs."""
+        if self._stopping or self._task is None:
+            raise Unavailable("the model is not accepting requests", self.config.retry_after_s)
+        sizes = {len(array) for array in rows.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise ValueError("every input needs the same, non-zero number of rows")
+        size = sizes.pop()
+        if self._queued_rows + size > self.config.max_enqueued:
+            raise Unavailable(
+                f"the queue of {self._labels[0]} is full ({self._queued_rows} images waiting); "
+                "retry later",
+                self.config.retry_after_s,
+            )
+        shared = dict(shared or {})
+        key = tuple(sorted(shared.items()))
+        loop = asyncio.get_running_loop()
+        now = time.perf_counter()
+        deadline = loop.time() + (self.config.timeout_s if timeout_s is None else timeout_s)
+        step = self.config.max_batch_size
+        entries = []
+        for start in range(0, size, step):
+            chunk = {name: array[start : start + step] for name, array in rows.items()}
+            entry = _Entry(chunk, min(step, size - start), key, shared, loop.create_future(), now)
+            entry.deadline = loop.call_at(deadline, self._expire, entry)
+            entries.append(entry)
+            self._queue.append(entry)
+            self._rows_by_key[key] = self._rows_by_key.get(key, 0) + entry.size
+        self._queued_rows += size
+        self._set_depth()
+        self._wakeup.set()
+        try:
+            results = await asyncio.gather(*(entry.future for entry in entries))
+        except BaseException:
+            for entry in entries:
+                self._drop(entry)
+                if not entry.future.done():
+                    entry.future.cancel()
+            raise
+        if len(results) == 1:
+            return results[0]
+        return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
+
+    async def stop(self) -> None:
+        """Refuse new requests, fail the queued ones, finish the running batch, stop."""
+        self._stopping = True
+        for entry in list(self._queue):
+            self._drop(entry)
+            if not entry.future.done():
+                entry.future.set_exception(Unavailable("the service is shutting down"))
+        self._wakeup.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=True)
+
+    # --- queue bookkeeping ------------------------------------------------------------------
+
+    def _drop(self, entry: _Entry) -> None:
+        """Take ``entry`` out of the queue (a no-op when it is no longer queued)."""
+        if not entry.queued:
+            return
+        entry.queued = False
+        if entry.deadline is not None:
+            entry.deadline.cancel()
+        with contextlib.suppress(ValueError):
+            self._queue.remove(entry)
+        self._unqueue(entry)
+
+    def _unqueue(self, entry: _Entry) -> None:
+        self._queued_rows -= entry.size
+        left = self._rows_by_key[entry.key] - entry.size
+        if left:
+            self._rows_by_key[entry.key] = left
+        else:
+            del self._rows_by_key[entry.key]
+        self._set_depth()
+
+    def _expire(self, entry: _Entry) -> None:
+        if entry.queued:
+            self._drop(entry)
+            if not entry.future.done():
+                entry.future.set_exception(
+                    DeadlineExceeded(
+                        f"the request waited longer than {self.config.timeout_s:g} s in the "
+                        "queue; retry, or send fewer images at a time"
+                    )
+                )
+
+    def _set_depth(self) -> None:
+        if self._metrics is not None:
+            self._metrics.queue_depth.labels(*self._labels).set(self._queued_rows)
+
+    # --- the consumer -----------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while not self._stopping:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._wait_for_companions()
+            if self._stopping or not self._queue:
+                continue
+            batch = self._take_batch()
+            if batch:
+                await self._run(batch)
+
+    async def _wait_for_companions(self) -> None:
+        """Return when the head's batch should fire: full, timed out, or the queue is idle."""
+        timeout = self.config.batch_timeout_s
+        while self._queue and not self._stopping:
+            head = self._queue[0]
+            if self._rows_by_key.get(head.key, 0) >= self.config.max_batch_size:
+                return
+            idle = self._last_batch_rows <= 1 or head.enqueued_at - self._last_batch_end >= timeout
+            remaining = head.enqueued_at + timeout - time.perf_counter()
+            if idle or remaining <= 0:
+                return
+            self._wakeup.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+
+    def _take_batch(self) -> list[_Entry]:
+        """Take the oldest request's group, in arrival order, up to ``max_batch_size`` rows."""
+        key = self._queue[0].key
+        batch: list[_Entry] = []
+        rows = 0
+        kept: deque[_Entry] = deque()
+        for entry in self._queue:
+            fits = entry.key == key and rows + entry.size <= self.config.max_batch_size
+            if fits and not entry.future.done():
+                batch.append(entry)
+                rows += entry.size
+            elif fits:  # cancelled by its client: forget it
+                entry.queued = False
+                self._unqueue(entry)
+            else:
+                kept.append(entry)
+        self._queue = kept
+        for entry in batch:
+            entry.queued = False
+            if entry.deadline is not None:
+                entry.deadline.cancel()
+            self._unqueue(entry)
+        return batch
+
+    async def _run(self, batch: list[_Entry]) -> None:
+        rows = sum(entry.size for entry in batch)
+        padded = self.config.padded_size(rows)
+        inputs = {}
+        for name in batch[0].rows:
+            parts = [entry.rows[name] for entry in batch]
+            if padded > rows:
+                first = parts[0]
+                parts.append(np.zeros((padded - rows, *first.shape[1:]), first.dtype))
+            inputs[name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        start = time.perf_counter()
+        if self._metrics is not None:
+            for entry in batch:
+                self._metrics.queue_wait.labels(*self._labels).observe(start - entry.enqueued_at)
+            self._metrics.batch_size.labels(*self._labels).observe(rows)
+            self._metrics.padded_batch_size.labels(*self._labels).observe(padded)
+        loop = asyncio.get_running_loop()
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._fn, inputs, batch[0].shared)
+            _check_outputs(outputs, padded)
+        except Exception as exc:
+            if not isinstance(exc, ServiceError):
+                logger.exception("model call of %s failed", "/".join(self._labels))
+                exc = ModelError(f"the model call failed: {type(exc).__name__}: {exc}")
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+        else:
+            offset = 0
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_result(
+                        {name: out[offset : offset + entry.size] for name, out in outputs.items()}
+                    )
+                offset += entry.size
+        finally:
+            self._last_batch_rows = rows
+            self._last_batch_end = time.perf_counter()
+            if self._metrics is not None:
+                self._metrics.model_seconds.labels(*self._labels).observe(
+                    self._last_batch_end - start
+                )
+
+
+def _check_outputs(outputs: Any, rows: int) -> None:
+    """Fail the batch unless every output has exactly one row per input row."""
+    if not isinstance(outputs, Mapping) or not outputs:
+        raise ModelError("the model returned no outputs")
+    for name, value in outputs.items():
+        shape = getattr(value, "shape", ())
+        if not shape or shape[0] != rows:
+            raise ModelError(
+                f"the model returned {shape[0] if shape else 'no'} rows of {name!r} "
+                f"for {rows} input rows"
+            )

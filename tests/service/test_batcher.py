@@ -1,0 +1,290 @@
+"""The batcher, driven by fake model functions (no TensorFlow)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.batcher import BatchConfig, Batcher
+from service.errors import DeadlineExceeded, ModelError, Unavailable
+from service.metrics import Metrics
+
+
+class FakeModel:
+    """Doubles its input; records the batches it saw and the thread it ran on."""
+
+    def __init__(self, delay_s: float = 0.0, gate: threading.Event | None = None) -> None:
+        self.calls: list[tuple[int, dict[str, Any]]] = []
+        self.threads: set[str] = set()
+        self.delay_s = delay_s
+        self.gate = gate
+
+    def __call__(self, rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]):
+        if self.gate is not None:
+            self.gate.wait(5)
+        time.sleep(self.delay_s)
+        self.threads.add(threading.current_thread().name)
+        x = rows["x"]
+        self.calls.append((len(x), dict(shared)))
+        return {"y": x * 2 * shared.get("scale", 1)}
+
+
+def config(**kw: Any) -> BatchConfig:
+    base = dict(
+        max_batch_size=8,
+        batch_timeout_s=0.05,
+        max_enqueued=64,
+        allowed_batch_sizes=(2, 4, 8),
+        timeout_s=5.0,
+    )
+    base.update(kw)
+    return BatchConfig(**base)
+
+
+def rows(*values: int) -> dict[str, np.ndarray]:
+    return {"x": np.array(values, dtype=np.float32)}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_share_one_padded_batch_in_a_worker_thread():
+    model = FakeModel()
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        await b.stop()
+        return outs
+
+    outs = run(main())
+    assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0]]
+    # All three are queued before the consumer runs: one call, padded from 3 rows to 4.
+    assert [size for size, _ in model.calls] == [4]
+    assert threading.main_thread().name not in model.threads
+
+
+def test_full_batch_fires_before_the_timeout():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=30.0))
+        b.start()
+        first = asyncio.ensure_future(b.submit(rows(100)))  # occupies the model
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(b.submit(rows(i))) for i in range(8)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        start = time.perf_counter()
+        await asyncio.gather(first, *rest)
+        elapsed = time.perf_counter() - start
+        await b.stop()
+        return elapsed
+
+    elapsed = run(main())
+    assert [size for size, _ in model.calls] == [2, 8]
+    assert elapsed < 10.0  # not the 30 s timeout
+
+
+def test_partial_batch_waits_for_the_timeout_under_load():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=0.2))
+        b.start()
+        first = asyncio.ensure_future(b.submit(rows(1, 2)))  # previous batch of two rows
+        await asyncio.sleep(0.02)
+        gate.set()
+        await first
+        start = time.perf_counter()
+        await b.submit(rows(3))
+        waited = time.perf_counter() - start
+        await b.stop()
+        return waited
+
+    assert run(main()) >= 0.15
+
+
+def test_idle_queue_fires_at_once():
+    model = FakeModel()
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=5.0))
+        b.start()
+        start = time.perf_counter()
+        for i in range(3):
+            await b.submit(rows(i))
+        await b.stop()
+        return time.perf_counter() - start
+
+    assert run(main()) < 2.0
+    assert [size for size, _ in model.calls] == [2, 2, 2]
+
+
+def test_requests_larger_than_the_batch_are_split_and_reassembled():
+    model = FakeModel()
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        out = await b.submit({"x": np.arange(19, dtype=np.float32)})
+        await b.stop()
+        return out
+
+    out = run(main())
+    np.testing.assert_array_equal(out["y"], np.arange(19) * 2)
+    assert sorted(size for size, _ in model.calls) == [4, 8, 8]
+
+
+def test_different_shared_arguments_never_share_a_batch():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        first = asyncio.ensure_future(b.submit(rows(0)))
+        await asyncio.sleep(0.02)
+        a = [asyncio.ensure_future(b.submit(rows(1), {"scale": 1})) for _ in range(2)]
+        c = [asyncio.ensure_future(b.submit(rows(1), {"scale": 10})) for _ in range(2)]
+        gate.set()
+        results = await asyncio.gather(first, *a, *c)
+        await b.stop()
+        return results
+
+    results = run(main())
+    assert [r["y"].tolist() for r in results[1:]] == [[2.0], [2.0], [20.0], [20.0]]
+    assert all(len({tuple(s.items())}) == 1 for _, s in model.calls)
+    assert sorted(s.get("scale") for _, s in model.calls[1:]) == [1, 10]
+
+
+def test_full_queue_refuses_at_once_with_retry_after():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config(max_enqueued=4, retry_after_s=3))
+        b.start()
+        running = asyncio.ensure_future(b.submit(rows(0)))
+        await asyncio.sleep(0.02)
+        queued = asyncio.ensure_future(b.submit(rows(1, 2, 3, 4)))
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable) as info:
+            await b.submit(rows(5))
+        gate.set()
+        await asyncio.gather(running, queued)
+        await b.stop()
+        return info.value
+
+    error = run(main())
+    assert error.status_code == 503 and error.headers["Retry-After"] == "3"
+
+
+def test_deadline_in_the_queue_gives_504_and_frees_the_slot():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        running = asyncio.ensure_future(b.submit(rows(0)))
+        await asyncio.sleep(0.02)
+        with pytest.raises(DeadlineExceeded):
+            await b.submit(rows(1), timeout_s=0.05)
+        depth = b.queued_rows
+        gate.set()
+        await running
+        await b.stop()
+        return depth
+
+    assert run(main()) == 0
+
+
+def test_a_failed_batch_fails_every_request_in_it():
+    gate = threading.Event()
+
+    def broken(rows, shared):
+        gate.wait(5)
+        raise RuntimeError("kaput")
+
+    async def main():
+        b = Batcher(broken, config())
+        b.start()
+        futures = [asyncio.ensure_future(b.submit(rows(i))) for i in range(4)]
+        await asyncio.sleep(0.02)
+        gate.set()
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        await b.stop()
+        return results
+
+    results = run(main())
+    assert all(isinstance(r, ModelError) and "kaput" in r.message for r in results)
+
+
+def test_outputs_with_the_wrong_number_of_rows_fail_the_batch():
+    def short(rows, shared):
+        return {"y": rows["x"][:1]}
+
+    async def main():
+        b = Batcher(short, config())
+        b.start()
+        try:
+            await b.submit(rows(1, 2, 3))
+        finally:
+            await b.stop()
+
+    with pytest.raises(ModelError, match="1 rows"):
+        run(main())
+
+
+def test_stop_resolves_every_future():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        futures = [asyncio.ensure_future(b.submit(rows(i))) for i in range(20)]
+        await asyncio.sleep(0.02)
+        stopping = asyncio.ensure_future(b.stop())
+        await asyncio.sleep(0.02)
+        gate.set()
+        await stopping
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        with pytest.raises(Unavailable):
+            await b.submit(rows(1))
+        return results
+
+    results = run(main())
+    assert all(f is not None for f in results)
+    done = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, Unavailable)]
+    assert len(done) >= 1 and len(refused) >= 1 and len(done) + len(refused) == 20
+
+
+def test_metrics_record_batch_sizes_and_queue_depth():
+    metrics = Metrics()
+    model = FakeModel(delay_s=0.02)
+
+    async def main():
+        b = Batcher(model, config(), labels=("m", "1", "generate"), metrics=metrics)
+        b.start()
+        await asyncio.gather(*(b.submit(rows(i)) for i in range(9)))
+        await b.stop()
+
+    run(main())
+    labels = {"model": "m", "version": "1", "signature": "generate"}
+    assert metrics.registry.get_sample_value("gan_batch_size_sum", labels) == 9
+    count = metrics.registry.get_sample_value("gan_batch_size_count", labels)
+    assert count is not None and count < 9
+    assert metrics.registry.get_sample_value("gan_batch_queue_depth", labels) == 0

@@ -4,17 +4,22 @@ Examples::
 
     gan-serve                                   # the bundled models on 127.0.0.1:8000
     gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
+
+The models are loaded before the server starts listening: a missing or broken model directory
+ends the command with one error line and exit status 2, never a half-alive server.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from pathlib import Path
 
 EXAMPLES = """examples:
   gan-serve
   gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
-  GAN_MAX_BATCH_SIZE=64 gan-serve
+  GAN_MAX_BATCH_SIZE=64 GAN_MODEL_VERSIONS='{"mnist": 1}' gan-serve
 
 Every other setting is a GAN_* environment variable (see the README's configuration table).
 """
@@ -28,26 +33,74 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=8000, help="TCP port (default: %(default)s)")
     parser.add_argument(
-        "--model-dir", type=Path, default=None, help="model repository (default: $GAN_MODEL_DIR or models)"
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="model repository (default: $GAN_MODEL_DIR or models)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default: %(default)s)",
     )
     return parser
+
+
+def fail(message: str) -> None:
+    """Print one error line and exit with status 2."""
+    print(f"gan-serve: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``gan-serve``."""
     args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    overrides = {"model_dir": args.model_dir} if args.model_dir is not None else {}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(f"invalid GAN_* setting: {problems}")
+
+    from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+
+    try:
+        # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
+        from service.model_repository import discover
+
+        discover(settings.model_dir)
+        configure_tensorflow()
+        repository = ModelRepository.load(
+            settings.model_dir, settings.model_versions, settings.default_model
+        )
+    except ModelLoadError as exc:
+        fail(str(exc))
 
     import uvicorn
 
     from service.app import create_app
-    from service.settings import Settings
 
-    overrides = {"model_dir": args.model_dir} if args.model_dir is not None else {}
-    settings = Settings(**overrides)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        create_app(settings, repository),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

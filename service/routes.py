@@ -1,13 +1,494 @@
-"""HTTP routes of the service."""
+"""HTTP routes: ``router`` (operations) and ``model_router`` (generate, score, models).
+
+The two routers are separate so that an authentication dependency can be put on the model
+routes alone (``app.include_router(model_router, dependencies=[...])``) while health checks and
+metrics stay open. Routes do validation and HTTP; the work happens in
+:class:`service.inference.InferenceEngine` (model calls, batched) and :mod:`service.imaging`
+(PNG work, in the app's codec thread pool).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import base64
+import binascii
+import hashlib
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from service import imaging
+from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
+from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles, seeds_to_z
+from service.model_repository import LoadedModel
+from service.schemas import (
+    ErrorBody,
+    GeneratedImage,
+    GenerateRequest,
+    GenerateResponse,
+    ImageScore,
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    ScoreRequest,
+    ScoreResponse,
+)
+from service.settings import Settings
 
 router = APIRouter()
+model_router = APIRouter()
+
+T = TypeVar("T")
+IMMUTABLE = "public, max-age=31536000, immutable"
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        404: "unknown model or version",
+        413: "request or image too large",
+        415: "unsupported media type",
+        422: "invalid request (the detail says what to fix)",
+        503: "queue full or not ready (see Retry-After)",
+        504: "deadline passed while queued",
+    }.items()
+}
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> InferenceEngine:
+    """The inference engine, or 503 while the service is starting or draining."""
+    engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
+    if engine is None or not request.app.state.ready:
+        raise Unavailable("the service is not ready; retry shortly")
+    return engine
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[InferenceEngine, Depends(get_engine)]
+
+
+async def in_codec_pool(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound image work in the app's codec threads, off the event loop."""
+    pool: ThreadPoolExecutor = request.app.state.codec_pool
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+# --- operations -----------------------------------------------------------------------------
 
 
 @router.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
 async def healthz() -> dict[str, str]:
     """Answer 200 while the process is alive; load balancers restart a replica that fails this."""
     return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    tags=["operations"],
+    summary="Readiness: every model loaded and warmed up",
+    responses={503: ERRORS[503]},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """200 once every model is loaded and warmed up; 503 before that and while draining."""
+    if not getattr(request.app.state, "ready", False):
+        return JSONResponse(
+            {"error": "unavailable", "detail": "not ready"}, 503, headers={"Retry-After": "1"}
+        )
+    engine: InferenceEngine = request.app.state.engine
+    served = {m.name: m.version for m in engine.repository.all()}
+    return JSONResponse({"status": "ready", "models": served})
+
+
+@router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    body, content_type = request.app.state.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def _summary(engine: InferenceEngine, name: str) -> dict[str, Any]:
+    repo = engine.repository
+    model = repo.get(name)
+    return {
+        "name": name,
+        "default": name == repo.default_model,
+        "served_versions": sorted(repo.models[name]),
+        "available_versions": list(repo.available.get(name, [])),
+        "z_dim": model.z_dim,
+        "resolution": model.resolution,
+        "channels": model.channels,
+        "num_classes": model.num_classes,
+    }
+
+
+@model_router.get("/v1/models", tags=["models"], response_model=ModelList)
+async def list_models(engine: EngineDep) -> ModelList:
+    """Every served model with its versions."""
+    return ModelList(
+        models=[ModelSummary(**_summary(engine, n)) for n in sorted(engine.repository.models)]
+    )
+
+
+@model_router.get(
+    "/v1/models/{name}", tags=["models"], response_model=ModelDetail, responses={404: ERRORS[404]}
+)
+async def get_model(name: str, engine: EngineDep) -> ModelDetail:
+    """One model: its versions and the served version's ``model.json``."""
+    summary = _summary(engine, name)
+    return ModelDetail(**summary, metadata=engine.repository.get(name).meta)
+
+
+# --- generate -------------------------------------------------------------------------------
+
+
+def _check_psi(psi: float, settings: Settings) -> float:
+    low, high = settings.min_truncation_psi, settings.max_truncation_psi
+    if not np.isfinite(psi) or not low <= psi <= high:
+        raise InvalidRequest(f"truncation_psi must be a finite number in [{low}, {high}]")
+    return float(psi)
+
+
+def _labels(
+    class_label: int | list[int] | None, model: LoadedModel, rows: Sequence[int]
+) -> np.ndarray:
+    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default."""
+    count = len(rows)
+    if model.num_classes == 0:
+        if class_label is not None:
+            raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
+        return np.zeros(count, np.int32)
+    if class_label is None:
+        return np.array([row % model.num_classes for row in rows], np.int32)
+    labels = [class_label] * count if isinstance(class_label, int) else list(class_label)
+    if len(labels) != count:
+        raise InvalidRequest(f"class_label has {len(labels)} entries for {count} images")
+    for label in labels:
+        if not 0 <= label < model.num_classes:
+            raise InvalidRequest(
+                f"class_label {label} is out of range; model {model.name!r} has classes "
+                f"0..{model.num_classes - 1}"
+            )
+    return np.array(labels, np.int32)
+
+
+def _etag(model: LoadedModel, seed: int, psi: float, label: int, level: int) -> str:
+    key = f"{model.name}/{model.version}/{seed}/{np.float32(psi)!r}/{label}/{level}"
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+@model_router.get(
+    "/generate",
+    tags=["generate"],
+    summary="One image from a seed (cacheable)",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}, "description": "the PNG"},
+        304: {"description": "not modified (If-None-Match matched the ETag)"},
+        **ERRORS,
+    },
+)
+async def generate_one(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed in 0..2**32-1")] = 0,
+    psi: Annotated[float, Query(description="Truncation psi; 1 is none")] = 1.0,
+    class_label: Annotated[int | None, Query(description="Class of a conditional model")] = None,
+    model: Annotated[str | None, Query(description="Model name")] = None,
+    version: Annotated[int | None, Query(description="Model version")] = None,
+) -> Response:
+    """The same image for the same query, forever: cache it (``Cache-Control``, ``ETag``)."""
+    chosen = engine.repository.get(model, version)
+    psi = _check_psi(psi, settings)
+    labels = _labels(class_label, chosen, [seed])
+    etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Seeds": str(seed)}
+    headers["X-Model"] = f"{chosen.name}/{chosen.version}"
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    images = await engine.generate(chosen, seeds_to_z([seed], chosen.z_dim), labels, psi)
+    png = await in_codec_pool(request, imaging.encode_png, images[0], settings.png_compress_level)
+    return Response(png, media_type="image/png", headers=headers)
+
+
+def _grid_png(images: np.ndarray, level: int) -> bytes:
+    return imaging.encode_png(imaging.make_grid(images), level)
+
+
+@model_router.post(
+    "/generate",
+    tags=["generate"],
+    summary="Images from seeds, noise or a count",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "image/png": {},
+                "application/json": {"schema": {"$ref": "#/components/schemas/GenerateResponse"}},
+            },
+            "description": "a PNG (response=png or grid) or JSON (response=json)",
+            "model": GenerateResponse,
+        },
+        **ERRORS,
+    },
+)
+async def generate(
+    body: GenerateRequest, request: Request, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """Generate images. The seed of every image is in the ``X-Seeds`` header (and the JSON)."""
+    chosen = engine.repository.get(body.model, body.version)
+    psi = _check_psi(body.truncation_psi, settings)
+    limit = settings.max_images_per_request
+    seeds: list[int] | None
+    if body.noise is not None:
+        z = np.asarray(body.noise, dtype=np.float64)
+        if z.ndim != 2 or z.shape[1] != chosen.z_dim or len(z) == 0:
+            raise InvalidRequest(
+                f"noise must be a list of vectors of length z_dim={chosen.z_dim} "
+                f"for model {chosen.name!r}"
+            )
+        if len(z) > limit:
+            raise InvalidRequest(f"noise has {len(z)} vectors; at most {limit} per request")
+        if not np.all(np.isfinite(z)) or np.any(np.abs(z) > 1e4):
+            raise InvalidRequest("noise must hold finite numbers (|value| <= 10000)")
+        z = z.astype(np.float32)
+        seeds = None
+        rows = list(range(len(z)))
+    else:
+        if body.count is not None:
+            if body.count > limit:
+                raise InvalidRequest(f"count is {body.count}; at most {limit} per request")
+            seeds = [secrets.randbelow(MAX_SEED + 1) for _ in range(body.count)]
+        elif isinstance(body.seeds, str):
+            if len(body.seeds) > settings.max_seed_string_length:
+                raise InvalidRequest(
+                    f"seeds string longer than {settings.max_seed_string_length} characters"
+                )
+            seeds = parse_seeds(body.seeds, limit)
+        else:
+            seeds = list(body.seeds or [])
+            if not seeds:
+                raise InvalidRequest("seeds is empty; give at least one seed")
+            if len(seeds) > limit:
+                raise InvalidRequest(f"{len(seeds)} seeds; at most {limit} per request")
+        z = seeds_to_z(seeds, chosen.z_dim)
+        rows = seeds
+    if body.response == "png" and len(z) != 1:
+        raise InvalidRequest(
+            f"response=png returns one image but {len(z)} were asked for; "
+            "use response=grid or response=json"
+        )
+    labels = _labels(body.class_label, chosen, rows)
+    images = await engine.generate(chosen, z, labels, psi)
+    headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
+    if seeds is not None:
+        headers["X-Seeds"] = ",".join(map(str, seeds))
+    level = settings.png_compress_level
+    if body.response == "png":
+        png = await in_codec_pool(request, imaging.encode_png, images[0], level)
+        return Response(png, media_type="image/png", headers=headers)
+    if body.response == "grid":
+        png = await in_codec_pool(request, _grid_png, images, level)
+        return Response(png, media_type="image/png", headers=headers)
+    pngs = await in_codec_pool(request, imaging.encode_pngs, images, level)
+    conditional = chosen.num_classes > 0
+    payload = GenerateResponse(
+        model=chosen.name,
+        version=chosen.version,
+        truncation_psi=psi,
+        images=[
+            GeneratedImage(
+                seed=seeds[i] if seeds is not None else None,
+                class_label=int(labels[i]) if conditional else None,
+                png_base64=base64.b64encode(png).decode("ascii"),
+            )
+            for i, png in enumerate(pngs)
+        ],
+    )
+    return Response(payload.model_dump_json(), media_type="application/json", headers=headers)
+
+
+# --- score ----------------------------------------------------------------------------------
+
+
+def _int_or_none(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be an integer, not {value!r}") from None
+
+
+def _class_labels(raw: Any, name: str = "class_label") -> int | list[int] | None:
+    if isinstance(raw, list):
+        return [_int_or_none(v, name) or 0 for v in raw]
+    if isinstance(raw, str) and "," in raw:
+        return [_int_or_none(v, name) or 0 for v in raw.split(",")]
+    return _int_or_none(raw, name)
+
+
+async def _score_inputs(
+    request: Request, settings: Settings
+) -> tuple[list[tuple[str | None, bytes]], Any, Any, Any]:
+    """(filename, bytes) of each uploaded image and the class_label, model and version given."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = settings.max_images_per_request
+    query = request.query_params
+    if content_type == "multipart/form-data":
+        form = await request.form(
+            max_files=limit, max_fields=8, max_part_size=settings.max_body_bytes
+        )
+        uploads: list[tuple[str | None, bytes]] = []
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                uploads.append((value.filename, await value.read()))
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        label = fields.get("class_label", query.get("class_label"))
+        return (
+            uploads,
+            label,
+            fields.get("model", query.get("model")),
+            fields.get("version", query.get("version")),
+        )
+    if content_type.startswith("image/") or content_type == "application/octet-stream":
+        return (
+            [(None, await request.body())],
+            query.get("class_label"),
+            query.get("model"),
+            query.get("version"),
+        )
+    if content_type == "application/json":
+        try:
+            body = ScoreRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidRequest(problems) from None
+        if len(body.images) > limit:
+            raise InvalidRequest(f"{len(body.images)} images; at most {limit} per request")
+        decoded = []
+        for index, text in enumerate(body.images):
+            try:
+                decoded.append((None, base64.b64decode(text, validate=True)))
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(f"images[{index}] is not valid base64") from None
+        found: list[tuple[str | None, bytes]] = list(decoded)
+        return found, body.class_label, body.model, body.version
+    raise UnsupportedMediaType(
+        f"unsupported Content-Type {content_type or '(none)'!r}: send multipart/form-data files, "
+        "a raw image/* body or application/json with base64 images"
+    )
+
+
+def _decode_all(
+    uploads: list[tuple[str | None, bytes]], settings: Settings, model: LoadedModel
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    arrays, sizes = [], []
+    for data in (d for _, d in uploads):
+        array, size = imaging.decode_image(
+            data,
+            max_pixels=settings.max_image_pixels,
+            resolution=model.resolution,
+            channels=model.channels,
+        )
+        arrays.append(array)
+        sizes.append(size)
+    return np.stack(arrays), sizes
+
+
+_SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "class_label": {"type": "integer"},
+                        "model": {"type": "string"},
+                    },
+                    "required": ["images"],
+                }
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
+        },
+    }
+}
+
+
+@model_router.post(
+    "/score",
+    tags=["score"],
+    summary="The discriminator's judgement of images",
+    response_model=ScoreResponse,
+    responses=ERRORS,
+    openapi_extra=_SCORE_BODY,
+)
+async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> ScoreResponse:
+    """Score images sent as multipart files, a raw ``image/*`` body or JSON base64.
+
+    Each image is converted to the model's channels and resized to its resolution (both in the
+    answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters.
+    """
+    uploads, raw_label, raw_model, raw_version = await _score_inputs(request, settings)
+    if not uploads or any(not data for _, data in uploads):
+        raise InvalidRequest("no image received; send at least one non-empty image")
+    if len(uploads) > settings.max_images_per_request:
+        raise InvalidRequest(
+            f"{len(uploads)} images; at most {settings.max_images_per_request} per request"
+        )
+    chosen = engine.repository.get(raw_model or None, _int_or_none(raw_version, "version"))
+    class_label = _class_labels(raw_label)
+    if chosen.num_classes and class_label is None:
+        raise InvalidRequest(
+            f"model {chosen.name!r} is conditional: give class_label in 0..{chosen.num_classes - 1}"
+        )
+    labels = _labels(class_label, chosen, list(range(len(uploads))))
+    images, sizes = await in_codec_pool(request, _decode_all, uploads, settings, chosen)
+    logits = await engine.score(chosen, images, labels)
+    percentiles = real_percentiles(chosen, logits)
+    return ScoreResponse(
+        model=chosen.name,
+        version=chosen.version,
+        resolution=chosen.resolution,
+        channels=chosen.channels,
+        scores=[
+            ImageScore(
+                index=i,
+                filename=uploads[i][0],
+                logit=float(logits[i]),
+                real_percentile=float(percentiles[i]),
+                original_size=sizes[i],
+            )
+            for i in range(len(uploads))
+        ],
+    )

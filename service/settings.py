@@ -25,54 +25,71 @@ class Settings(BaseSettings):
 
     # --- models ---------------------------------------------------------------------------------
     model_dir: Path = Field(
-        Path("models"), description="Model repository: <dir>/<name>/<version>/."
+        default=Path("models"), description="Model repository: <dir>/<name>/<version>/."
     )
     default_model: str | None = Field(
-        None,
+        default=None,
         description='Model used when a request names none; "mnist" if present, else the first.',
     )
     model_versions: dict[str, int] = Field(
         default_factory=dict, description='Pinned versions, e.g. {"mnist": 1}; others: the latest.'
     )
     warmup: bool = Field(
-        True, description="Run every allowed batch size once before /readyz is 200."
+        default=True, description="Run every allowed batch size once before /readyz is 200."
     )
 
     # --- batching (TensorFlow Serving's names) --------------------------------------------------
-    max_batch_size: int = Field(32, ge=1, le=4096, description="Largest batch of one model call.")
+    max_batch_size: int = Field(
+        default=32, ge=1, le=4096, description="Largest batch of one model call."
+    )
     batch_timeout_ms: float = Field(
-        2.0, ge=0.0, le=10_000.0, description="Longest wait of a partial batch for companions."
+        default=2.0,
+        ge=0.0,
+        le=10_000.0,
+        description="Longest wait of a partial batch for companions.",
     )
     max_enqueued: int = Field(
-        1024, ge=1, description="Images waiting per model and signature; beyond: 503 + Retry-After."
+        default=1024,
+        ge=1,
+        description="Images waiting per model and signature; beyond: 503 + Retry-After.",
     )
     allowed_batch_sizes: list[int] | None = Field(
-        None,
+        default=None,
         description="Batch sizes the model is called with (padded up); default: powers of two "
         "from 2 to max_batch_size. The last must be >= max_batch_size.",
     )
     request_timeout_ms: float = Field(
-        10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."
+        default=10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."
     )
-    retry_after_s: int = Field(1, ge=0, description="Retry-After seconds sent with a 503.")
+    retry_after_s: int = Field(default=1, ge=0, description="Retry-After seconds sent with a 503.")
 
     # --- limits ---------------------------------------------------------------------------------
     max_images_per_request: int = Field(
-        64, ge=1, description="Images one /generate or /score request may ask for or upload."
+        default=64,
+        ge=1,
+        description="Images one /generate or /score request may ask for or upload.",
     )
-    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Request body limit (413).")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Request body limit (413)."
+    )
     max_image_pixels: int = Field(
-        4096 * 4096, ge=1, description="Pixels of one uploaded image; larger ones are not decoded."
+        default=4096 * 4096,
+        ge=1,
+        description="Pixels of one uploaded image; larger ones are not decoded.",
     )
     max_seed_string_length: int = Field(
-        1024, ge=1, description="Characters of a seed range string such as '0-7,12'."
+        default=1024, ge=1, description="Characters of a seed range string such as '0-7,12'."
     )
-    min_truncation_psi: float = Field(-1.0, description="Smallest accepted truncation_psi.")
-    max_truncation_psi: float = Field(2.0, description="Largest accepted truncation_psi.")
+    min_truncation_psi: float = Field(default=-1.0, description="Smallest accepted truncation_psi.")
+    max_truncation_psi: float = Field(default=2.0, description="Largest accepted truncation_psi.")
 
     # --- encoding -------------------------------------------------------------------------------
-    png_compress_level: int = Field(6, ge=0, le=9, description="zlib level of PNG responses.")
-    codec_threads: int = Field(2, ge=1, le=64, description="Threads encoding and decoding PNGs.")
+    png_compress_level: int = Field(
+        default=6, ge=0, le=9, description="zlib level of PNG responses."
+    )
+    codec_threads: int = Field(
+        default=2, ge=1, le=64, description="Threads encoding and decoding PNGs."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

@@ -1,19 +1,68 @@
-"""Liveness of the app built by the factory."""
+"""Liveness, readiness and the settings read from the environment."""
 
+from pathlib import Path
+
+import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
+from service.model_repository import ModelLoadError
 from service.settings import Settings
 
 
-def test_healthz_answers_ok(tmp_path):
-    app = create_app(Settings(model_dir=tmp_path))
-    with TestClient(app) as client:
-        response = client.get("/healthz")
+def test_healthz_answers_ok(client: TestClient) -> None:
+    response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
 
 
+def test_readyz_is_200_once_models_are_warmed_up(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["models"] == {"cond": 2, "uncond": 1}
+
+
+def test_readyz_is_503_before_startup(model_dir: Path) -> None:
+    app = create_app(Settings(model_dir=model_dir))
+    client = TestClient(app)  # no `with`: the lifespan has not run
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert client.post("/generate", json={"seeds": [1]}).status_code == 503
+
+
 def test_settings_read_from_gan_prefixed_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_MODEL_DIR", str(tmp_path))
-    assert Settings().model_dir == tmp_path
+    monkeypatch.setenv("GAN_MODEL_VERSIONS", '{"mnist": 3}')
+    monkeypatch.setenv("GAN_MAX_BATCH_SIZE", "16")
+    settings = Settings()
+    assert settings.model_dir == tmp_path
+    assert settings.model_versions == {"mnist": 3}
+    assert settings.batch_sizes() == [2, 4, 8, 16]
+
+
+def test_settings_are_frozen_and_checked():
+    settings = Settings()
+    with pytest.raises(ValueError):
+        settings.max_batch_size = 3  # type: ignore[misc]
+    with pytest.raises(ValueError, match="allowed_batch_sizes"):
+        Settings(max_batch_size=8, allowed_batch_sizes=[4, 2])
+    with pytest.raises(ValueError, match="max_batch_size"):
+        Settings(max_batch_size=8, allowed_batch_sizes=[2, 4])
+    assert Settings(max_batch_size=1).batch_sizes() == [2]
+    assert Settings(max_batch_size=12).batch_sizes() == [2, 4, 8, 12]
+
+
+def test_broken_model_directory_fails_startup(tmp_path: Path) -> None:
+    version = tmp_path / "broken" / "1"
+    version.mkdir(parents=True)
+    (version / "model.json").write_text("{not json")
+    app = create_app(Settings(model_dir=tmp_path))
+    with pytest.raises(ModelLoadError, match=r"model\.json"), TestClient(app):
+        pass
+
+
+def test_missing_model_directory_fails_startup(tmp_path: Path) -> None:
+    app = create_app(Settings(model_dir=tmp_path / "absent"))
+    with pytest.raises(ModelLoadError, match="does not exist"), TestClient(app):
+        pass

@@ -1,0 +1,212 @@
+"""From requests to model calls: seeds to noise, one batcher per model version and signature.
+
+Usage::
+
+    engine = InferenceEngine(repository, settings, metrics)
+    await engine.start()                         # warms up every batch size, checks consistency
+    images = await engine.generate(model, z, labels, psi)     # uint8 [N, H, W, C]
+    logits = await engine.score(model, images, labels)        # float32 [N]
+    await engine.stop()
+
+Seeds follow StyleGAN's convention (docs/model-format.md):
+``z = numpy.random.RandomState(seed).randn(z_dim).astype("float32")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from service.batcher import BatchConfig, Batcher
+from service.errors import InvalidRequest
+from service.metrics import Metrics
+from service.model_repository import LoadedModel, ModelRepository
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_SEED = 2**32 - 1
+_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def parse_seeds(spec: str, max_count: int) -> list[int]:
+    """Seeds of a range string like ``"0-7,12,20-23"``, refusing more than ``max_count``.
+
+    The count is checked before any range is expanded, so ``"0-4294967295"`` costs nothing.
+    """
+    bounds: list[tuple[int, int]] = []
+    total = 0
+    for part in spec.split(","):
+        match = _RANGE.match(part)
+        if match is None:
+            raise InvalidRequest(
+                f"seeds: {part.strip()!r} is not a seed or a range; write e.g. '0-7,12,20-23'"
+            )
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise InvalidRequest(f"seeds: range {low}-{high} runs backwards; write {high}-{low}")
+        if high > MAX_SEED:
+            raise InvalidRequest(f"seeds: {high} is out of range; seeds lie in 0..{MAX_SEED}")
+        total += high - low + 1
+        if total > max_count:
+            raise InvalidRequest(
+                f"seeds: {spec!r} asks for more than {max_count} images; send fewer per request"
+            )
+        bounds.append((low, high))
+    return [seed for low, high in bounds for seed in range(low, high + 1)]
+
+
+def seeds_to_z(seeds: Sequence[int], z_dim: int) -> np.ndarray:
+    """float32 [N, z_dim] noise of ``seeds`` (StyleGAN's convention)."""
+    z = np.empty((len(seeds), z_dim), dtype=np.float32)
+    for row, seed in enumerate(seeds):
+        z[row] = np.random.RandomState(seed).randn(z_dim)
+    return z
+
+
+def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray:
+    """Percentile (0..100) of each logit among the real images' logits of the calibration."""
+    calibration = model.meta["calibration"]
+    levels = np.asarray(calibration["quantile_levels"], dtype=np.float64)
+    real = np.asarray(calibration["real_logits"], dtype=np.float64)
+    order = np.argsort(real, kind="stable")
+    return np.interp(logits.astype(np.float64), real[order], levels[order]) * 100.0
+
+
+def _generate_fn(model: LoadedModel) -> Any:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return {"images": model.generate(rows["z"], rows["labels"], shared["truncation_psi"])}
+
+    return run
+
+
+def _score_fn(model: LoadedModel) -> Any:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return {"logits": model.score(rows["images"], rows["labels"])}
+
+    return run
+
+
+class InferenceEngine:
+    """Batchers of every served model version; the routes' only way to run a model."""
+
+    def __init__(self, repository: ModelRepository, settings: Settings, metrics: Metrics) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.metrics = metrics
+        self.batch_sizes = settings.batch_sizes()
+        self._batchers: dict[tuple[str, int, str], Batcher] = {}
+
+    def _config(self, batch_sizes: Sequence[int]) -> BatchConfig:
+        s = self.settings
+        return BatchConfig(
+            max_batch_size=min(s.max_batch_size, batch_sizes[-1]),
+            batch_timeout_s=s.batch_timeout_ms / 1000.0,
+            max_enqueued=s.max_enqueued,
+            allowed_batch_sizes=tuple(batch_sizes),
+            timeout_s=s.request_timeout_ms / 1000.0,
+            retry_after_s=s.retry_after_s,
+        )
+
+    async def start(self) -> None:
+        """Warm up every model at every allowed batch size, then start the batchers."""
+        loop = asyncio.get_running_loop()
+        for model in self.repository.all():
+            sizes = self.batch_sizes
+            if self.settings.warmup:
+                sizes = await loop.run_in_executor(None, self.warm_up, model)
+            for signature, fn in (("generate", _generate_fn(model)), ("score", _score_fn(model))):
+                labels = (model.name, str(model.version), signature)
+                batcher = Batcher(fn, self._config(sizes), labels=labels, metrics=self.metrics)
+                batcher.start()
+                self._batchers[(model.name, model.version, signature)] = batcher
+
+    async def stop(self) -> None:
+        """Stop every batcher (their queued requests get 503)."""
+        batchers, self._batchers = self._batchers, {}
+        await asyncio.gather(*(b.stop() for b in batchers.values()))
+
+    def warm_up(self, model: LoadedModel) -> list[int]:
+        """Trace every allowed batch size of both signatures and check that they agree.
+
+        Reference rows are run in chunks of every allowed size, so each row is computed at every
+        position of every batch shape. A size whose images differ in any byte from the smallest
+        size's (CPU kernels may pick a different summation order for another shape) is dropped,
+        so that an image is byte-identical whether it was computed alone or within a batch.
+        Returns the consistent sizes.
+        """
+        sizes = self.batch_sizes
+        count = sizes[-1]
+        z = seeds_to_z(range(count), model.z_dim)
+        labels = (np.arange(count) % max(model.num_classes, 1)).astype(np.int32)
+        reference: np.ndarray | None = None
+        kept: list[int] = []
+        for size in sizes:
+            chunks = []
+            for start in range(0, count, size):
+                part_z, part_l = z[start : start + size], labels[start : start + size]
+                rows = len(part_z)
+                if rows < size:
+                    part_z = np.concatenate(
+                        [part_z, np.zeros((size - rows, model.z_dim), np.float32)]
+                    )
+                    part_l = np.concatenate([part_l, np.zeros(size - rows, np.int32)])
+                chunks.append(model.generate(part_z, part_l, 1.0)[:rows])
+            images = np.concatenate(chunks)
+            blank = np.zeros((size, model.resolution, model.resolution, model.channels), np.uint8)
+            logits = model.score(blank, np.zeros(size, np.int32))
+            if images.shape != (count, model.resolution, model.resolution, model.channels):
+                raise RuntimeError(f"{model.path}: generate returned shape {images.shape}")
+            if logits.shape != (size,):
+                raise RuntimeError(f"{model.path}: score returned shape {logits.shape}")
+            if reference is None:
+                reference = images
+            elif not np.array_equal(images, reference):
+                flipped = int(np.count_nonzero(images != reference))
+                logger.warning(
+                    "%s/%d: batch size %d changes %d pixels of the reference images; not used",
+                    model.name,
+                    model.version,
+                    size,
+                    flipped,
+                )
+                continue
+            kept.append(size)
+        logger.info("%s/%d warmed up at batch sizes %s", model.name, model.version, kept)
+        return kept
+
+    def _batcher(self, model: LoadedModel, signature: str) -> Batcher:
+        return self._batchers[(model.name, model.version, signature)]
+
+    def queue_depths(self) -> dict[str, int]:
+        """Rows waiting per ``name/version/signature``."""
+        return {"/".join(map(str, key)): b.queued_rows for key, b in self._batchers.items()}
+
+    async def generate(
+        self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
+    ) -> np.ndarray:
+        """uint8 images [N, H, W, C] for noise ``z`` [N, z_dim] and ``labels`` [N]."""
+        if model.num_classes == 0:
+            labels = np.zeros(len(z), np.int32)
+        out = await self._batcher(model, "generate").submit(
+            {"z": z.astype(np.float32, copy=False), "labels": labels.astype(np.int32, copy=False)},
+            {"truncation_psi": float(np.float32(psi))},
+        )
+        self.metrics.images_generated.labels(model.name, str(model.version)).inc(len(z))
+        return out["images"]
+
+    async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""
+        if model.num_classes == 0:
+            labels = np.zeros(len(images), np.int32)
+        out = await self._batcher(model, "score").submit(
+            {"images": images, "labels": labels.astype(np.int32, copy=False)}
+        )
+        self.metrics.images_scored.labels(model.name, str(model.version)).inc(len(images))
+        return out["logits"]

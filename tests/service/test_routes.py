@@ -1,0 +1,305 @@
+"""The HTTP API against the fixture models: answers, headers and every client error."""
+
+from __future__ import annotations
+
+import base64
+import io
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+
+def png_image(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "PNG"
+    return image
+
+
+def png_bytes(size: tuple[int, int] = (16, 16), mode: str = "L", value: int = 128) -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, size, value if mode == "L" else (value,) * len(mode)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def assert_error(response, status: int, words: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) >= {"error", "detail"}
+    assert words.lower() in body["detail"].lower(), body["detail"]
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+def test_models_list_and_detail(client: TestClient) -> None:
+    models = client.get("/v1/models").json()["models"]
+    assert [m["name"] for m in models] == ["cond", "uncond"]
+    cond = models[0]
+    assert cond["default"] is True and cond["served_versions"] == [2]
+    assert cond["available_versions"] == [1, 2] and cond["num_classes"] == 3
+    detail = client.get("/v1/models/uncond").json()
+    assert detail["metadata"]["channels"] == 3 and detail["metadata"]["calibration"]
+    assert_error(client.get("/v1/models/nope"), 404, "unknown model 'nope'")
+
+
+# --- POST /generate -------------------------------------------------------------------------
+
+
+def test_generate_one_png_from_a_seed(client: TestClient) -> None:
+    response = client.post("/generate", json={"seeds": [5], "class_label": 1})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["X-Seeds"] == "5"
+    image = png_image(response.content)
+    assert image.size == (16, 16) and image.mode == "L"
+
+
+def test_generate_grid_from_a_range_string(client: TestClient) -> None:
+    response = client.post("/generate", json={"seeds": "0-3,7", "response": "grid"})
+    assert response.status_code == 200
+    assert response.headers["X-Seeds"] == "0,1,2,3,7"
+    # Five images tile a 3x2 grid with 2-pixel gaps.
+    assert png_image(response.content).size == (3 * 16 + 2 * 2, 2 * 16 + 2)
+
+
+def test_generate_json_carries_each_seed_and_class(client: TestClient) -> None:
+    body = {"seeds": [3, 4, 5], "class_label": [0, 1, 2], "response": "json", "model": "cond"}
+    response = client.post("/generate", json=body)
+    assert response.status_code == 200
+    data = response.json()
+    assert (data["model"], data["version"]) == ("cond", 2)
+    assert [i["seed"] for i in data["images"]] == [3, 4, 5]
+    assert [i["class_label"] for i in data["images"]] == [0, 1, 2]
+    for item in data["images"]:
+        assert png_image(base64.b64decode(item["png_base64"])).size == (16, 16)
+
+
+def test_generate_count_returns_the_drawn_seeds(client: TestClient) -> None:
+    response = client.post("/generate", json={"count": 3, "response": "json", "model": "uncond"})
+    assert response.status_code == 200
+    seeds = [item["seed"] for item in response.json()["images"]]
+    assert len(seeds) == 3 and all(0 <= s < 2**32 for s in seeds)
+    assert response.headers["X-Seeds"] == ",".join(map(str, seeds))
+    again = client.post("/generate", json={"seeds": seeds, "response": "json", "model": "uncond"})
+    assert again.json()["images"] == response.json()["images"]
+
+
+def test_noise_equals_the_seed_it_came_from(client: TestClient) -> None:
+    z = np.random.RandomState(11).randn(8).astype("float32").tolist()
+    by_noise = client.post("/generate", json={"noise": [z], "model": "uncond", "response": "json"})
+    assert by_noise.json()["images"][0]["seed"] is None
+    assert "X-Seeds" not in by_noise.headers
+    by_seed = client.post("/generate", json={"seeds": [11], "model": "uncond", "response": "json"})
+    assert by_noise.json()["images"][0]["png_base64"] == by_seed.json()["images"][0]["png_base64"]
+
+
+def test_psi_and_class_change_the_image(client: TestClient) -> None:
+    def png(**kw):
+        return client.post("/generate", json={"seeds": [9], **kw}).content
+
+    assert png(class_label=0) == png(class_label=0)
+    assert png(class_label=0) != png(class_label=1)
+    assert png(class_label=0, truncation_psi=0.5) != png(class_label=0)
+    # Default class of a conditional model: seed modulo the number of classes (9 % 3 == 0).
+    assert png() == png(class_label=0)
+
+
+def test_pinned_version_is_404_when_not_served(client: TestClient) -> None:
+    assert client.post("/generate", json={"seeds": [1], "version": 2}).status_code == 200
+    assert_error(client.post("/generate", json={"seeds": [1], "version": 1}), 404, "served")
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "exactly one of seeds, noise or count"),
+        ({"seeds": [1], "count": 2}, "got seeds, count"),
+        ({"seeds": [-1]}, "greater than or equal to 0"),
+        ({"seeds": [2**32]}, "less than or equal to 4294967295"),
+        ({"seeds": []}, "at least one seed"),
+        ({"seeds": "0-4294967295", "response": "grid"}, "more than 16 images"),
+        ({"seeds": "0-99999999999"}, "out of range"),
+        ({"seeds": "7-3"}, "backwards"),
+        ({"seeds": "1,x"}, "not a seed or a range"),
+        ({"seeds": list(range(17)), "response": "json"}, "at most 16"),
+        ({"count": 17, "response": "json"}, "at most 16"),
+        ({"count": 0}, "greater than or equal to 1"),
+        ({"seeds": [1, 2]}, "use response=grid"),
+        ({"seeds": [1], "truncation_psi": 5}, "truncation_psi"),
+        ({"seeds": [1], "class_label": 3}, "out of range"),
+        ({"seeds": [1, 2], "class_label": [1], "response": "grid"}, "1 entries for 2 images"),
+        ({"seeds": [1], "model": "uncond", "class_label": 0}, "unconditional"),
+        ({"noise": [[0.0] * 7]}, "z_dim=8"),
+        ({"noise": [[1e9] * 8]}, "finite"),
+        ({"seeds": [1], "response": "gif"}, "response"),
+        ({"seeds": [1], "colour": "red"}, "extra inputs"),
+        ({"seeds": "1", "model": "nope"}, "unknown model"),
+    ],
+)
+def test_generate_client_errors_are_4xx_with_a_message(client: TestClient, body, words) -> None:
+    response = client.post("/generate", json=body)
+    assert response.status_code in (404, 422), response.text
+    assert words.lower() in response.json()["detail"].lower()
+
+
+def test_non_finite_numbers_in_json_are_refused(client: TestClient) -> None:
+    noise = "[" + ",".join(["NaN"] * 8) + "]"
+    body = '{"noise": [' + noise + '], "model": "uncond"}'
+    headers = {"content-type": "application/json"}
+    assert_error(client.post("/generate", content=body, headers=headers), 422, "finite")
+    body = '{"seeds": [1], "truncation_psi": Infinity}'
+    assert_error(client.post("/generate", content=body, headers=headers), 422, "truncation_psi")
+
+
+def test_malformed_json_and_oversized_body(client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    response = client.post("/generate", content="{seeds:", headers=headers)
+    assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+    big = '{"seeds": [1], "model": "' + "x" * 70_000 + '"}'
+    assert_error(client.post("/generate", content=big, headers=headers), 413, "exceeds")
+
+
+# --- GET /generate --------------------------------------------------------------------------
+
+
+def test_get_generate_is_cacheable_and_matches_post(client: TestClient) -> None:
+    response = client.get("/generate", params={"seed": 42, "class_label": 2, "psi": 0.8})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    etag = response.headers["ETag"]
+    posted = client.post("/generate", json={"seeds": [42], "class_label": 2, "truncation_psi": 0.8})
+    assert posted.content == response.content
+    cached = client.get(
+        "/generate",
+        params={"seed": 42, "class_label": 2, "psi": 0.8},
+        headers={"If-None-Match": etag},
+    )
+    assert cached.status_code == 304 and cached.content == b""
+    other = client.get("/generate", params={"seed": 43, "class_label": 2, "psi": 0.8})
+    assert other.headers["ETag"] != etag
+
+
+def test_get_generate_errors(client: TestClient) -> None:
+    assert client.get("/generate", params={"seed": -3}).status_code == 422
+    assert client.get("/generate", params={"seed": "abc"}).status_code == 422
+    assert_error(client.get("/generate", params={"seed": 1, "psi": "nan"}), 422, "truncation_psi")
+    assert_error(client.get("/generate", params={"model": "nope"}), 404, "unknown model")
+
+
+# --- POST /score ----------------------------------------------------------------------------
+
+
+def test_score_multipart_files_are_resized_and_calibrated(client: TestClient) -> None:
+    files = [
+        ("images", ("a.png", png_bytes((40, 30), "RGB"), "image/png")),
+        ("images", ("b.png", png_bytes(), "image/png")),
+    ]
+    response = client.post("/score", files=files, data={"class_label": "1"})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert (data["resolution"], data["channels"]) == (16, 1)
+    assert [s["filename"] for s in data["scores"]] == ["a.png", "b.png"]
+    assert data["scores"][0]["original_size"] == [40, 30]
+    for score in data["scores"]:
+        assert np.isfinite(score["logit"]) and 0 <= score["real_percentile"] <= 100
+
+
+def test_score_raw_body_and_json_base64_agree(client: TestClient) -> None:
+    image = png_bytes((16, 16), "RGB", 200)
+    raw = client.post(
+        "/score?model=uncond", content=image, headers={"content-type": "image/png"}
+    ).json()
+    encoded = base64.b64encode(image).decode()
+    js = client.post("/score", json={"images": [encoded], "model": "uncond"}).json()
+    assert raw["scores"][0]["logit"] == js["scores"][0]["logit"]
+    assert raw["channels"] == 3
+
+
+def test_generated_images_score_the_same_in_any_batch(client: TestClient) -> None:
+    png = client.post("/generate", json={"seeds": [1], "model": "uncond"}).content
+    alone = client.post("/score?model=uncond", content=png, headers={"content-type": "image/png"})
+    files = [("images", (f"{i}.png", png, "image/png")) for i in range(5)]
+    batch = client.post("/score", files=files, data={"model": "uncond"})
+    logits = {s["logit"] for s in batch.json()["scores"]}
+    assert logits == {alone.json()["scores"][0]["logit"]}
+
+
+def _bomb_png(width: int, height: int) -> bytes:
+    """A valid PNG header for a huge 1-bit image with almost no data (never decoded)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
+    idat = zlib.compress(b"\x00" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def test_score_errors(client: TestClient) -> None:
+    png = png_bytes()
+    bomb = _bomb_png(100_000, 100_000)
+    raw = {"content-type": "image/png"}
+    assert_error(client.post("/score?model=uncond", content=bomb, headers=raw), 413, "pixels")
+    assert_error(
+        client.post("/score?model=uncond", content=b"hello", headers=raw), 415, "not an image"
+    )
+    truncated = png_bytes((64, 64), "RGB")[:80]
+    assert_error(client.post("/score?model=uncond", content=truncated, headers=raw), 422, "decoded")
+    assert_error(
+        client.post("/score", content=b"x", headers={"content-type": "text/plain"}),
+        415,
+        "multipart",
+    )
+    assert_error(client.post("/score", content=png, headers=raw), 422, "class_label")
+    assert_error(client.post("/score?class_label=5", content=png, headers=raw), 422, "out of range")
+    assert_error(client.post("/score?class_label=one", content=png, headers=raw), 422, "integer")
+    assert_error(client.post("/score", json={"images": ["@@@"], "model": "uncond"}), 422, "base64")
+    assert_error(client.post("/score", json={"images": []}), 422, "images")
+    assert_error(client.post("/score?model=uncond", content=b"", headers=raw), 422, "no image")
+    too_many = [("images", (f"{i}.png", png, "image/png")) for i in range(17)]
+    response = client.post("/score", files=too_many, data={"model": "uncond"})
+    assert 400 <= response.status_code < 500 and "detail" in response.json()
+
+
+# --- metrics and batching -------------------------------------------------------------------
+
+
+def test_concurrent_requests_are_batched_and_counted(client: TestClient) -> None:
+    def sample(labels):
+        families = {"gan_batch_size": labels}
+        text = client.get("/metrics").text
+        values = {}
+        for line in text.splitlines():
+            for family, label in families.items():
+                if line.startswith(f"{family}_sum{{") and label in line:
+                    values["sum"] = float(line.rsplit(" ", 1)[1])
+                if line.startswith(f"{family}_count{{") and label in line:
+                    values["count"] = float(line.rsplit(" ", 1)[1])
+        return values.get("sum", 0.0), values.get("count", 0.0)
+
+    labels = 'model="uncond",signature="generate"'
+    before = sample(labels)
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(
+            pool.map(
+                lambda s: client.post("/generate", json={"seeds": [s], "model": "uncond"}),
+                range(48),
+            )
+        )
+    assert all(r.status_code == 200 for r in responses)
+    after = sample(labels)
+    images, batches = after[0] - before[0], after[1] - before[1]
+    assert images == 48
+    assert batches < 48  # some model calls served more than one request
+    text = client.get("/metrics").text
+    assert 'gan_http_requests_total{method="POST",route="/generate",status="200"}' in text
+    assert "gan_batch_queue_wait_seconds_bucket" in text
+    assert 'gan_images_generated_total{model="uncond",version="1"}' in text
+    assert "gan_batch_queue_depth" in text

@@ -1,0 +1,369 @@
+"""The command-line tools ``gan-train``, ``gan-export`` and ``gan-sample``.
+
+Each is a thin layer: parse arguments, build the typed config, call one function. TensorFlow is
+imported only after the arguments are parsed (``--help`` and bad arguments stay instant). Bad
+arguments print one clear message and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from training.config import (
+    ARCHITECTURES,
+    LOSSES,
+    PRECISIONS,
+    RESOLUTIONS,
+    STRATEGIES,
+    ConfigError,
+    TrainConfig,
+)
+
+TRAIN_EXAMPLES = """examples:
+  # a small conditional model on scikit-learn's digits (no download), then images from it
+  gan-train --dataset digits --conditional --resolution 16 --steps 300 --export digits
+  gan-sample models/digits --seeds 0-9 --class 3 --grid digits-3.png
+
+  # your own pictures, one subfolder per class, 64x64 RGB with flips
+  gan-train --dataset folder:~/pictures --conditional --resolution 64 --channels 3 --flip
+
+  # MNIST from its IDX files, WGAN-GP with 5 critic steps
+  gan-train --dataset mnist-idx:../shared/data/mnist --resolution 28 --loss wgan-gp --n-critic 5
+
+  # continue a run (Ctrl-C or SIGTERM leaves a checkpoint), with more steps
+  gan-train --resume runs/00000-digits --steps 600
+  gan-train --dataset npz:faces.npz --resolution 32 --channels 3 --dry-run
+
+dataset kinds: folder:PATH, mnist-idx:DIR, npz:PATH (arrays x, optional y), digits,
+keras:mnist|fashion_mnist|cifar10. A run writes runs/NNNNN-NAME/ (options.json, metrics.jsonl,
+tensorboard/, samples/, checkpoints/).
+"""
+
+EXPORT_EXAMPLES = """examples:
+  gan-export runs/00000-digits --name digits          # -> models/digits/<next version>/
+  gan-export runs/00000-digits --name digits --models-dir /srv/models --calibration 500
+"""
+
+SAMPLE_EXAMPLES = """examples:
+  gan-sample models/mnist --seeds 0-35 --grid grid.png              # latest version
+  gan-sample models/mnist/1 --seeds 0-9 --class 3 --psi 0.7 --outdir out/
+"""
+
+# Help for each TrainConfig field; the flag is the field name with dashes.
+FIELD_HELP: dict[str, str] = {
+    "dataset": "folder:PATH, mnist-idx:DIR, npz:PATH, digits or keras:NAME",
+    "resolution": f"image side, one of {list(RESOLUTIONS)}",
+    "channels": "1 (grayscale) or 3 (RGB)",
+    "conditional": "class-conditional (labels from the dataset)",
+    "z_dim": "latent size",
+    "architecture": f"network family, one of {list(ARCHITECTURES)}",
+    "g_width": "generator channels at the finest level (doubling toward 4x4)",
+    "d_width": "discriminator channels at the finest level (doubling toward 4x4)",
+    "max_width": "channel cap of both networks",
+    "loss": f"one of {list(LOSSES)}",
+    "r1_gamma": "R1 penalty weight (0 = off)",
+    "gp_weight": "WGAN-GP gradient penalty weight",
+    "label_smoothing": "one-sided label smoothing of real targets (non-saturating/minimax)",
+    "n_critic": "discriminator steps per generator step",
+    "batch_size": "global batch size (split across devices)",
+    "steps": "generator steps in total (a resumed run continues to this)",
+    "lr_g": "generator learning rate (Adam)",
+    "lr_d": "discriminator learning rate (Adam)",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "ema_decay": "per-step decay of the exported EMA generator",
+    "ema_rampup": "EMA half-life capped at this fraction of the steps done (0 = off)",
+    "holdout": "real images held out for the score calibration (at most a tenth)",
+    "sample_every": "steps between sample grids (0 = only at the end)",
+    "checkpoint_every": "steps between checkpoints (0 = only at the end)",
+    "log_every": "steps between metrics.jsonl / TensorBoard records",
+    "seed": "random seed",
+    "strategy": f"distribution strategy, one of {list(STRATEGIES)}",
+    "precision": f"one of {list(PRECISIONS)}",
+    "jit": "compile the train step with XLA",
+    "augment": "differentiable augmentation policy (empty = none)",
+    "flip": "random horizontal flips of the real images",
+    "eval_every": "steps between evaluations (0 = off)",
+    "name": "run name (default: from the dataset)",
+}
+CHOICES: dict[str, Sequence[Any]] = {
+    "resolution": RESOLUTIONS,
+    "channels": (1, 3),
+    "architecture": ARCHITECTURES,
+    "loss": LOSSES,
+    "strategy": STRATEGIES,
+    "precision": PRECISIONS,
+}
+
+
+def _fail(prog: str, message: str) -> NoReturn:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _quiet_tensorflow() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+# -- gan-train -------------------------------------------------------------------------------
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gan-train`` (one flag per TrainConfig field)."""
+    parser = argparse.ArgumentParser(
+        prog="gan-train",
+        description="Train a GAN (generator and discriminator, adversarially) on images and "
+        "optionally export its EMA generator as a SavedModel.",
+        epilog=TRAIN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = TrainConfig()
+    options = parser.add_argument_group("training options (defaults in brackets)")
+    for f in dataclasses.fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{FIELD_HELP[f.name]} [{default!r}]"
+        if isinstance(default, bool):
+            options.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                help=help_text,
+            )  # fmt: skip
+        else:
+            options.add_argument(
+                flag,
+                type=type(default),
+                default=argparse.SUPPRESS,
+                help=help_text,
+                choices=CHOICES.get(f.name),
+                metavar=None if f.name in CHOICES else f.name.upper(),
+            )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--outdir", type=Path, default=Path("runs"), help="parent of run directories [runs]"
+    )
+    run.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue this run from its checkpoint"
+    )
+    run.add_argument(
+        "--export", metavar="NAME", help="export to MODELS_DIR/NAME/<next version> at the end"
+    )
+    run.add_argument(
+        "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
+    )
+    run.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
+    return parser
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """``gan-train``: train (or resume), then optionally export."""
+    parser = build_train_parser()
+    args = vars(parser.parse_args(argv))
+    control = {k: args.pop(k) for k in ("outdir", "resume", "export", "models_dir", "dry_run")}
+    command = "gan-train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
+    try:
+        if control["resume"] is not None:
+            from training.rundir import resume_config  # no TensorFlow in this module
+
+            config = resume_config(control["resume"], args).validate()
+        else:
+            config = TrainConfig(**args).validate()
+    except ConfigError as error:
+        _fail("gan-train", str(error))
+    if control["dry_run"]:
+        print(json.dumps({**config.to_dict(), **{k: str(v) for k, v in control.items()}}, indent=2))
+        return 0
+
+    _quiet_tensorflow()
+    from training.data import DatasetError
+    from training.loop import TrainingDiverged, train
+
+    try:
+        result = train(config, outdir=control["outdir"], resume=control["resume"], command=command)
+    except (ConfigError, DatasetError) as error:
+        _fail("gan-train", str(error))
+    except TrainingDiverged as error:
+        print(f"gan-train: {error}", file=sys.stderr)
+        return 1
+    print(f"{result.status} at step {int(result.gan.step.numpy())}: {result.run_dir}")
+    if result.status != "finished":
+        print(f"resume with: gan-train --resume {result.run_dir}")
+        return 0
+    if control["export"]:
+        from training.export import export_model
+
+        version_dir = export_model(
+            result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
+            holdout=result.holdout,
+        )  # fmt: skip
+        print(f"exported {version_dir}")
+    return 0
+
+
+# -- gan-export ------------------------------------------------------------------------------
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gan-export``."""
+    parser = argparse.ArgumentParser(
+        prog="gan-export",
+        description="Export the last checkpoint of a training run as a model version "
+        "(SavedModel with the generate and score signatures, plus model.json).",
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gan-train run directory")
+    parser.add_argument("--name", required=True, help="model name (models/NAME/<version>/)")
+    parser.add_argument(
+        "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
+    )
+    parser.add_argument(
+        "--calibration",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="real and generated images for the score calibration [1000]",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved options and exit"
+    )
+    return parser
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """``gan-export RUN_DIR --name NAME``."""
+    args = build_export_parser().parse_args(argv)
+    from training.rundir import read_run
+
+    try:
+        config, _ = read_run(args.run_dir)
+    except ConfigError as error:
+        _fail("gan-export", str(error))
+    if args.calibration < 1:
+        _fail("gan-export", "--calibration must be at least 1")
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
+    if args.dry_run:
+        resolved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        print(json.dumps({**resolved, "training_options": config.to_dict()}, indent=2))
+        return 0
+    _quiet_tensorflow()
+    from training.data import DatasetError
+    from training.export import ExportError, export_run
+
+    try:
+        version_dir = export_run(
+            args.run_dir, args.models_dir, args.name, calibration_count=args.calibration
+        )
+    except (ExportError, DatasetError) as error:
+        _fail("gan-export", str(error))
+    print(f"exported {version_dir}")
+    return 0
+
+
+# -- gan-sample ------------------------------------------------------------------------------
+
+
+def build_sample_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gan-sample``."""
+    parser = argparse.ArgumentParser(
+        prog="gan-sample",
+        description="Generate images from an exported model (no service needed). Seeds map to "
+        "noise as in StyleGAN: z = numpy.random.RandomState(seed).randn(z_dim). A conditional "
+        "model without --class gives every seed in every class (one row per class).",
+        epilog=SAMPLE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "model_dir", type=Path, metavar="MODEL_DIR", help="models/NAME (latest) or models/NAME/V"
+    )
+    parser.add_argument("--seeds", default="0-35", help="seeds, e.g. 0-7,12,20-23 [0-35]")
+    parser.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = none) [1.0]")
+    parser.add_argument(
+        "--class", dest="class_label", type=int, help="class label of a conditional model"
+    )
+    out = parser.add_mutually_exclusive_group(required=True)
+    out.add_argument("--outdir", type=Path, help="write one PNG per image into this folder")
+    out.add_argument("--grid", type=Path, metavar="FILE", help="write one PNG grid of all images")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved options and exit"
+    )
+    return parser
+
+
+def resolve_model_dir(path: Path) -> Path:
+    """``models/NAME/VERSION`` as given, or the latest version under ``models/NAME``."""
+    if (path / "saved_model.pb").is_file():
+        return path
+    versions = sorted(
+        int(p.name) for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()
+    )
+    if not versions:
+        raise ConfigError(f"{str(path)!r} is neither a model version nor holds any versions")
+    return path / str(versions[-1])
+
+
+def sample_main(argv: Sequence[str] | None = None) -> int:
+    """``gan-sample MODEL_DIR --seeds ... (--outdir DIR | --grid FILE)``."""
+    from training.sampling import make_grid, parse_seeds, save_png, seeds_to_z
+
+    args = build_sample_parser().parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+        version_dir = resolve_model_dir(args.model_dir)
+        info = json.loads((version_dir / "model.json").read_text())
+    except (ValueError, OSError) as error:
+        _fail("gan-sample", str(error))
+    num_classes = int(info.get("num_classes", 0))
+    if args.class_label is not None and num_classes == 0:
+        _fail("gan-sample", "--class given, but the model is unconditional")
+    if args.class_label is not None and not 0 <= args.class_label < num_classes:
+        _fail("gan-sample", f"--class must be in 0..{num_classes - 1}, got {args.class_label}")
+    if not args.psi > 0:
+        _fail("gan-sample", f"--psi must be positive, got {args.psi}")
+    if num_classes and args.class_label is None:
+        classes = list(range(num_classes))  # every seed in every class, row by row
+    else:
+        classes = [args.class_label or 0]
+    if args.dry_run:
+        resolved = {
+            "model": str(version_dir),
+            "seeds": seeds,
+            "psi": args.psi,
+            "classes": classes if num_classes else [],
+            "outdir": str(args.outdir),
+            "grid": str(args.grid),
+        }
+        print(json.dumps(resolved, indent=2))
+        return 0
+
+    _quiet_tensorflow()
+    import numpy as np
+    import tensorflow as tf
+
+    generate = tf.saved_model.load(str(version_dir)).signatures["generate"]
+    z_all = np.concatenate([seeds_to_z(seeds, int(info["z_dim"]))] * len(classes))
+    labels_all = np.repeat(np.array(classes, np.int32), len(seeds))
+    images = np.concatenate([
+        generate(z=tf.constant(z_all[i : i + 256]), labels=tf.constant(labels_all[i : i + 256]),
+                 truncation_psi=tf.constant(args.psi, tf.float32))["images"].numpy()
+        for i in range(0, len(z_all), 256)
+    ])  # fmt: skip
+    if args.grid is not None:
+        columns = len(seeds) if len(classes) > 1 else None
+        save_png(make_grid(images, columns), args.grid)
+        print(f"wrote {args.grid} ({len(images)} images from {version_dir})")
+        return 0
+    for image, seed, label in zip(images, seeds * len(classes), labels_all, strict=True):
+        suffix = f"-class{label}" if num_classes else ""
+        save_png(image, args.outdir / f"seed{seed:04d}{suffix}.png")
+    print(f"wrote {len(images)} images to {args.outdir} from {version_dir}")
+    return 0

@@ -1,0 +1,140 @@
+"""Typed training configuration: one frozen dataclass, validated once.
+
+Usage::
+
+    from training.config import TrainConfig
+
+    config = TrainConfig(dataset="digits", resolution=32, steps=2000)
+    config.validate()                      # raises ConfigError with one clear message
+    data = config.to_dict()                # JSON-ready (written to the run directory)
+    same = TrainConfig.from_dict(data)     # unknown keys are an error
+
+The CLI builds one of these from its flags; nothing else reads command-line arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+RESOLUTIONS = (16, 28, 32, 64, 128)
+LOSSES = ("nonsaturating", "minimax", "hinge", "wgan-gp")
+ARCHITECTURES = ("dcgan", "resnet")
+STRATEGIES = ("auto", "none", "mirrored", "multiworker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")
+
+# Options that may differ between a run and its resume: they change how long or how often
+# things happen, not what the networks, data or optimizers are.
+RESUMABLE_FIELDS = frozenset(
+    {"steps", "sample_every", "checkpoint_every", "log_every", "eval_every", "strategy"}
+)
+
+
+class ConfigError(ValueError):
+    """An option is invalid; the message says which and why (CLIs exit with code 2)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every option of a training run (the resolved form is saved as ``options.json``)."""
+
+    dataset: str = "digits"
+    resolution: int = 32
+    channels: int = 1
+    conditional: bool = False
+    z_dim: int = 128
+    architecture: str = "dcgan"
+    g_width: int = 64  # channels of the generator's last hidden layer (doubles toward 4x4)
+    d_width: int = 64  # channels of the discriminator's first layer (doubles toward 4x4)
+    max_width: int = 512
+    loss: str = "nonsaturating"
+    r1_gamma: float = 0.0
+    gp_weight: float = 10.0
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    n_critic: int = 1
+    batch_size: int = 64  # global batch (split across replicas)
+    steps: int = 10_000
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    ema_rampup: float = 0.05  # EMA half-life capped at this fraction of the steps done; 0 = off
+    holdout: int = 1000  # real images kept out of training for the score calibration
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+    strategy: str = "auto"
+    precision: str = "float32"
+    jit: bool = False
+    augment: str = ""
+    flip: bool = False
+    eval_every: int = 0
+    name: str = ""  # run name (the suffix of runs/00000-<name>); derived from the dataset if empty
+
+    def validate(self) -> TrainConfig:
+        """Check every option; return ``self`` so calls chain. Raises :class:`ConfigError`."""
+        kind = self.dataset.split(":", 1)[0]
+        if kind not in DATASET_KINDS:
+            raise ConfigError(
+                f"unknown dataset kind {kind!r} in {self.dataset!r}; expected one of "
+                "folder:PATH, mnist-idx:DIR, npz:PATH, digits, keras:mnist|fashion_mnist|cifar10"
+            )
+        if self.resolution not in RESOLUTIONS:
+            raise ConfigError(
+                f"unsupported resolution {self.resolution}; expected one of {list(RESOLUTIONS)}"
+            )
+        _choice("channels", self.channels, (1, 3))
+        _choice("loss", self.loss, LOSSES)
+        _choice("architecture", self.architecture, ARCHITECTURES)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("precision", self.precision, PRECISIONS)
+        for name in ("z_dim", "g_width", "d_width", "max_width", "n_critic", "batch_size", "steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("sample_every", "checkpoint_every", "log_every", "eval_every", "holdout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("beta1", "beta2", "ema_decay", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.r1_gamma < 0 or self.gp_weight < 0 or self.ema_rampup < 0:
+            raise ConfigError("r1_gamma, gp_weight and ema_rampup must be 0 or more")
+        if not 0 <= self.seed < 2**31:
+            raise ConfigError(f"seed must be in 0..2**31-1, got {self.seed}")
+        return self
+
+    @property
+    def run_name(self) -> str:
+        """The run directory's suffix: ``name`` or a slug of the dataset spec."""
+        base = self.name or self.dataset.replace("\\", "/").rstrip("/").split("/")[-1]
+        slug = "".join(c if c.isalnum() or c in "-_" else "-" for c in base).strip("-")
+        return slug or "run"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every option."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """The inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training options: {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some options changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _choice(name: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"unsupported {name} {value!r}; expected one of {list(allowed)}")

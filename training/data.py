@@ -1,0 +1,326 @@
+"""Training data: the ``--dataset`` kinds, decoded once into uint8 arrays, and the tf.data pipeline.
+
+Usage::
+
+    from training.data import load_dataset, split_holdout, make_pipeline
+
+    data = load_dataset("folder:~/pictures", resolution=64, channels=3, conditional=False)
+    train, held_out = split_holdout(data, count=1000, seed=0)
+    dataset = make_pipeline(train, batch_size=64, flip=True, seed=0)   # (images, labels) batches
+
+Dataset specs:
+
+- ``folder:PATH``: PNG, JPEG, WebP, BMP and GIF (first frame) files found recursively, any mode
+  (L, LA, P, RGB, RGBA, CMYK, 16-bit) converted to the requested channels (transparent pixels
+  become black), centre-cropped to a square and resized. Class labels, when conditional, are the
+  names of the first-level subfolders. Unreadable or truncated files are skipped and counted.
+- ``mnist-idx:DIR``: the gzipped (or plain) IDX files of MNIST-format data, with labels.
+- ``npz:PATH``: arrays ``x`` ([N, H, W] or [N, H, W, C], uint8 or floats in [0, 1]) and optional
+  ``y`` (integer labels) and ``class_names``.
+- ``digits``: scikit-learn's bundled 8x8 digits (no download), upscaled.
+- ``keras:mnist``, ``keras:fashion_mnist``, ``keras:cifar10``: downloaded through Keras.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"})
+KERAS_DATASETS = {
+    "mnist": [str(i) for i in range(10)],
+    "fashion_mnist": [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ],
+    "cifar10": [
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
+    ],
+}  # fmt: skip
+
+
+class DatasetError(ValueError):
+    """The dataset spec or its files cannot be used; the message says why."""
+
+
+@dataclass
+class ImageData:
+    """Decoded images (uint8 [N, H, W, C]) with optional labels (int32 [N])."""
+
+    images: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that could not be decoded
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) if self.labels is not None else 0
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, index: np.ndarray) -> ImageData:
+        labels = None if self.labels is None else self.labels[index]
+        return ImageData(self.images[index], labels, list(self.class_names), [])
+
+
+def load_dataset(spec: str, resolution: int, channels: int, conditional: bool) -> ImageData:
+    """Decode the dataset named by ``spec`` to ``resolution`` x ``resolution`` x ``channels``.
+
+    Raises :class:`DatasetError` for an unknown kind, a missing or empty source, or conditional
+    training on data without labels. Labels are dropped when ``conditional`` is false.
+    """
+    kind, _, arg = spec.partition(":")
+    if kind == "folder":
+        data = _load_folder(_existing(arg, spec), resolution, channels, conditional)
+    elif kind == "mnist-idx":
+        data = _load_mnist_idx(_existing(arg, spec))
+    elif kind == "npz":
+        data = _load_npz(_existing(arg, spec))
+    elif kind == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
+        data = ImageData(images, digits.target.astype(np.int32), [str(i) for i in range(10)])
+    elif kind == "keras":
+        data = _load_keras(arg)
+    else:
+        raise DatasetError(
+            f"unknown dataset kind {kind!r}; expected folder:PATH, mnist-idx:DIR, npz:PATH, "
+            "digits or keras:mnist|fashion_mnist|cifar10"
+        )
+    if len(data) == 0:
+        raise DatasetError(f"dataset {spec!r} holds no images")
+    if conditional and data.labels is None:
+        raise DatasetError(
+            f"conditional training needs labels, but {spec!r} has none "
+            "(folder: put images in one subfolder per class; npz: add an array 'y')"
+        )
+    if not conditional:
+        data.labels, data.class_names = None, []
+    data.images = fit_images(data.images, resolution, channels)
+    return data
+
+
+def split_holdout(data: ImageData, count: int, seed: int) -> tuple[ImageData, ImageData]:
+    """Split off up to ``count`` images (at most a tenth of the data) for the score calibration.
+
+    The split is a fixed function of the data and ``seed``, so export finds the same held-out
+    images as training did.
+    """
+    n = min(count, len(data) // 10)
+    order = np.random.RandomState(seed).permutation(len(data))
+    return data.subset(np.sort(order[n:])), data.subset(np.sort(order[:n]))
+
+
+def make_pipeline(data: ImageData, batch_size: int, flip: bool = False, seed: int = 0) -> object:
+    """An endless tf.data pipeline of ``(images float32 in [-1, 1], labels int32)`` batches.
+
+    Decoding already happened once; the pipeline caches the float images, reshuffles every
+    epoch, drops the last partial batch (every step sees a full global batch), optionally flips
+    horizontally, and prefetches.
+    """
+    import tensorflow as tf
+
+    labels = data.labels if data.labels is not None else np.zeros(len(data), np.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((data.images, labels.astype(np.int32)))
+    dataset = dataset.map(
+        lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    ).cache()
+    dataset = dataset.shuffle(min(len(data), 50_000), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.repeat().batch(batch_size, drop_remainder=True)
+    if flip:
+        dataset = dataset.map(
+            lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def fit_images(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
+    """uint8 [N, H, W(, C)] -> uint8 [N, R, R, channels]: channels, centre crop, resize."""
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.dtype != np.uint8:
+        scale = 255.0 if float(np.max(images, initial=0.0)) <= 1.0 else 1.0
+        images = np.clip(np.round(images.astype(np.float32) * scale), 0, 255).astype(np.uint8)
+    if images.shape[-1] == 4:
+        images = images[..., :3]
+    if images.shape[-1] == 3 and channels == 1:
+        weights = np.array([0.299, 0.587, 0.114], np.float32)
+        images = np.round(images.astype(np.float32) @ weights)[..., None].astype(np.uint8)
+    elif images.shape[-1] == 1 and channels == 3:
+        images = np.repeat(images, 3, axis=-1)
+    h, w = images.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    images = images[:, top : top + side, left : left + side]
+    if side == resolution:
+        return np.ascontiguousarray(images)
+    import tensorflow as tf
+
+    out = []
+    for start in range(0, len(images), 4096):  # chunks bound the float32 memory
+        chunk = tf.image.resize(images[start : start + 4096], (resolution, resolution),
+                                method="area" if side > resolution else "bicubic",
+                                antialias=True)  # fmt: skip
+        out.append(np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8))
+    return np.concatenate(out)
+
+
+# -- the kinds ---------------------------------------------------------------------------------
+
+
+def _existing(path: str, spec: str) -> Path:
+    if not path:
+        raise DatasetError(f"dataset {spec!r} needs a path after the colon")
+    resolved = Path(path).expanduser()
+    if not resolved.exists():
+        raise DatasetError(f"dataset path {str(resolved)!r} does not exist")
+    return resolved
+
+
+def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) -> ImageData:
+    if not root.is_dir():
+        raise DatasetError(f"{str(root)!r} is not a folder")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    class_names: list[str] = []
+    if conditional:
+        files = [p for p in files if len(p.relative_to(root).parts) > 1]
+        class_names = sorted({p.relative_to(root).parts[0] for p in files})
+    if not files:
+        where = "in class subfolders of" if conditional else "in"
+        raise DatasetError(f"no images (PNG, JPEG, WebP, BMP, GIF) found {where} {str(root)!r}")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = list(pool.map(lambda p: _decode(p, resolution, channels), files))
+    keep = [i for i, image in enumerate(decoded) if image is not None]
+    skipped = [str(files[i]) for i in range(len(files)) if decoded[i] is None]
+    if not keep:
+        raise DatasetError(f"none of the {len(files)} image files in {str(root)!r} is readable")
+    images = np.stack([decoded[i] for i in keep])
+    labels = None
+    if conditional:
+        index = {name: i for i, name in enumerate(class_names)}
+        labels = np.array([index[files[i].relative_to(root).parts[0]] for i in keep], np.int32)
+    return ImageData(images, labels, class_names, skipped)
+
+
+def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
+    """One image file as uint8 [R, R, C], or None when it cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            opened.seek(0)  # the first frame of an animation
+            image = opened.copy()
+        image.load()
+        image = _to_mode(image, "L" if channels == 1 else "RGB")
+        side = min(image.size)
+        left, top = (image.width - side) // 2, (image.height - side) // 2
+        image = image.crop((left, top, left + side, top + side))
+        if side != resolution:
+            image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
+        array = np.asarray(image, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        log.debug("skipping %s: %s", path, error)
+        return None
+    return array[..., None] if array.ndim == 2 else array
+
+
+def _to_mode(image: object, mode: str) -> object:
+    """Any Pillow mode -> L or RGB: 16/32-bit scaled to 8 bits, transparency over black."""
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if array.max(initial=0) > 255 else 255.0
+        image = Image.fromarray(np.clip(array * (255.0 / top), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("LA", "RGBA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert(mode)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise DatasetError(f"{str(path)!r} is not an unsigned-byte IDX file")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(shape)):
+        raise DatasetError(f"{str(path)!r} is truncated ({data.size} of {np.prod(shape)} bytes)")
+    return data.reshape(shape)
+
+
+def _load_mnist_idx(directory: Path) -> ImageData:
+    image_files = sorted(directory.glob("*images*idx3-ubyte*"))
+    if not image_files:
+        raise DatasetError(f"no *-images-idx3-ubyte[.gz] files in {str(directory)!r}")
+    images, labels = [], []
+    for image_file in image_files:
+        label_file = image_file.with_name(image_file.name.replace("images-idx3", "labels-idx1"))
+        if not label_file.exists():
+            raise DatasetError(f"{str(image_file)!r} has no matching labels file {label_file.name}")
+        images.append(_read_idx(image_file))
+        labels.append(_read_idx(label_file).astype(np.int32))
+        if len(images[-1]) != len(labels[-1]):
+            raise DatasetError(f"{image_file.name} and {label_file.name} differ in length")
+    y = np.concatenate(labels)
+    return ImageData(np.concatenate(images), y, [str(i) for i in range(int(y.max()) + 1)])
+
+
+def _load_npz(path: Path) -> ImageData:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "x" not in archive:
+                raise DatasetError(f"{str(path)!r} has no array 'x' (images)")
+            x = archive["x"]
+            y = archive["y"].astype(np.int32).reshape(-1) if "y" in archive else None
+            names = [str(n) for n in archive["class_names"]] if "class_names" in archive else []
+    except (OSError, ValueError) as error:
+        if isinstance(error, DatasetError):
+            raise
+        raise DatasetError(f"cannot read {str(path)!r} as .npz: {error}") from error
+    if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3, 4)):
+        raise DatasetError(f"'x' must be [N, H, W] or [N, H, W, C in 1/3/4], got {x.shape}")
+    if y is not None:
+        if len(y) != len(x):
+            raise DatasetError(f"'y' has {len(y)} labels for {len(x)} images")
+        if y.size and y.min() < 0:
+            raise DatasetError("labels in 'y' must be 0 or more")
+        names = names or [str(i) for i in range(int(y.max(initial=-1)) + 1)]
+    return ImageData(x, y, names)
+
+
+def _load_keras(name: str) -> ImageData:
+    if name not in KERAS_DATASETS:
+        raise DatasetError(
+            f"unknown keras dataset {name!r}; expected one of {list(KERAS_DATASETS)}"
+        )
+    import keras
+
+    try:
+        (x1, y1), (x2, y2) = getattr(keras.datasets, name).load_data()
+    except Exception as error:  # the download's failure modes are many (DNS, HTTP, proxy)
+        raise DatasetError(
+            f"could not load keras:{name} (it downloads on first use; offline?): {error}"
+        ) from error
+    labels = np.concatenate([y1, y2]).reshape(-1).astype(np.int32)
+    return ImageData(np.concatenate([x1, x2]), labels, list(KERAS_DATASETS[name]))

@@ -1,0 +1,258 @@
+"""Export a trained GAN as a model version: SavedModel (``generate``, ``score``) + ``model.json``.
+
+Usage::
+
+    from training.export import export_model, export_run
+
+    version_dir = export_model(gan, "models", "digits", holdout=held_out_images)   # in memory
+    version_dir = export_run("runs/00000-digits", "models", "digits")              # from a run
+
+The layout and the signatures are those of docs/model-format.md. The version is written to a
+temporary directory beside its target, reloaded with ``tf.saved_model.load`` and checked against
+the in-memory EMA generator for fixed seeds, and only then renamed to
+``models/NAME/<next version>/``, so a half-written or wrong version is never visible.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from training.config import TrainConfig
+from training.data import ImageData
+from training.gan import GAN
+from training.networks import build_networks
+from training.sampling import SEED_CONVENTION, seeds_to_z, to_uint8
+
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
+VERIFY_SEEDS = list(range(8))
+
+
+class ExportError(RuntimeError):
+    """The export could not be written or did not reproduce the in-memory generator."""
+
+
+class ExportModule(tf.Module):
+    """The two serving signatures around a generator and a discriminator."""
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, z_dim: int) -> None:
+        super().__init__(name="gan")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generate = tf.function(
+            self._generate,
+            input_signature=[
+                tf.TensorSpec([None, z_dim], tf.float32, name="z"),
+                tf.TensorSpec([None], tf.int32, name="labels"),
+                tf.TensorSpec([], tf.float32, name="truncation_psi"),
+            ],
+        )
+        resolution, channels = generator.output_shape[1], generator.output_shape[3]
+        self.score = tf.function(
+            self._score,
+            input_signature=[
+                tf.TensorSpec([None, resolution, resolution, channels], tf.uint8, name="images"),
+                tf.TensorSpec([None], tf.int32, name="labels"),
+            ],
+        )
+
+    def _generate(self, z: tf.Tensor, labels: tf.Tensor, truncation_psi: tf.Tensor) -> dict:
+        # The prior is N(0, I): truncation toward its mean is a scaling of z.
+        images = tf.cast(self.generator([z * truncation_psi, labels], training=False), tf.float32)
+        pixels = tf.clip_by_value(tf.round(images * 127.5 + 127.5), 0.0, 255.0)
+        return {"images": tf.cast(pixels, tf.uint8)}
+
+    def _score(self, images: tf.Tensor, labels: tf.Tensor) -> dict:
+        x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        logits = self.discriminator([x, labels], training=False)
+        return {"logits": tf.reshape(tf.cast(logits, tf.float32), [-1])}
+
+
+def _float32_copies(gan: GAN) -> tuple[keras.Model, keras.Model]:
+    """The EMA generator and D rebuilt in float32 (a mixed-precision graph is slow on CPUs)."""
+    policy = keras.mixed_precision.global_policy().name
+    if policy == "float32":
+        return gan.ema_generator, gan.discriminator
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        generator, discriminator = build_networks(gan.config, num_classes=gan.num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    generator.set_weights(gan.ema_generator.get_weights())
+    discriminator.set_weights(gan.discriminator.get_weights())
+    return generator, discriminator
+
+
+def _labels_for(count: int, num_classes: int) -> np.ndarray:
+    return (np.arange(count) % max(num_classes, 1)).astype(np.int32)
+
+
+def _batched(fn: Any, key: str, *arrays: np.ndarray, batch: int = 250) -> np.ndarray:
+    outs = [
+        fn(*(a[i : i + batch] for a in arrays))[key].numpy()
+        for i in range(0, len(arrays[0]), batch)
+    ]
+    return np.concatenate(outs)
+
+
+def calibration(
+    module: ExportModule, holdout: ImageData | None, z_dim: int, num_classes: int, count: int
+) -> dict[str, Any]:
+    """Quantiles (101 levels) of D's logits on held-out real images and on generated images."""
+    seeds = list(range(count))
+    z = seeds_to_z(seeds, z_dim)
+    gen_labels = _labels_for(count, num_classes)
+    fakes = _batched(lambda a, b: module.generate(a, b, tf.constant(1.0)), "images", z, gen_labels)
+    fake_logits = _batched(module.score, "logits", fakes, gen_labels)
+    result: dict[str, Any] = {"quantile_levels": [round(float(q), 2) for q in QUANTILE_LEVELS]}
+    if holdout is not None and len(holdout) > 0:
+        real = holdout.images[:count]
+        labels = (
+            holdout.labels[:count].astype(np.int32)
+            if holdout.labels is not None
+            else np.zeros(len(real), np.int32)
+        )
+        real_logits = _batched(module.score, "logits", real, labels)
+        result["real_logits"] = np.quantile(real_logits, QUANTILE_LEVELS).tolist()
+        result["num_real"] = len(real)
+    else:
+        result["real_logits"], result["num_real"] = [], 0
+    result["generated_logits"] = np.quantile(fake_logits, QUANTILE_LEVELS).tolist()
+    result["num_generated"] = count
+    return result
+
+
+def _next_version(model_root: Path) -> int:
+    versions = [int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def _project_version() -> str:
+    try:
+        return metadata.version("gan-serving")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def verify(path: Path, gan: GAN, seeds: list[int] = VERIFY_SEEDS) -> float:
+    """Reload ``path`` and compare its images with the in-memory EMA generator's (max |diff|)."""
+    loaded = tf.saved_model.load(str(path))
+    z = seeds_to_z(seeds, gan.config.z_dim)
+    labels = _labels_for(len(seeds), gan.num_classes)
+    exported = loaded.signatures["generate"](
+        z=tf.constant(z), labels=tf.constant(labels), truncation_psi=tf.constant(1.0)
+    )["images"].numpy()
+    expected = to_uint8(gan.ema_generator.predict_on_batch([z, labels]))
+    return float(np.max(np.abs(exported.astype(np.int32) - expected.astype(np.int32))))
+
+
+def export_model(
+    gan: GAN,
+    models_dir: str | Path,
+    name: str,
+    *,
+    holdout: ImageData | None = None,
+    run_dir: str | Path | None = None,
+    class_names: list[str] | None = None,
+    command: str = "",
+    metrics: dict[str, Any] | None = None,
+    calibration_count: int = 1000,
+) -> Path:
+    """Write ``models_dir/name/<next version>/`` and return it (see the module docstring).
+
+    ``run_dir`` (optional) supplies the training command and class names from its ``run.json``.
+    """
+    if not name or "/" in name or name.startswith("."):
+        raise ExportError(f"bad model name {name!r}: use a plain directory name")
+    config: TrainConfig = gan.config
+    meta: dict[str, Any] = {}
+    if run_dir is not None and (Path(run_dir) / "run.json").exists():
+        meta = json.loads((Path(run_dir) / "run.json").read_text())
+    names = class_names if class_names is not None else meta.get("class_names", [])
+    if gan.num_classes and len(names) != gan.num_classes:
+        names = [str(i) for i in range(gan.num_classes)]
+
+    generator, discriminator = _float32_copies(gan)
+    module = ExportModule(generator, discriminator, config.z_dim)
+    model_root = Path(models_dir) / name
+    model_root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".export-", suffix=".tmp", dir=model_root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a served model must be readable by the server
+    try:
+        tf.saved_model.save(
+            module, str(tmp), signatures={"generate": module.generate, "score": module.score}
+        )
+        difference = verify(tmp, gan)
+        if difference > 1.0:  # one grey level of rounding is allowed
+            raise ExportError(f"the reloaded model differs from the generator by {difference}")
+        info = {
+            "name": name,
+            "version": 0,
+            "z_dim": config.z_dim,
+            "resolution": config.resolution,
+            "channels": config.channels,
+            "num_classes": gan.num_classes,
+            "class_names": list(names) if gan.num_classes else [],
+            "architecture": config.architecture,
+            "loss": config.loss,
+            "dataset": config.dataset,
+            "steps": int(gan.step.numpy()),
+            "images_seen": int(gan.images_seen.numpy()),
+            "training_options": config.to_dict(),
+            "command": command or meta.get("command", ""),
+            "metrics": metrics or {},
+            "calibration": calibration(
+                module, holdout, config.z_dim, gan.num_classes, calibration_count
+            ),
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "project_version": _project_version(),
+            "seed_convention": SEED_CONVENTION,
+            "run": Path(run_dir).name if run_dir is not None else "",
+        }
+        # Another export may take a version number at the same moment: retry with the next one.
+        for _ in range(100):
+            version = _next_version(model_root)
+            info["version"] = version
+            (tmp / "model.json").write_text(json.dumps(info, indent=2) + "\n")
+            try:
+                tmp.rename(model_root / str(version))
+            except OSError:
+                continue
+            return model_root / str(version)
+        raise ExportError(f"could not find a free version number in {model_root}")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def export_run(
+    run_dir: str | Path,
+    models_dir: str | Path,
+    name: str,
+    calibration_count: int = 1000,
+    metrics: dict[str, Any] | None = None,
+) -> Path:
+    """Export the last checkpoint of a run directory."""
+    from training.loop import build_gan, load_data, make_checkpoints
+    from training.rundir import read_run
+
+    config, meta = read_run(run_dir)
+    keras.mixed_precision.set_global_policy(config.precision)
+    gan = build_gan(config, int(meta.get("num_classes", 0)))
+    checkpoints = make_checkpoints(gan, Path(run_dir))
+    if checkpoints.restore_latest() is None:
+        raise ExportError(f"{run_dir} has no checkpoint to export")
+    _, holdout = load_data(config)
+    return export_model(
+        gan, models_dir, name, holdout=holdout, run_dir=run_dir,
+        calibration_count=calibration_count, metrics=metrics,
+    )  # fmt: skip

@@ -1,0 +1,237 @@
+"""The GAN as a ``keras.Model``: ``train_step`` updates D (n_critic times), then G, then the EMA.
+
+Usage::
+
+    from training.gan import GAN
+
+    with strategy.scope():
+        generator, discriminator = build_networks(config, num_classes)
+        gan = GAN(generator, discriminator, config, num_classes=num_classes)
+        gan.compile(d_optimizer=make_optimizer(config.lr_d, config),
+                    g_optimizer=make_optimizer(config.lr_g, config),
+                    jit_compile=config.jit)
+    gan.fit(dataset, steps_per_epoch=config.steps, callbacks=[...])
+
+The dataset yields ``(images float32 in [-1, 1] [B*n_critic, H, W, C], labels int32 [B*n_critic])``
+with B the global batch. Per-example losses are averaged over the GLOBAL batch
+(``tf.nn.compute_average_loss``), so that N replicas apply the same update as one device.
+Noise comes from stateless RNG keyed by (seed, replica, step): a resumed run draws the same z.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from training import losses
+from training.config import TrainConfig
+
+Augment = Callable[[tf.Tensor], tf.Tensor]
+
+
+def make_optimizer(learning_rate: float, config: TrainConfig) -> keras.optimizers.Optimizer:
+    """Adam with the config's betas; wrapped in a LossScaleOptimizer under mixed_float16."""
+    optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(
+        learning_rate=learning_rate, beta_1=config.beta1, beta_2=config.beta2
+    )
+    if config.precision == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def ema_beta(step: tf.Tensor, decay: float, rampup: float) -> tf.Tensor:
+    """The EMA coefficient at ``step``: ``decay``, with its half-life (in steps) capped at
+    ``rampup * step`` early on (StyleGAN2's ramp-up) so that the average forgets the random init.
+    """
+    if decay <= 0.0:
+        return tf.constant(0.0)
+    halflife = math.log(0.5) / math.log(decay)
+    step_f = tf.cast(step, tf.float32)
+    if rampup > 0.0:
+        halflife_t = tf.minimum(halflife, tf.maximum(rampup * step_f, 1e-8))
+    else:
+        halflife_t = tf.constant(halflife, tf.float32)
+    return tf.pow(0.5, 1.0 / halflife_t)
+
+
+class GAN(keras.Model):
+    """Generator, discriminator and the EMA generator, trained adversarially."""
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        config: TrainConfig,
+        num_classes: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.config = config
+        self.num_classes = num_classes
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = keras.models.clone_model(generator)
+        self.ema_generator.set_weights(generator.get_weights())
+        # Counters live in variables so that checkpoints restore them.
+        self.step = tf.Variable(
+            0,
+            dtype=tf.int64,
+            trainable=False,
+            name="step",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        self.images_seen = tf.Variable(
+            0,
+            dtype=tf.int64,
+            trainable=False,
+            name="images_seen",
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+        self.augment: Augment | None = None
+
+    def compile(  # type: ignore[override]
+        self,
+        d_optimizer: keras.optimizers.Optimizer,
+        g_optimizer: keras.optimizers.Optimizer,
+        augment: Augment | None = None,
+        jit_compile: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Set both optimizers and the optional differentiable augmentation (real and fake)."""
+        super().compile(jit_compile=jit_compile, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.augment = augment
+        names = ("d_loss", "g_loss", "d_penalty", "real_logits", "fake_logits")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        # Listing the trackers here makes Keras reset them at every epoch and report them.
+        return list(getattr(self, "trackers", {}).values())
+
+    def call(self, inputs: Any, training: bool = False) -> tf.Tensor:
+        """The EMA generator's images for ``[z, labels]`` (what the export serves)."""
+        return self.ema_generator(inputs, training=training)
+
+    # -- the step -----------------------------------------------------------------------------
+
+    def _noise(self, batch: tf.Tensor, salt: int) -> tf.Tensor:
+        replica = tf.distribute.get_replica_context()
+        replica_id = 0 if replica is None else replica.replica_id_in_sync_group
+        seed = tf.stack(
+            [
+                tf.cast(self.config.seed, tf.int64) * 1024 + tf.cast(replica_id, tf.int64),
+                self.step * 16 + salt,
+            ]
+        )
+        return tf.random.stateless_normal([batch, self.config.z_dim], seed=seed)
+
+    def _d(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        if self.augment is not None:
+            images = self.augment(images)
+        return tf.cast(self.discriminator([images, labels], training=True), tf.float32)
+
+    def _average(self, per_example: tf.Tensor) -> tf.Tensor:
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
+
+    def _d_update(self, real: tf.Tensor, labels: tf.Tensor, salt: int) -> dict[str, tf.Tensor]:
+        cfg = self.config
+        batch = tf.shape(real)[0]
+        z = self._noise(batch, salt)
+        fake = self.generator([z, labels], training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self._d(real, labels)
+            fake_logits = self._d(fake, labels)
+            per_example = losses.discriminator_loss(
+                cfg.loss, real_logits, fake_logits, cfg.label_smoothing
+            )
+            penalty = tf.zeros_like(per_example)
+            if cfg.loss == "wgan-gp":
+                alpha = tf.random.stateless_uniform(
+                    [batch], seed=tf.stack([tf.cast(cfg.seed, tf.int64), self.step * 16 + salt + 8])
+                )
+                penalty += cfg.gp_weight * losses.gradient_penalty(
+                    lambda x: self._d(x, labels), real, fake, alpha
+                )
+            if cfg.r1_gamma > 0:
+                penalty += losses.r1_penalty(lambda x: self._d(x, labels), real, cfg.r1_gamma)
+            loss = self._average(per_example + penalty)
+            scaled = self.d_optimizer.scale_loss(loss)
+        variables = self.discriminator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.d_optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return {
+            "d_loss": loss,
+            "d_penalty": self._average(penalty),
+            "real_logits": self._average(real_logits),
+            "fake_logits": self._average(fake_logits),
+        }
+
+    def _g_update(self, labels: tf.Tensor) -> tf.Tensor:
+        z = self._noise(tf.shape(labels)[0], 15)
+        with tf.GradientTape() as tape:
+            fake = self.generator([z, labels], training=True)
+            loss = self._average(losses.generator_loss(self.config.loss, self._d(fake, labels)))
+            scaled = self.g_optimizer.scale_loss(loss)
+        variables = self.generator.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.g_optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        real_all, labels_all = data
+        n_critic = self.config.n_critic
+        reals = tf.split(real_all, n_critic) if n_critic > 1 else [real_all]
+        label_chunks = tf.split(labels_all, n_critic) if n_critic > 1 else [labels_all]
+        d_logs: dict[str, tf.Tensor] = {}
+        for i, (real, labels) in enumerate(zip(reals, label_chunks, strict=True)):
+            d_logs = self._d_update(real, labels, salt=i)
+        g_loss = self._g_update(label_chunks[-1])
+        self._update_ema()
+        self.step.assign_add(1)
+        self.images_seen.assign_add(self.config.batch_size * n_critic)
+        # Losses are already divided by the global batch: summing over replicas gives the mean,
+        # which is what the trackers must see on each replica, hence the replica-count factor.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        values = {**d_logs, "g_loss": g_loss}
+        for name, value in values.items():
+            self.trackers[name].update_state(value * replicas)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    # -- EMA ----------------------------------------------------------------------------------
+
+    def _update_ema(self) -> None:
+        beta = ema_beta(self.step, self.config.ema_decay, self.config.ema_rampup)
+        context = tf.distribute.get_replica_context()
+        if context is None:  # already in cross-replica context
+            self._apply_ema(tf.distribute.get_strategy(), beta)
+        else:
+            context.merge_call(self._apply_ema, args=(beta,))
+
+    def _apply_ema(self, strategy: tf.distribute.Strategy, beta: tf.Tensor) -> None:
+        # Trainable weights are averaged; batch-norm statistics are copied (as in StyleGAN2).
+        pairs = zip(self.ema_generator.weights, self.generator.weights, strict=True)
+        trainable = {id(v) for v in self.generator.trainable_weights}
+        for ema_var, var in pairs:
+            target = _tf_variable(ema_var)
+            source = _tf_variable(var)
+            if id(var) in trainable:
+                strategy.extended.update(
+                    target, lambda e, s: e.assign(s + (e - s) * beta), args=(source,)
+                )
+            else:
+                strategy.extended.update(target, lambda e, s: e.assign(s), args=(source,))
+
+    def copy_to_ema(self) -> None:
+        """Make the EMA generator an exact copy of the generator (used at initialisation)."""
+        self.ema_generator.set_weights(self.generator.get_weights())
+
+
+def _tf_variable(variable: Any) -> Any:
+    """The tf.Variable behind a Keras 3 variable (Keras wraps it on the TensorFlow backend)."""
+    return variable if isinstance(variable, tf.Variable) else variable.value

@@ -1,0 +1,230 @@
+"""One training run: the numbered run directory, the data, the GAN, the callbacks, ``fit``.
+
+Usage::
+
+    from training.config import TrainConfig
+    from training.loop import train
+    from training.rundir import resume_config
+
+    result = train(TrainConfig(dataset="digits", steps=500), outdir="runs")
+    print(result.run_dir, result.status)                  # runs/00000-digits, "finished"
+
+    config = resume_config("runs/00000-digits", {"steps": 1000})
+    result = train(config, resume="runs/00000-digits")    # continues at step 500
+
+A run directory holds ``options.json`` (the resolved TrainConfig), ``run.json`` (command,
+classes, history), ``metrics.jsonl``, ``tensorboard/``, ``samples/`` and ``checkpoints/``.
+Only the chief writes any of it; ``_is_chief`` is the one place that decides.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from training import callbacks as cb
+from training.config import ConfigError, TrainConfig
+from training.data import ImageData, load_dataset, make_pipeline, split_holdout
+from training.gan import GAN, make_optimizer
+from training.networks import build_networks
+from training.rundir import new_run_dir
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or Inf; the message names the step and the last good checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` leaves behind."""
+
+    run_dir: Path
+    gan: GAN
+    data: ImageData
+    holdout: ImageData
+    status: str  # "finished" or "interrupted (SIGINT)" / "interrupted (SIGTERM)"
+    checkpoint: str | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def get_strategy(name: str) -> tf.distribute.Strategy:
+    """The distribution strategy for ``name`` (``training.distribute`` when installed)."""
+    try:
+        from training import distribute  # type: ignore[attr-defined]
+    except ImportError:
+        return tf.distribute.get_strategy()
+    return distribute.make_strategy(name)  # type: ignore[no-any-return]
+
+
+def _is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this worker writes checkpoints, samples, logs and exports."""
+    try:
+        from training import distribute  # type: ignore[attr-defined]
+    except ImportError:
+        return True
+    return bool(distribute.is_chief(strategy))
+
+
+def _set_precision(policy: str) -> None:
+    try:
+        from training import distribute  # type: ignore[attr-defined]
+    except ImportError:
+        keras.mixed_precision.set_global_policy(policy)
+        return
+    distribute.set_precision(policy)
+
+
+def _make_augment(policy: str) -> Any:
+    if not policy:
+        return None
+    try:
+        from training import augment  # type: ignore[attr-defined]
+    except ImportError as error:
+        raise ConfigError(f"augment policy {policy!r} needs training/augment.py") from error
+    return augment.make_augment(policy)
+
+
+def build_gan(
+    config: TrainConfig, num_classes: int, strategy: tf.distribute.Strategy | None = None
+) -> GAN:
+    """Networks, GAN and optimizers (built, so a checkpoint restores into them) in ``strategy``."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        generator, discriminator = build_networks(config, num_classes=num_classes)
+        gan = GAN(generator, discriminator, config, num_classes=num_classes)
+        gan.compile(
+            d_optimizer=make_optimizer(config.lr_d, config),
+            g_optimizer=make_optimizer(config.lr_g, config),
+            augment=_make_augment(config.augment),
+            jit_compile=config.jit,
+        )
+        gan.d_optimizer.build(discriminator.trainable_variables)
+        gan.g_optimizer.build(generator.trainable_variables)
+    return gan
+
+
+def make_checkpoints(gan: GAN, run_dir: Path) -> cb.Checkpoints:
+    """The checkpoint layout of a run (what ``gan-export`` and ``--resume`` restore)."""
+    return cb.Checkpoints(
+        run_dir / "checkpoints",
+        generator=gan.generator,
+        discriminator=gan.discriminator,
+        ema_generator=gan.ema_generator,
+        g_optimizer=gan.g_optimizer,
+        d_optimizer=gan.d_optimizer,
+        step=gan.step,
+        images_seen=gan.images_seen,
+    )
+
+
+def load_data(config: TrainConfig) -> tuple[ImageData, ImageData]:
+    """The (training, held-out) split of the run's dataset."""
+    data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)
+    train_data, holdout = split_holdout(data, config.holdout, config.seed)
+    train_data.skipped = data.skipped
+    return train_data, holdout
+
+
+def train(
+    config: TrainConfig,
+    outdir: str | Path = "runs",
+    resume: str | Path | None = None,
+    command: str = "",
+    extra_callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: bool = True,
+) -> TrainResult:
+    """Train (or continue) a run; returns when ``config.steps`` are done or on a signal.
+
+    Raises TrainingDiverged on a NaN/Inf loss (no checkpoint is written after it).
+    ``extra_callbacks`` (e.g. periodic evaluation) run after the built-in ones.
+    """
+    config.validate()
+    _set_precision(config.precision)
+    keras.utils.set_random_seed(config.seed)
+    strategy = get_strategy(config.strategy)
+    chief = _is_chief(strategy)
+
+    data, holdout = load_data(config)
+    if data.skipped and verbose:
+        examples = ", ".join(data.skipped[:3])
+        print(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {examples}")
+    if len(data) < config.batch_size * config.n_critic:
+        raise ConfigError(
+            f"the dataset has {len(data)} training images, fewer than one batch "
+            f"({config.batch_size * config.n_critic})"
+        )
+
+    run_dir = Path(resume) if resume else new_run_dir(outdir, config.run_name)
+    gan = build_gan(config, data.num_classes, strategy)
+    checkpoints = make_checkpoints(gan, run_dir)
+    restored = checkpoints.restore_latest() if resume else None
+    if resume and restored is None and verbose:
+        print(f"{run_dir} has no checkpoint yet: starting from step 0")
+    if chief:
+        _write_run_files(run_dir, config, data, command, resumed=bool(resume))
+
+    start = int(gan.step.numpy())
+    remaining = config.steps - start
+    guard = cb.StopGuard()
+    callbacks: list[keras.callbacks.Callback] = [guard]
+    if chief:
+        if verbose:
+            callbacks.append(cb.ProgressBar(config.steps, config.batch_size * config.n_critic))
+        callbacks += [
+            cb.MetricsLogger(run_dir, config.log_every, config.batch_size),
+            cb.SampleGrid(run_dir, config.sample_every, data.num_classes),
+            cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard),
+        ]
+    callbacks += extra_callbacks or []
+
+    history: list[dict[str, float]] = []
+    if remaining > 0:
+        dataset = make_pipeline(
+            data, config.batch_size * config.n_critic, flip=config.flip, seed=config.seed + start
+        )
+        fit = gan.fit(dataset, epochs=1, steps_per_epoch=remaining, callbacks=callbacks, verbose=0)
+        history = [{k: float(v[-1]) for k, v in fit.history.items()}]
+    elif verbose:
+        print(f"{run_dir} is already at step {start} of {config.steps}: nothing to train")
+
+    if not guard.healthy:
+        bad = ", ".join(f"{k}={v}" for k, v in guard.bad_logs.items())
+        last = checkpoints.last_saved or "none (no checkpoint was written before it)"
+        raise TrainingDiverged(
+            f"training diverged at step {guard.diverged_at} ({bad}); last good checkpoint: {last}"
+        )
+    status = f"interrupted ({guard.signal_name})" if guard.signal_name else "finished"
+    return TrainResult(
+        run_dir, gan, data, holdout, status, checkpoints.last_saved if chief else None, history
+    )
+
+
+def _write_run_files(
+    run_dir: Path, config: TrainConfig, data: ImageData, command: str, resumed: bool
+) -> None:
+    (run_dir / "options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    meta_path = run_dir / "run.json"
+    meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    meta.setdefault("command", command)
+    meta.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    meta["num_classes"] = data.num_classes
+    meta["class_names"] = data.class_names
+    meta["num_train_images"] = len(data)
+    meta["skipped_files"] = len(data.skipped)
+    if resumed:
+        meta.setdefault("resumed", []).append(
+            {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        )
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def sample_images(gan: GAN, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The EMA generator's float images for numpy noise and labels (batch-wise)."""
+    return np.asarray(gan.ema_generator.predict_on_batch([z, labels]))

@@ -1,0 +1,173 @@
+"""DCGAN generator and discriminator factories (class-conditional when there are labels).
+
+Usage::
+
+    from training.networks import build_networks
+
+    generator, discriminator = build_networks(config, num_classes=10)
+    images = generator([z, labels])              # tanh images float32 [B, H, W, C]
+    logits = discriminator([images, labels])     # float32 [B]
+
+Both networks take the labels input always (int32 [B]) so that conditional and unconditional
+models share one calling convention; unconditional networks ignore it. Square resolutions 16, 32,
+64, 128 (upsampling from 4x4) and 28 (from 7x7) are supported, with 1 or 3 channels.
+
+The generator conditions by concatenating a learned label embedding to z; the discriminator
+conditions by projection (Miyato & Koyama, 2018): logit = w.phi(x) + <embed(y), phi(x)>.
+The last layers compute in float32 so logits and images stay float32 under a mixed policy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+from keras import layers, ops
+
+from training.config import TrainConfig
+
+LABEL_EMBED_DIM = 32
+
+
+def base_size(resolution: int) -> int:
+    """The smallest feature map: 7 for 28x28 (MNIST), else 4."""
+    return 7 if resolution == 28 else 4
+
+
+def num_upsamplings(resolution: int) -> int:
+    """How many 2x up/down-samplings separate ``resolution`` from its base size."""
+    ratio = resolution // base_size(resolution)
+    steps = round(math.log2(ratio))
+    if base_size(resolution) * 2**steps != resolution or steps < 2:
+        raise ValueError(f"unsupported resolution {resolution}: expected 16, 28, 32, 64 or 128")
+    return steps
+
+
+def _widths(width: int, max_width: int, count: int) -> list[int]:
+    """Channel counts from the coarsest to the finest level: doubling toward the coarse end."""
+    return [min(width * 2 ** (count - 1 - i), max_width) for i in range(count)]
+
+
+def build_generator(
+    config: TrainConfig | None = None,
+    *,
+    num_classes: int = 0,
+    resolution: int | None = None,
+    channels: int | None = None,
+    z_dim: int | None = None,
+    width: int | None = None,
+    max_width: int | None = None,
+) -> keras.Model:
+    """The DCGAN generator: [z float32 [B, z_dim], labels int32 [B]] -> tanh images [B,H,W,C].
+
+    Options come from ``config`` unless given as keywords; ``num_classes`` > 0 makes it
+    class-conditional.
+    """
+    cfg = config or TrainConfig()
+    res = resolution or cfg.resolution
+    out_channels = channels or cfg.channels
+    zdim = z_dim or cfg.z_dim
+    widths = _widths(width or cfg.g_width, max_width or cfg.max_width, num_upsamplings(res))
+    size = base_size(res)
+
+    z = keras.Input((zdim,), dtype="float32", name="z")
+    labels = keras.Input((), dtype="int32", name="labels")
+    h = z
+    if num_classes > 0:
+        embedded = layers.Embedding(num_classes, LABEL_EMBED_DIM, name="label_embedding")(labels)
+        h = layers.Concatenate(name="z_and_label")([z, embedded])
+    h = layers.Dense(size * size * widths[0], use_bias=False, name="project")(h)
+    h = layers.Reshape((size, size, widths[0]))(h)
+    h = layers.BatchNormalization(name="project_bn")(h)
+    h = layers.ReLU()(h)
+    for i, ch in enumerate(widths[1:], start=1):
+        h = layers.Conv2DTranspose(ch, 4, 2, "same", use_bias=False, name=f"up{i}")(h)
+        h = layers.BatchNormalization(name=f"up{i}_bn")(h)
+        h = layers.ReLU()(h)
+    h = layers.Conv2DTranspose(out_channels, 4, 2, "same", name="to_image")(h)
+    images = layers.Activation("tanh", dtype="float32", name="images")(h)
+    inputs = [z, labels]
+    if num_classes == 0:
+        # Keep the labels input in the graph (a zero contribution) so that both kinds of model
+        # share one signature.
+        images = _IgnoreInput(name="ignore_labels")([images, labels])
+    return keras.Model(inputs, images, name="generator")
+
+
+def build_discriminator(
+    config: TrainConfig | None = None,
+    *,
+    num_classes: int = 0,
+    resolution: int | None = None,
+    channels: int | None = None,
+    width: int | None = None,
+    max_width: int | None = None,
+) -> keras.Model:
+    """The DCGAN discriminator: [images in [-1, 1] [B,H,W,C], labels int32 [B]] -> logits [B]."""
+    cfg = config or TrainConfig()
+    res = resolution or cfg.resolution
+    in_channels = channels or cfg.channels
+    count = num_upsamplings(res)
+    widths = list(reversed(_widths(width or cfg.d_width, max_width or cfg.max_width, count)))
+
+    images = keras.Input((res, res, in_channels), dtype="float32", name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    h = images
+    for i, ch in enumerate(widths):
+        h = layers.Conv2D(ch, 4, 2, "same", name=f"down{i}")(h)
+        h = layers.LeakyReLU(0.2)(h)
+    features = layers.Flatten(name="features")(h)
+    # float32 from here on: the logits must not overflow or lose precision under mixed policies.
+    features = layers.Activation("linear", dtype="float32", name="features_f32")(features)
+    logits = layers.Dense(1, dtype="float32", name="logit")(features)
+    logits = layers.Reshape((), dtype="float32", name="logits")(logits)
+    if num_classes > 0:
+        embedded = layers.Embedding(
+            num_classes, features.shape[-1], dtype="float32", name="projection"
+        )(labels)
+        logits = _Projection(dtype="float32", name="projected_logits")([logits, embedded, features])
+    else:
+        logits = _IgnoreInput(dtype="float32", name="ignore_labels")([logits, labels])
+    return keras.Model([images, labels], logits, name="discriminator")
+
+
+def build_networks(config: TrainConfig, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
+    """The (generator, discriminator) pair for ``config.architecture``."""
+    if config.architecture == "dcgan":
+        return (
+            build_generator(config, num_classes=num_classes),
+            build_discriminator(config, num_classes=num_classes),
+        )
+    if config.architecture == "resnet":
+        try:
+            from training import resnet  # a separate module, imported only when used
+        except ImportError as error:
+            raise ValueError(
+                "architecture 'resnet' needs training/resnet.py, which is not installed here"
+            ) from error
+        common = {"resolution": config.resolution, "channels": config.channels}
+        return (
+            resnet.build_resnet_generator(
+                **common, z_dim=config.z_dim, num_classes=num_classes, width=config.g_width
+            ),
+            resnet.build_resnet_discriminator(
+                **common, num_classes=num_classes, width=config.d_width
+            ),
+        )
+    raise ValueError(f"unknown architecture {config.architecture!r}")
+
+
+class _IgnoreInput(layers.Layer):
+    """Returns its first input unchanged; the second is an input the model accepts but ignores."""
+
+    def call(self, inputs: list[Any]) -> Any:
+        return inputs[0]
+
+
+class _Projection(layers.Layer):
+    """logit + <embedding(y), features>: the projection discriminator's class term."""
+
+    def call(self, inputs: list[Any]) -> Any:
+        logits, embedded, features = inputs
+        return logits + ops.sum(embedded * features, axis=-1)

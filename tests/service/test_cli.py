@@ -1,0 +1,85 @@
+"""``gan-serve``: one clear error line and a non-zero exit for a bad model directory; serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_missing_model_directory_is_one_error_line(tmp_path: Path) -> None:
+    result = run_cli("--model-dir", str(tmp_path / "absent"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"gan-serve: error: model directory {tmp_path / 'absent'} does not exist"
+    ]
+
+
+def test_broken_model_directory_is_one_error_line(tmp_path: Path) -> None:
+    version = tmp_path / "digits" / "3"
+    version.mkdir(parents=True)
+    (version / "model.json").write_text(json.dumps({"name": "digits"}))
+    result = run_cli("--model-dir", str(tmp_path), "--log-level", "error")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("gan-serve:")]
+    assert len(lines) == 1 and "model.json: key 'version' is missing" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_setting_is_one_error_line(tmp_path: Path) -> None:
+    result = run_cli("--model-dir", str(tmp_path), env={"GAN_MAX_BATCH_SIZE": "0"})
+    assert result.returncode == 2
+    assert "invalid GAN_* setting: max_batch_size" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_gan_serve_serves_the_model_directory(model_dir: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--model-dir", str(model_dir), "--port", str(port)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"{base}/generate?seed=1&class_label=0", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/png"
+            assert r.read().startswith(b"\x89PNG")
+    finally:
+        process.terminate()
+        # uvicorn shuts down gracefully, then re-raises the SIGTERM it captured.
+        assert process.wait(timeout=30) in (0, -15)

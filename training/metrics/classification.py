@@ -25,7 +25,9 @@ def class_accuracy(logits: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     scores = np.asarray(logits)
     wanted = np.asarray(labels).astype(np.int64)
     if scores.ndim != 2 or wanted.shape != (scores.shape[0],):
-        raise ValueError(f"logits [N, K] and labels [N] expected, got {scores.shape}, {wanted.shape}")
+        raise ValueError(
+            f"logits [N, K] and labels [N] expected, got {scores.shape} and {wanted.shape}"
+        )
     return float((scores.argmax(axis=1) == wanted).mean())
 
 

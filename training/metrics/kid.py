@@ -43,7 +43,7 @@ def kernel_distance(
     x = np.asarray(features1, dtype=np.float64)
     y = np.asarray(features2, dtype=np.float64)
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"features must be [N, D] arrays of one width, got {x.shape} and {y.shape}")
+        raise ValueError(f"features must be [N, D] arrays of one width: {x.shape} and {y.shape}")
     m = min(subset_size, x.shape[0], y.shape[0])
     if m < 2:
         raise ValueError("KID needs at least two feature vectors in each set")

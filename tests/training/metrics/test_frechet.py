@@ -20,9 +20,9 @@ def test_statistics_form_handles_full_covariances():
     a = rng.randn(4, 4)
     sigma = a @ a.T + np.eye(4)
     # Same covariance: only the mean term remains.
-    assert frechet_distance_from_statistics(
-        np.zeros(4), sigma, np.ones(4), sigma
-    ) == pytest.approx(4.0, abs=1e-8)
+    assert frechet_distance_from_statistics(np.zeros(4), sigma, np.ones(4), sigma) == pytest.approx(
+        4.0, abs=1e-8
+    )
     # Scaled covariance c^2 S: Tr(S + c^2 S - 2 c S) = (1 - c)^2 Tr(S).
     got = frechet_distance_from_statistics(np.zeros(4), sigma, np.zeros(4), 4.0 * sigma)
     assert got == pytest.approx(np.trace(sigma), rel=1e-8)

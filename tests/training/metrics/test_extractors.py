@@ -1,0 +1,78 @@
+"""Extractors load from disk only, and fail clearly when their files are absent."""
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.metrics.domain_classifier import train_domain_classifier
+from training.metrics.extractors import (
+    MNIST_CLASSIFIER,
+    ClassifierExtractor,
+    ExtractorError,
+    load_extractor,
+)
+from training.metrics.real_images import RealImages
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access attempted during an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_bundled_classifier_loads_offline_and_reads_digits(no_network: None, mnist: RealImages):
+    info = json.loads((MNIST_CLASSIFIER / "extractor.json").read_text())
+    assert info["heldout_accuracy"] > 0.97
+    extractor = load_extractor("auto", (28, 28, 1))
+    out = extractor(mnist.images[:300], batch_size=128)
+    assert out.features.shape == (300, info["feature_dim"])
+    assert out.logits is not None and out.logits.shape == (300, 10)
+    assert (out.logits.argmax(axis=1) == mnist.labels[:300]).mean() > 0.95
+
+
+def test_classifier_resizes_other_shapes():
+    extractor = load_extractor("auto")
+    out = extractor(np.zeros((4, 32, 32, 3), np.uint8))
+    assert out.features.shape[0] == 4
+
+
+def test_auto_refuses_images_it_was_not_trained_for():
+    with pytest.raises(ExtractorError, match="no bundled classifier for 64x64x3"):
+        load_extractor("auto", (64, 64, 3))
+
+
+def test_missing_inception_weights_are_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_network: None
+):
+    with pytest.raises(ExtractorError, match=r"InceptionV3 weights not found.*never downloaded"):
+        load_extractor(f"inception:{tmp_path / 'absent.h5'}")
+    monkeypatch.delenv("GAN_INCEPTION_WEIGHTS", raising=False)
+    with pytest.raises(ExtractorError, match="GAN_INCEPTION_WEIGHTS"):
+        load_extractor("inception")
+    with pytest.raises(ExtractorError, match="unknown extractor"):
+        load_extractor("vgg")
+
+
+def test_trained_classifier_records_its_heldout_accuracy(tmp_path: Path):
+    # Two easy classes of 16x16 images: a bright top half or a bright bottom half, with noise.
+    rng = np.random.RandomState(0)
+    labels = np.arange(300) % 2
+    images = rng.randint(0, 60, size=(300, 16, 16, 1)).astype(np.uint8)
+    images[labels == 0, :8] += 180
+    images[labels == 1, 8:] += 180
+    real = RealImages(images, labels.astype(np.int64), ("top", "bottom"), "npz:synthetic")
+    info = train_domain_classifier(real, tmp_path / "clf", epochs=4, holdout=100, batch_size=32)
+    extractor = ClassifierExtractor(tmp_path / "clf")
+    held = np.random.RandomState(0).permutation(300)[-100:]
+    out = extractor(images[held])
+    assert out.logits is not None
+    measured = float((out.logits.argmax(axis=1) == labels[held]).mean())
+    assert info["heldout_accuracy"] == pytest.approx(measured)
+    assert json.loads((tmp_path / "clf" / "extractor.json").read_text())["num_classes"] == 2
+    assert measured > 0.9

@@ -1,0 +1,312 @@
+"""A whole evaluation: a generator's metrics beside the real-vs-real floor and the ceiling.
+
+Usage::
+
+    from training.metrics.evaluate import EvalOptions, evaluate_model_dir, format_table
+    report = evaluate_model_dir(Path("models/mnist"), real, extractor, EvalOptions(num=10_000))
+    print(format_table(report))
+
+Rows of the report:
+
+- ``model``: ``num`` generated images (seeds 0..num-1 by the seed convention, psi = 1, labels
+  cycling through the classes) against every real image;
+- ``model_half``: the first half of those against the real half B, the same sizes as the floor;
+- ``real_vs_real`` (the floor): real half A against the disjoint half B, the best any generator
+  can score at that sample size;
+- ``untrained`` (the ceiling): a freshly initialised generator of the same architecture, rebuilt
+  from ``model.json``'s ``training_options``, the worst.
+
+Class accuracy and per-class coverage appear for conditional models when the extractor is a
+classifier over the same number of classes. All statistics are float64 (FD, KID); distances for
+precision and recall are float32 in chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.metrics.classification import class_accuracy, per_class_coverage
+from training.metrics.extractors import Extractor, Features
+from training.metrics.frechet import frechet_distance
+from training.metrics.kid import kernel_distance
+from training.metrics.precision_recall import precision_recall
+
+# (z float32 [B, z_dim], labels int32 [B]) -> uint8 images [B, H, W, C]
+GenerateFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+ROWS = ("model", "model_half", "real_vs_real", "untrained")
+ROW_TITLES = {
+    "model": "model",
+    "model_half": "model, half size",
+    "real_vs_real": "floor: real vs real",
+    "untrained": "ceiling: untrained G",
+}
+
+
+class ModelDirError(ValueError):
+    """The model directory is missing or not an exported model; the message says why."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """Sample sizes and estimator settings."""
+
+    num: int = 10_000
+    k: int = 3
+    kid_subset_size: int = 1000
+    kid_subsets: int = 100
+    batch_size: int = 250
+    seed: int = 0  # the real halves and the KID subsets
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The real images' features, computed once (the training callback reuses them)."""
+
+    features: Features
+    labels: np.ndarray | None
+
+
+def latents(num: int, z_dim: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """z for seeds 0..num-1 (``RandomState(seed).randn(z_dim)``) and labels cycling the classes."""
+    z = np.stack([np.random.RandomState(s).randn(z_dim) for s in range(num)]).astype(np.float32)
+    labels = (np.arange(num) % num_classes if num_classes > 0 else np.zeros(num)).astype(np.int32)
+    return z, labels
+
+
+def generate_images(
+    generate: GenerateFn, z_dim: int, num_classes: int, num: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """All ``num`` images by the seed convention, in batches; returns (images, labels)."""
+    z, labels = latents(num, z_dim, num_classes)
+    parts = [
+        np.asarray(generate(z[i : i + batch_size], labels[i : i + batch_size]))
+        for i in range(0, num, batch_size)
+    ]
+    return np.concatenate(parts), labels
+
+
+def compute_metrics(
+    real: Features,
+    real_labels: np.ndarray | None,
+    fake: Features,
+    fake_labels: np.ndarray | None,
+    num_classes: int,
+    options: EvalOptions,
+) -> dict[str, Any]:
+    """Every metric of ``fake`` against ``real``; class metrics when labels and logits allow."""
+    kid, kid_std = kernel_distance(
+        real.features, fake.features, options.kid_subset_size, options.kid_subsets, options.seed
+    )
+    precision, recall = precision_recall(real.features, fake.features, k=options.k)
+    result: dict[str, Any] = {
+        "fd": frechet_distance(real.features, fake.features),
+        "kid": kid,
+        "kid_std": kid_std,
+        "precision": precision,
+        "recall": recall,
+        "num_generated": int(fake.features.shape[0]),
+        "num_real": int(real.features.shape[0]),
+    }
+    if num_classes > 0 and fake.logits is not None and fake_labels is not None:
+        result["class_accuracy"] = class_accuracy(fake.logits, fake_labels)
+        if real_labels is not None:
+            coverage = per_class_coverage(
+                real.features, real_labels, fake.features, fake_labels, num_classes, k=options.k
+            )
+            result["coverage_per_class"] = coverage
+            result["coverage_mean"] = float(np.mean(coverage))
+            result["coverage_min"] = float(np.min(coverage))
+    return result
+
+
+def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint halves of 0..n-1, a fixed function of ``seed``."""
+    order = np.random.RandomState(seed).permutation(n)
+    return np.sort(order[: n // 2]), np.sort(order[n // 2 : 2 * (n // 2)])
+
+
+def _subset(features: Features, index: np.ndarray) -> Features:
+    logits = None if features.logits is None else features.logits[index]
+    return Features(features.features[index], logits)
+
+
+def resolve_version_dir(model_dir: Path) -> Path:
+    """``models/NAME/VERSION`` as given, or the highest integer version under ``models/NAME``."""
+    if (model_dir / "saved_model.pb").is_file():
+        return model_dir
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory not found: {model_dir}")
+    versions = [p for p in model_dir.iterdir() if p.name.isdigit() and p.is_dir()]
+    if not versions:
+        raise ModelDirError(
+            f"{model_dir} is neither a model version (no saved_model.pb) nor a model "
+            "with integer version subdirectories"
+        )
+    best = max(versions, key=lambda p: int(p.name))
+    if not (best / "saved_model.pb").is_file():
+        raise ModelDirError(f"{best} holds no saved_model.pb")
+    return best
+
+
+def load_model_json(version_dir: Path) -> dict[str, Any]:
+    path = version_dir / "model.json"
+    if not path.is_file():
+        raise ModelDirError(f"{version_dir} has no model.json")
+    meta: dict[str, Any] = json.loads(path.read_text())
+    return meta
+
+
+def saved_model_generator(version_dir: Path) -> GenerateFn:
+    """The exported ``generate`` signature at psi = 1, as a numpy function."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(version_dir))
+    signature = loaded.signatures["generate"]
+    psi = tf.constant(1.0, tf.float32)
+
+    def generate(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        out = signature(z=tf.constant(z), labels=tf.constant(labels), truncation_psi=psi)
+        _ = loaded  # keep the loaded object (and its variables) alive with the closure
+        return np.asarray(out["images"].numpy())
+
+    return generate
+
+
+def untrained_generator(meta: dict[str, Any], seed: int = 0) -> GenerateFn:
+    """A freshly initialised generator of the model's architecture (from its training options)."""
+    import keras
+
+    from training.config import TrainConfig
+    from training.networks import build_networks
+
+    config = TrainConfig.from_dict(meta["training_options"])
+    keras.utils.set_random_seed(seed)
+    generator, _ = build_networks(config, num_classes=int(meta.get("num_classes", 0)))
+
+    def generate(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        x = np.asarray(generator.predict_on_batch([z, labels]), dtype=np.float32)
+        # The contract's output mapping for a tanh generator.
+        return np.clip(np.round(x * 127.5 + 127.5), 0, 255).astype(np.uint8)
+
+    return generate
+
+
+def reference_features(
+    images: np.ndarray, labels: np.ndarray | None, extractor: Extractor
+) -> Reference:
+    return Reference(extractor(images), labels)
+
+
+def evaluate_generator(
+    generate: GenerateFn,
+    z_dim: int,
+    num_classes: int,
+    reference: Reference,
+    extractor: Extractor,
+    options: EvalOptions,
+) -> tuple[dict[str, Any], Features, np.ndarray]:
+    """One generator's metrics against ``reference``; also returns its features and labels."""
+    images, labels = generate_images(generate, z_dim, num_classes, options.num, options.batch_size)
+    fake = extractor(images)
+    classes = num_classes if extractor.num_classes == num_classes else 0
+    metrics = compute_metrics(reference.features, reference.labels, fake, labels, classes, options)
+    return metrics, fake, labels
+
+
+def evaluate_model_dir(
+    model_dir: Path,
+    real_images: np.ndarray,
+    real_labels: np.ndarray | None,
+    extractor: Extractor,
+    options: EvalOptions,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """The full report (see the module doc) for an exported model."""
+    version_dir = resolve_version_dir(model_dir)
+    meta = load_model_json(version_dir)
+    z_dim, num_classes = int(meta["z_dim"]), int(meta.get("num_classes", 0))
+    classes = num_classes if extractor.num_classes == num_classes else 0
+    started = time.perf_counter()
+    log(f"features of {real_images.shape[0]} real images")
+    reference = reference_features(real_images, real_labels, extractor)
+    rows: dict[str, Any] = {}
+
+    log(f"generating {options.num} images with {version_dir}")
+    rows["model"], fake, fake_labels = evaluate_generator(
+        saved_model_generator(version_dir), z_dim, num_classes, reference, extractor, options
+    )
+    half_a, half_b = halves(real_images.shape[0], options.seed)
+    real_b = _subset(reference.features, half_b)
+    labels_a = None if real_labels is None else real_labels[half_a]
+    labels_b = None if real_labels is None else real_labels[half_b]
+    n_half = min(options.num, half_b.size)
+    log("model at half size, and the real-vs-real floor")
+    rows["model_half"] = compute_metrics(
+        real_b, labels_b, _subset(fake, np.arange(n_half)), fake_labels[:n_half], classes, options
+    )
+    rows["real_vs_real"] = compute_metrics(
+        real_b, labels_b, _subset(reference.features, half_a), labels_a, classes, options
+    )
+    log("the untrained ceiling")
+    try:
+        rows["untrained"], _, _ = evaluate_generator(
+            untrained_generator(meta, options.seed),
+            z_dim,
+            num_classes,
+            reference,
+            extractor,
+            options,
+        )
+    except (ImportError, KeyError, TypeError, ValueError) as exc:
+        # Older exports may lack training options this code understands; the rest still stands.
+        rows["untrained"] = {"unavailable": f"{type(exc).__name__}: {exc}"}
+    return {
+        "model_dir": str(version_dir),
+        "model": {k: meta.get(k) for k in ("name", "version", "dataset", "steps", "architecture")},
+        "extractor": {"name": extractor.name, **extractor.info},
+        "options": asdict(options),
+        "rows": rows,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+COLUMNS = (
+    ("fd", "FD", "{:.3f}"),
+    ("kid", "KID x1e3", "{:.3f}"),
+    ("precision", "precision", "{:.3f}"),
+    ("recall", "recall", "{:.3f}"),
+    ("class_accuracy", "class acc", "{:.2%}"),
+    ("coverage_mean", "cov mean", "{:.3f}"),
+    ("coverage_min", "cov min", "{:.3f}"),
+)
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A Markdown table: one row per generator (model, floor, ceiling), one column per metric."""
+    rows = report["rows"]
+    present = [c for c in COLUMNS if any(c[0] in r for r in rows.values())]
+    header = ["", *[title for _, title, _ in present], "n gen / real"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key in ROWS:
+        row = rows.get(key)
+        if row is None:
+            continue
+        if "unavailable" in row:
+            cells = ["n/a"] * len(present) + [row["unavailable"]]
+        else:
+            cells = []
+            for name, _, fmt in present:
+                value = row.get(name)
+                scale = 1e3 if name == "kid" else 1.0
+                cells.append("-" if value is None else fmt.format(value * scale))
+            cells.append(f"{row['num_generated']} / {row['num_real']}")
+        lines.append("| " + " | ".join([ROW_TITLES[key], *cells]) + " |")
+    return "\n".join(lines)

@@ -42,7 +42,9 @@ def _eval_parser() -> argparse.ArgumentParser:
         "model_dir", type=Path, help="models/NAME (latest version) or models/NAME/N"
     )
     parser.add_argument(
-        "--dataset", required=True, help="real images: mnist-idx:DIR or npz:FILE (see gan-train)"
+        "--dataset",
+        required=True,
+        help="real images, as for gan-train: mnist-idx:DIR, folder:PATH, npz:FILE, digits",
     )
     parser.add_argument("--num", type=int, default=10_000, help="generated images (default 10000)")
     parser.add_argument(
@@ -64,8 +66,15 @@ def _train_parser() -> argparse.ArgumentParser:
         description="Train a small CNN classifier on a labelled dataset, measure its accuracy on "
         "held-out images, and export it as a SavedModel usable with --extractor classifier:DIR.",
     )
-    parser.add_argument("--dataset", required=True, help="labelled images: mnist-idx:DIR or npz")
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        help="labelled images: mnist-idx:DIR, folder:PATH (one "
+        "subfolder per class), npz:FILE (arrays x, y) or digits",
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory for the SavedModel")
+    parser.add_argument("--resolution", type=int, default=28, help="image side (default 28)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--holdout", type=int, default=2000, help="images kept out to measure it")
     parser.add_argument("--seed", type=int, default=0)
@@ -75,12 +84,12 @@ def _train_parser() -> argparse.ArgumentParser:
 def _train_extractor(argv: list[str]) -> int:
     parser = _train_parser()
     args = parser.parse_args(argv)
-    if args.epochs < 1:
-        parser.error("--epochs must be >= 1")
+    if args.epochs < 1 or args.resolution < 8:
+        parser.error("--epochs must be >= 1 and --resolution >= 8")
     from training.metrics.real_images import DatasetError, load_real_images
 
     try:
-        real = load_real_images(args.dataset)
+        real = load_real_images(args.dataset, args.resolution, args.channels, labelled=True)
     except DatasetError as exc:
         parser.error(str(exc))
     from training.metrics.domain_classifier import train_domain_classifier
@@ -105,25 +114,24 @@ def _evaluate(argv: list[str]) -> int:
         parser.error("--num must be at least 10")
     if args.kid_subsets < 1 or args.batch_size < 1:
         parser.error("--kid-subsets and --batch-size must be >= 1")
-    from training.metrics.real_images import DatasetError, load_real_images
-
-    try:
-        real = load_real_images(args.dataset)
-    except DatasetError as exc:
-        parser.error(str(exc))
     from training.metrics.evaluate import (
         EvalOptions,
         ModelDirError,
         evaluate_model_dir,
         format_table,
+        load_model_json,
         resolve_version_dir,
     )
     from training.metrics.extractors import ExtractorError, load_extractor
+    from training.metrics.real_images import DatasetError, load_real_images
 
     try:
         version_dir = resolve_version_dir(args.model_dir)
-        shape = real.images.shape[1:]
-        extractor = load_extractor(args.extractor, (shape[0], shape[1], shape[2]))
+        meta = load_model_json(version_dir)
+        # The real images are prepared at the model's size, as its training data was.
+        res, channels = int(meta["resolution"]), int(meta["channels"])
+        real = load_real_images(args.dataset, res, channels, int(meta["num_classes"]) > 0)
+        extractor = load_extractor(args.extractor, (res, res, channels))
         options = EvalOptions(
             num=args.num, kid_subsets=args.kid_subsets, batch_size=args.batch_size
         )
@@ -135,8 +143,10 @@ def _evaluate(argv: list[str]) -> int:
             options,
             log=lambda msg: print(f"gan-eval: {msg}", file=sys.stderr),
         )
-    except (ModelDirError, ExtractorError) as exc:
+    except (ModelDirError, DatasetError, ExtractorError) as exc:
         parser.error(str(exc))
+    except KeyError as exc:
+        parser.error(f"{args.model_dir}: model.json lacks the key {exc}")
     report["dataset"] = args.dataset
     out = args.json or Path("runs") / "eval" / (
         f"{version_dir.parent.name}-{version_dir.name}-"

@@ -12,24 +12,26 @@ from training.metrics.real_images import RealImages
 
 def _npz(tmp_path: Path) -> str:
     path = tmp_path / "tiny.npz"
-    np.savez(path, images=np.zeros((20, 28, 28), np.uint8), labels=np.arange(20) % 10)
+    np.savez(path, x=np.zeros((20, 28, 28), np.uint8), y=np.arange(20) % 10)
     return f"npz:{path}"
 
 
-def test_missing_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_missing_dataset(bank_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exc:
-        main([str(tmp_path), "--dataset", f"mnist-idx:{tmp_path / 'nowhere'}"])
+        main([str(bank_model), "--dataset", f"mnist-idx:{tmp_path / 'nowhere'}"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "dataset folder not found" in err and "nowhere" in err
+    assert "does not exist" in err and "nowhere" in err
     assert "Traceback" not in err
 
 
-def test_folder_without_idx_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_folder_without_idx_files(
+    bank_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     with pytest.raises(SystemExit) as exc:
-        main([str(tmp_path), "--dataset", f"mnist-idx:{tmp_path}"])
+        main([str(bank_model), "--dataset", f"mnist-idx:{tmp_path}"])
     assert exc.value.code == 2
-    assert "no MNIST IDX files" in capsys.readouterr().err
+    assert "no *-images-idx3-ubyte" in capsys.readouterr().err
 
 
 def test_missing_inception_weights(
@@ -55,7 +57,7 @@ def test_run_prints_floor_and_ceiling_and_writes_json(
     bank_model: Path, mnist: RealImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     data = tmp_path / "mnist-part.npz"
-    np.savez(data, images=mnist.images[:1000, ..., 0], labels=mnist.labels[:1000])
+    np.savez(data, x=mnist.images[:1000, ..., 0], y=mnist.labels[:1000])
     out = tmp_path / "report.json"
     argv = [str(bank_model), "--dataset", f"npz:{data}", "--num", "300"]
     assert main([*argv, "--kid-subsets", "3", "--json", str(out)]) == 0

@@ -17,10 +17,12 @@ factory for ``uvicorn --factory``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,7 +105,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             except ModelLoadError as exc:
                 logger.error("cannot start: %s", exc)
                 raise
-        engine = InferenceEngine(repo, settings, app.state.metrics)
+        engine = InferenceEngine(repo, settings, app.state.metrics, app.state.codec_pool)
         await engine.start()
         app.state.engine = engine
         app.state.ready = True
@@ -116,12 +118,18 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             await engine.stop()
             app.state.codec_pool.shutdown(wait=True)
 
+    extra: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI).parameters:
+        # FastAPI's OpenTelemetry hooks look up three providers (and os.environ) per request;
+        # the service exports Prometheus metrics instead.
+        extra["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title="GAN serving",
         version="0.1.0",
         description="Generate images from trained GAN generators and score images with their "
         "discriminators. Requests arriving together are batched into one model call.",
         lifespan=lifespan,
+        **extra,
     )
     app.state.settings = settings
     app.state.ready = False

@@ -9,7 +9,11 @@ Usage::
 
 ``model_fn(rows, shared)`` gets a dict of arrays whose dimension 0 is the (padded) batch and the
 shared scalar arguments, and returns a dict of arrays with the same dimension 0. It runs in a
-worker thread, never on the event loop. The semantics follow TensorFlow Serving's batcher:
+worker thread, never on the event loop. An optional ``postprocess(outputs, rows)`` (PNG encoding)
+runs per batch in ``post_executor`` while the next batch is computed; its dict of sequences (one
+item per row) joins the outputs, so a request's result needs no thread hand-off of its own.
+
+The semantics follow TensorFlow Serving's batcher:
 
 - a batch fires as soon as it holds ``max_batch_size`` rows, or when its oldest request has
   waited ``batch_timeout_s``; an *idle* queue fires at once. The queue is idle when the previous
@@ -38,7 +42,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 Arrays = dict[str, np.ndarray]
 ModelFn = Callable[[Arrays, Mapping[str, Any]], Arrays]
+PostFn = Callable[[Arrays, int], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,13 @@ class Batcher:
         *,
         labels: tuple[str, str, str] = ("model", "0", "signature"),
         metrics: Metrics | None = None,
+        postprocess: PostFn | None = None,
+        post_executor: Executor | None = None,
     ) -> None:
         self._fn = fn
+        self._postprocess = postprocess
+        self._post_executor = post_executor
+        self._finishing: set[asyncio.Task[None]] = set()
         self.config = config
         self._labels = labels
         self._metrics = metrics
@@ -179,6 +189,8 @@ class Batcher:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
     # --- queue bookkeeping ------------------------------------------------------------------
@@ -293,20 +305,15 @@ class Batcher:
             outputs = await loop.run_in_executor(self._executor, self._fn, inputs, batch[0].shared)
             _check_outputs(outputs, padded)
         except Exception as exc:
-            if not isinstance(exc, ServiceError):
-                logger.exception("model call of %s failed", "/".join(self._labels))
-                exc = ModelError(f"the model call failed: {type(exc).__name__}: {exc}")
-            for entry in batch:
-                if not entry.future.done():
-                    entry.future.set_exception(exc)
+            self._fail(batch, exc)
         else:
-            offset = 0
-            for entry in batch:
-                if not entry.future.done():
-                    entry.future.set_result(
-                        {name: out[offset : offset + entry.size] for name, out in outputs.items()}
-                    )
-                offset += entry.size
+            if self._postprocess is None:
+                self._resolve(batch, outputs)
+            else:
+                # Post-processing (PNG encoding) of this batch overlaps the next model call.
+                task = loop.create_task(self._finish(batch, outputs, rows))
+                self._finishing.add(task)
+                task.add_done_callback(self._finishing.discard)
         finally:
             self._last_batch_rows = rows
             self._last_batch_end = time.perf_counter()
@@ -314,6 +321,35 @@ class Batcher:
                 self._metrics.model_seconds.labels(*self._labels).observe(
                     self._last_batch_end - start
                 )
+
+    async def _finish(self, batch: list[_Entry], outputs: Arrays, rows: int) -> None:
+        assert self._postprocess is not None
+        loop = asyncio.get_running_loop()
+        try:
+            extra = await loop.run_in_executor(
+                self._post_executor, self._postprocess, outputs, rows
+            )
+        except Exception as exc:
+            self._fail(batch, exc)
+        else:
+            self._resolve(batch, {**outputs, **extra})
+
+    def _resolve(self, batch: list[_Entry], outputs: Mapping[str, Any]) -> None:
+        offset = 0
+        for entry in batch:
+            if not entry.future.done():
+                entry.future.set_result(
+                    {name: out[offset : offset + entry.size] for name, out in outputs.items()}
+                )
+            offset += entry.size
+
+    def _fail(self, batch: list[_Entry], exc: Exception) -> None:
+        if not isinstance(exc, ServiceError):
+            logger.error("batch of %s failed: %r", "/".join(self._labels), exc)
+            exc = ModelError(f"the model call failed: {type(exc).__name__}: {exc}")
+        for entry in batch:
+            if not entry.future.done():
+                entry.future.set_exception(exc)
 
 
 def _check_outputs(outputs: Any, rows: int) -> None:

@@ -4,7 +4,7 @@ Usage::
 
     engine = InferenceEngine(repository, settings, metrics)
     await engine.start()                         # warms up every batch size, checks consistency
-    images = await engine.generate(model, z, labels, psi)     # uint8 [N, H, W, C]
+    images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
     logits = await engine.score(model, images, labels)        # float32 [N]
     await engine.stop()
 
@@ -17,13 +17,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from service.batcher import BatchConfig, Batcher
 from service.errors import InvalidRequest
+from service.imaging import encode_pngs
 from service.metrics import Metrics
 from service.model_repository import LoadedModel, ModelRepository
 from service.settings import Settings
@@ -62,11 +66,23 @@ def parse_seeds(spec: str, max_count: int) -> list[int]:
     return [seed for low, high in bounds for seed in range(low, high + 1)]
 
 
+_local = threading.local()
+
+
 def seeds_to_z(seeds: Sequence[int], z_dim: int) -> np.ndarray:
-    """float32 [N, z_dim] noise of ``seeds`` (StyleGAN's convention)."""
+    """float32 [N, z_dim] noise of ``seeds`` (StyleGAN's convention).
+
+    Re-seeding one ``RandomState`` per thread gives the same numbers as
+    ``RandomState(seed).randn`` at a fiftieth of the cost: a new ``RandomState`` first seeds
+    itself from OS entropy (about 0.3 ms) before the legacy seeding replaces that state.
+    """
+    state: np.random.RandomState | None = getattr(_local, "state", None)
+    if state is None:
+        state = _local.state = np.random.RandomState()
     z = np.empty((len(seeds), z_dim), dtype=np.float32)
     for row, seed in enumerate(seeds):
-        z[row] = np.random.RandomState(seed).randn(z_dim)
+        state.seed(seed)
+        z[row] = state.randn(z_dim)
     return z
 
 
@@ -86,6 +102,11 @@ def _generate_fn(model: LoadedModel) -> Any:
     return run
 
 
+def _encode_rows(outputs: Mapping[str, np.ndarray], rows: int, level: int) -> dict[str, Any]:
+    """PNG bytes of the real (not padding) rows of a generate batch."""
+    return {"png": encode_pngs(outputs["images"][:rows], level)}
+
+
 def _score_fn(model: LoadedModel) -> Any:
     def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
         return {"logits": model.score(rows["images"], rows["labels"])}
@@ -96,10 +117,17 @@ def _score_fn(model: LoadedModel) -> Any:
 class InferenceEngine:
     """Batchers of every served model version; the routes' only way to run a model."""
 
-    def __init__(self, repository: ModelRepository, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        settings: Settings,
+        metrics: Metrics,
+        codec_pool: Executor | None = None,
+    ) -> None:
         self.repository = repository
         self.settings = settings
         self.metrics = metrics
+        self.codec_pool = codec_pool
         self.batch_sizes = settings.batch_sizes()
         self._batchers: dict[tuple[str, int, str], Batcher] = {}
 
@@ -121,9 +149,20 @@ class InferenceEngine:
             sizes = self.batch_sizes
             if self.settings.warmup:
                 sizes = await loop.run_in_executor(None, self.warm_up, model)
-            for signature, fn in (("generate", _generate_fn(model)), ("score", _score_fn(model))):
+            level = self.settings.png_compress_level
+            for signature, fn, post in (
+                ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
+                ("score", _score_fn(model), None),
+            ):
                 labels = (model.name, str(model.version), signature)
-                batcher = Batcher(fn, self._config(sizes), labels=labels, metrics=self.metrics)
+                batcher = Batcher(
+                    fn,
+                    self._config(sizes),
+                    labels=labels,
+                    metrics=self.metrics,
+                    postprocess=post,
+                    post_executor=self.codec_pool,
+                )
                 batcher.start()
                 self._batchers[(model.name, model.version, signature)] = batcher
 
@@ -190,8 +229,8 @@ class InferenceEngine:
 
     async def generate(
         self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
-    ) -> np.ndarray:
-        """uint8 images [N, H, W, C] for noise ``z`` [N, z_dim] and ``labels`` [N]."""
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N]."""
         if model.num_classes == 0:
             labels = np.zeros(len(z), np.int32)
         out = await self._batcher(model, "generate").submit(
@@ -199,7 +238,7 @@ class InferenceEngine:
             {"truncation_psi": float(np.float32(psi))},
         )
         self.metrics.images_generated.labels(model.name, str(model.version)).inc(len(z))
-        return out["images"]
+        return out["images"], list(out["png"])
 
     async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""

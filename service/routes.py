@@ -63,12 +63,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 # --- dependencies ---------------------------------------------------------------------------
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
+# two thread hand-offs per request for what is an attribute lookup.
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> InferenceEngine:
+async def get_engine(request: Request) -> InferenceEngine:
     """The inference engine, or 503 while the service is starting or draining."""
     engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
     if engine is None or not request.app.state.ready:
@@ -228,9 +230,8 @@ async def generate_one(
     headers["X-Model"] = f"{chosen.name}/{chosen.version}"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    images = await engine.generate(chosen, seeds_to_z([seed], chosen.z_dim), labels, psi)
-    png = await in_codec_pool(request, imaging.encode_png, images[0], settings.png_compress_level)
-    return Response(png, media_type="image/png", headers=headers)
+    _, pngs = await engine.generate(chosen, seeds_to_z([seed], chosen.z_dim), labels, psi)
+    return Response(pngs[0], media_type="image/png", headers=headers)
 
 
 def _grid_png(images: np.ndarray, level: int) -> bytes:
@@ -301,18 +302,16 @@ async def generate(
             "use response=grid or response=json"
         )
     labels = _labels(body.class_label, chosen, rows)
-    images = await engine.generate(chosen, z, labels, psi)
+    images, pngs = await engine.generate(chosen, z, labels, psi)
     headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
     if seeds is not None:
         headers["X-Seeds"] = ",".join(map(str, seeds))
     level = settings.png_compress_level
     if body.response == "png":
-        png = await in_codec_pool(request, imaging.encode_png, images[0], level)
-        return Response(png, media_type="image/png", headers=headers)
+        return Response(pngs[0], media_type="image/png", headers=headers)
     if body.response == "grid":
         png = await in_codec_pool(request, _grid_png, images, level)
         return Response(png, media_type="image/png", headers=headers)
-    pngs = await in_codec_pool(request, imaging.encode_pngs, images, level)
     conditional = chosen.num_classes > 0
     payload = GenerateResponse(
         model=chosen.name,

@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -288,3 +289,41 @@ def test_metrics_record_batch_sizes_and_queue_depth():
     count = metrics.registry.get_sample_value("gan_batch_size_count", labels)
     assert count is not None and count < 9
     assert metrics.registry.get_sample_value("gan_batch_queue_depth", labels) == 0
+
+
+def test_postprocess_runs_per_batch_off_the_loop_and_joins_the_outputs():
+    model = FakeModel()
+    seen: list[tuple[int, str]] = []
+
+    def post(outputs, rows):
+        seen.append((rows, threading.current_thread().name))
+        return {"text": [f"y={v:g}" for v in outputs["y"][:rows]]}
+
+    async def main():
+        pool = ThreadPoolExecutor(1, thread_name_prefix="post")
+        b = Batcher(model, config(), postprocess=post, post_executor=pool)
+        b.start()
+        outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        await b.stop()
+        pool.shutdown()
+        return outs
+
+    outs = run(main())
+    assert [o["text"] for o in outs] == [["y=0"], ["y=2"], ["y=4"]]
+    assert seen == [(3, "post_0")]
+
+
+def test_a_failed_postprocess_fails_its_batch():
+    def post(outputs, rows):
+        raise ValueError("cannot encode")
+
+    async def main():
+        b = Batcher(FakeModel(), config(), postprocess=post)
+        b.start()
+        try:
+            await b.submit(rows(1))
+        finally:
+            await b.stop()
+
+    with pytest.raises(ModelError, match="cannot encode"):
+        run(main())

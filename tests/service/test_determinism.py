@@ -79,3 +79,10 @@ def test_warm_up_drops_a_batch_size_whose_rows_differ(model_dir: Path) -> None:
     assert engine.warm_up(_ShapeSensitiveModel()) == [2, 4, 16]  # type: ignore[arg-type]
     real = load_version(model_dir / "cond" / "1")
     assert engine.warm_up(real) == [2, 4, 8, 16]
+
+
+def test_seeds_follow_the_stylegan_convention() -> None:
+    seeds = [0, 1, 123456, 2**32 - 1]
+    expected = np.stack([np.random.RandomState(s).randn(8).astype("float32") for s in seeds])
+    np.testing.assert_array_equal(seeds_to_z(seeds, 8), expected)
+    np.testing.assert_array_equal(seeds_to_z(seeds[::-1], 8), expected[::-1])

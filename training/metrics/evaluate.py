@@ -279,8 +279,8 @@ def evaluate_model_dir(
 
 
 COLUMNS = (
-    ("fd", "FD", "{:.3f}"),
-    ("kid", "KID x1e3", "{:.3f}"),
+    ("fd", "FD", "{:.4g}"),
+    ("kid", "KID", "{:.4g}"),
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
     ("class_accuracy", "class acc", "{:.2%}"),
@@ -305,8 +305,7 @@ def format_table(report: dict[str, Any]) -> str:
             cells = []
             for name, _, fmt in present:
                 value = row.get(name)
-                scale = 1e3 if name == "kid" else 1.0
-                cells.append("-" if value is None else fmt.format(value * scale))
+                cells.append("-" if value is None else fmt.format(value))
             cells.append(f"{row['num_generated']} / {row['num_real']}")
         lines.append("| " + " | ".join([ROW_TITLES[key], *cells]) + " |")
     return "\n".join(lines)

@@ -26,3 +26,14 @@ def mnist_dir() -> Path:
     if not (path / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST IDX files not found in {path} (set GAN_MNIST_DIR to their folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny conditional model trained a few steps on ``digits`` and exported (models/tiny/1).
+
+    Returns a ``tests.training.tiny.ExportedModel`` (run_dir, version_dir, models_dir, result).
+    """
+    from tests.training.tiny import train_and_export
+
+    return train_and_export(tmp_path_factory.mktemp("exported"))

@@ -28,6 +28,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,29 +123,47 @@ def split_holdout(data: ImageData, count: int, seed: int) -> tuple[ImageData, Im
     return data.subset(np.sort(order[n:])), data.subset(np.sort(order[:n]))
 
 
-def make_pipeline(data: ImageData, batch_size: int, flip: bool = False, seed: int = 0) -> object:
+def make_pipeline(
+    data: ImageData, batch_size: int, flip: bool = False, seed: int = 0, start_batch: int = 0
+) -> Any:
     """An endless tf.data pipeline of ``(images float32 in [-1, 1], labels int32)`` batches.
 
-    Decoding already happened once; the pipeline caches the float images, reshuffles every
-    epoch, drops the last partial batch (every step sees a full global batch), optionally flips
-    horizontally, and prefetches.
+    The images were decoded once (by :func:`load_dataset`) and stay in memory as uint8. Each
+    epoch is a fresh permutation keyed by ``(seed, epoch)`` and the flips by ``(seed, batch)``,
+    so the stream is a pure function of the batch number: a run resumed at ``start_batch`` sees
+    exactly the batches the uninterrupted run would have seen. Batches run across epoch
+    boundaries (every step gets a full batch) and are prefetched.
     """
     import tensorflow as tf
 
-    labels = data.labels if data.labels is not None else np.zeros(len(data), np.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((data.images, labels.astype(np.int32)))
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32) / 127.5 - 1.0, y),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    ).cache()
-    dataset = dataset.shuffle(min(len(data), 50_000), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.repeat().batch(batch_size, drop_remainder=True)
-    if flip:
-        dataset = dataset.map(
-            lambda x, y: (tf.image.random_flip_left_right(x, seed=seed), y),
-            num_parallel_calls=tf.data.AUTOTUNE,
+    count = len(data)
+    labels = data.labels if data.labels is not None else np.zeros(count, np.int32)
+    images = tf.constant(data.images)
+    label_table = tf.constant(labels.astype(np.int32))
+    first_epoch, offset = divmod(start_batch * batch_size, count)
+
+    def epoch_order(epoch: Any) -> Any:
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(count, dtype=tf.int32), seed=tf.stack([tf.cast(seed, tf.int64), epoch])
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    def gather(batch_index: Any, index: Any) -> tuple[Any, Any]:
+        x = tf.cast(tf.gather(images, index), tf.float32) / 127.5 - 1.0
+        if flip:
+            x = tf.image.stateless_random_flip_left_right(
+                x, seed=tf.stack([tf.cast(seed, tf.int64) + 1, batch_index])
+            )
+        return x, tf.gather(label_table, index)
+
+    indices = (
+        tf.data.Dataset.range(first_epoch, 2**62)
+        .flat_map(epoch_order)
+        .skip(offset)
+        .batch(batch_size, drop_remainder=True)
+    )
+    batches = tf.data.Dataset.zip(tf.data.Dataset.range(start_batch, 2**62), indices)
+    return batches.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def fit_images(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:

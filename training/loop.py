@@ -187,9 +187,16 @@ def train(
     history: list[dict[str, float]] = []
     if remaining > 0:
         dataset = make_pipeline(
-            data, config.batch_size * config.n_critic, flip=config.flip, seed=config.seed + start
+            data, config.batch_size * config.n_critic, config.flip, config.seed, start_batch=start
         )
-        fit = gan.fit(dataset, epochs=1, steps_per_epoch=remaining, callbacks=callbacks, verbose=0)
+        fit = gan.fit(
+            dataset,
+            epochs=1,
+            steps_per_epoch=remaining,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,
+        )
         history = [{k: float(v[-1]) for k, v in fit.history.items()}]
     elif verbose:
         print(f"{run_dir} is already at step {start} of {config.steps}: nothing to train")

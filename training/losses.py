@@ -62,8 +62,8 @@ def _input_gradient_sq_norm(
     """Per-example squared L2 norm of d critic(images) / d images."""
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = critic(images)
-    grads = tf.cast(tape.gradient(tf.reduce_sum(logits), images), tf.float32)
+        total = tf.reduce_sum(critic(images))
+    grads = tf.cast(tape.gradient(total, images), tf.float32)
     return tf.reduce_sum(tf.square(grads), axis=list(range(1, len(images.shape))))
 
 

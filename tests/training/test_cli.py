@@ -1,0 +1,127 @@
+"""The CLIs: help, dry runs, one clear message and exit code 2 for bad arguments, sampling."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from training.cli import export_main, sample_main, train_main
+
+
+def _exit_code(main, argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
+
+
+@pytest.mark.parametrize("main", [train_main, export_main, sample_main])
+def test_help_has_runnable_examples(main, capsys: pytest.CaptureFixture[str]):
+    assert _exit_code(main, ["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--dry-run" in out
+
+
+def test_train_dry_run_prints_the_resolved_options(capsys: pytest.CaptureFixture[str]):
+    assert train_main(["--dataset", "digits", "--resolution", "16", "--dry-run"]) == 0
+    options = json.loads(capsys.readouterr().out)
+    assert options["dataset"] == "digits" and options["resolution"] == 16
+    assert options["loss"] == "nonsaturating" and options["lr_g"] == 2e-4
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--dataset", "pictures:/tmp"], "unknown dataset kind"),
+        (["--resolution", "48"], "invalid choice"),
+        (["--steps", "0"], "steps must be at least 1"),
+        (["--beta1", "1.5"], "beta1"),
+        (["--resume", "/nonexistent/run"], "not a run directory"),
+    ],
+)
+def test_bad_train_arguments_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):
+    assert _exit_code(train_main, [*argv, "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_conditional_training_on_unlabeled_data_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    np.savez(tmp_path / "x.npz", x=np.zeros((20, 16, 16), np.uint8))
+    argv = ["--dataset", f"npz:{tmp_path / 'x.npz'}", "--resolution", "16", "--conditional"]
+    assert _exit_code(train_main, [*argv, "--outdir", str(tmp_path / "runs")]) == 2
+    assert "needs labels" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_resume_with_contradicting_options_exits_2(
+    exported_model, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["--resume", str(exported_model.run_dir), "--loss", "hinge", "--dry-run"]
+    assert _exit_code(train_main, argv) == 2
+    assert "loss='hinge'" in capsys.readouterr().err
+
+
+def test_sample_grid_one_row_per_class(exported_model, tmp_path: Path):
+    grid = tmp_path / "grid.png"
+    assert (
+        sample_main(
+            [str(exported_model.models_dir / "tiny"), "--seeds", "0-4", "--grid", str(grid)]
+        )
+        == 0
+    )
+    assert Image.open(grid).size == (5 * 16, 10 * 16)
+
+
+def test_sample_outdir_is_deterministic(exported_model, tmp_path: Path):
+    model = str(exported_model.version_dir)
+    for out in ("a", "b"):
+        argv = [
+            model,
+            "--seeds",
+            "3,5",
+            "--class",
+            "7",
+            "--psi",
+            "0.7",
+            "--outdir",
+            str(tmp_path / out),
+        ]
+        assert sample_main(argv) == 0
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["seed0003-class7.png", "seed0005-class7.png"]
+    for name in names:
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / name)),
+                              np.asarray(Image.open(tmp_path / "b" / name)))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--class", "10"], "--class must be in 0..9"),
+        (["--seeds", "5-1"], "bad seed range"),
+        (["--psi", "0"], "--psi must be positive"),
+    ],
+)
+def test_bad_sample_arguments_exit_2(
+    exported_model, tmp_path: Path, extra, message, capsys: pytest.CaptureFixture[str]
+):
+    argv = [str(exported_model.version_dir), "--grid", str(tmp_path / "g.png"), *extra]
+    assert _exit_code(sample_main, argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sample_missing_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    assert _exit_code(sample_main, [str(tmp_path), "--grid", str(tmp_path / "g.png")]) == 2
+    assert "holds any versions" in capsys.readouterr().err
+
+
+def test_export_cli(exported_model, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    argv = [str(exported_model.run_dir), "--name", "again", "--models-dir", str(tmp_path)]
+    assert export_main([*argv, "--calibration", "16"]) == 0
+    assert (tmp_path / "again" / "1" / "saved_model.pb").is_file()
+    assert _exit_code(export_main, [str(tmp_path), "--name", "x"]) == 2
+    assert "not a run directory" in capsys.readouterr().err

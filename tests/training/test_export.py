@@ -1,0 +1,63 @@
+"""Export: versions, model.json, calibration, truncation and the all-or-nothing rename."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from training import export
+from training.sampling import seeds_to_z
+
+
+def test_model_json_describes_the_run(exported_model):
+    info = json.loads((exported_model.version_dir / "model.json").read_text())
+    assert exported_model.version_dir.name == "1" and info["version"] == 1
+    assert info["name"] == "tiny" and info["num_classes"] == 10
+    assert info["class_names"] == [str(i) for i in range(10)]
+    assert (info["steps"], info["images_seen"]) == (40, 40 * 16)
+    assert info["command"] == "gan-train (tests)"
+    assert info["training_options"]["z_dim"] == 8
+    calibration = info["calibration"]
+    assert len(calibration["quantile_levels"]) == 101
+    assert calibration["num_real"] == 64 and calibration["num_generated"] == 64
+    for key in ("real_logits", "generated_logits"):
+        assert len(calibration[key]) == 101
+        assert np.all(np.diff(calibration[key]) >= 0)  # quantiles are sorted
+
+
+def test_no_temporary_directories_remain(exported_model):
+    assert [p.name for p in (exported_model.models_dir / "tiny").iterdir()] == ["1"]
+
+
+def test_truncation_zero_gives_the_mean_image(exported_model):
+    generate = tf.saved_model.load(str(exported_model.version_dir)).signatures["generate"]
+    z = tf.constant(seeds_to_z([1, 2, 3], 8))
+    labels = tf.constant([4, 4, 4], tf.int32)
+    flat = generate(z=z, labels=labels, truncation_psi=tf.constant(0.0))["images"].numpy()
+    assert np.array_equal(flat[0], flat[1]) and np.array_equal(flat[1], flat[2])
+    varied = generate(z=z, labels=labels, truncation_psi=tf.constant(1.0))["images"].numpy()
+    assert not np.array_equal(varied[0], varied[1])
+
+
+def test_next_export_is_the_next_version(exported_model, tmp_path: Path):
+    gan = exported_model.result.gan
+    first = export.export_model(gan, tmp_path, "m", calibration_count=8)
+    second = export.export_model(gan, tmp_path, "m", calibration_count=8)
+    assert (first.name, second.name) == ("1", "2")
+    assert json.loads((second / "model.json").read_text())["calibration"]["num_real"] == 0
+
+
+def test_a_failed_verification_leaves_nothing(
+    exported_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(export, "verify", lambda path, gan: 9.0)
+    with pytest.raises(export.ExportError, match="differs"):
+        export.export_model(exported_model.result.gan, tmp_path, "m", calibration_count=8)
+    assert list((tmp_path / "m").iterdir()) == []
+
+
+def test_bad_model_name():
+    with pytest.raises(export.ExportError, match="bad model name"):
+        export.export_model(None, "models", "../escape")  # type: ignore[arg-type]

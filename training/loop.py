@@ -182,6 +182,12 @@ def train(
             cb.SampleGrid(run_dir, config.sample_every, data.num_classes),
             cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard),
         ]
+    if chief and config.eval_every:
+        from training.metrics.callback import EvalCallback  # loads an extractor: only when asked
+
+        callbacks.append(
+            EvalCallback(run_dir, config.eval_every, data.images, data.labels, data.num_classes)
+        )
     callbacks += extra_callbacks or []
 
     history: list[dict[str, float]] = []

@@ -1,0 +1,179 @@
+"""Training speed: images/s of gan-train's train step against a plain reference loop.
+
+Usage::
+
+    .venv/bin/python benchmarks/train_speed.py                 # every row, prints a table
+    .venv/bin/python benchmarks/train_speed.py --steps 50 --rows dcgan-28
+
+For each row (a configuration) the same networks train on the same batches of the same tf.data
+pipeline, two ways, in one process and interleaved (so that a shared CPU slows both alike):
+
+- ``gan-train``: ``GAN.fit`` exactly as ``gan-train`` runs it (``train_step``: D, then G, then
+  the EMA update, loss trackers), without the logging callbacks;
+- ``plain``: a hand-written ``tf.function`` step with two ``tf.GradientTape``s (D then G, the
+  same non-saturating losses and Adam settings, no EMA).
+
+The ratio is gan-train / plain images/s (>= 1 means gan-train's step is not slower). Results go
+to ``benchmarks/results/train_speed.json``. To add a configuration (precision, XLA, a strategy,
+another architecture) add a :class:`Row` to ``ROWS``: the row's ``overrides`` are TrainConfig
+fields, so everything TrainConfig can express can be measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "train_speed.json"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration to measure: a name and TrainConfig overrides."""
+
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+BASE = {
+    "dataset": "digits",
+    "resolution": 28,
+    "channels": 1,
+    "conditional": True,
+    "z_dim": 64,
+    "batch_size": 64,
+}
+ROWS = [
+    Row("dcgan-28 (the bundled MNIST model)", {}),
+    Row("dcgan-32 rgb, unconditional", {"resolution": 32, "channels": 3, "conditional": False}),
+]
+
+
+def plain_step_fn(generator: Any, discriminator: Any, config: Any) -> Any:
+    """The reference: one D and one G update with tf.GradientTape in a tf.function."""
+    import keras
+    import tensorflow as tf
+
+    d_opt = keras.optimizers.Adam(config.lr_d, beta_1=config.beta1, beta_2=config.beta2)
+    g_opt = keras.optimizers.Adam(config.lr_g, beta_1=config.beta1, beta_2=config.beta2)
+
+    @tf.function
+    def step(real: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        z = tf.random.normal([tf.shape(real)[0], config.z_dim])
+        with tf.GradientTape() as tape:
+            fake = generator([z, labels], training=True)
+            real_logits = discriminator([real, labels], training=True)
+            fake_logits = discriminator([fake, labels], training=True)
+            d_loss = tf.reduce_mean(tf.nn.softplus(-real_logits) + tf.nn.softplus(fake_logits))
+        grads = tape.gradient(d_loss, discriminator.trainable_variables)
+        d_opt.apply_gradients(zip(grads, discriminator.trainable_variables, strict=True))
+        z = tf.random.normal([tf.shape(real)[0], config.z_dim])
+        with tf.GradientTape() as tape:
+            fake = generator([z, labels], training=True)
+            g_loss = tf.reduce_mean(tf.nn.softplus(-discriminator([fake, labels], training=True)))
+        grads = tape.gradient(g_loss, generator.trainable_variables)
+        g_opt.apply_gradients(zip(grads, generator.trainable_variables, strict=True))
+        return d_loss + g_loss
+
+    return step
+
+
+def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
+    """images/s of both ways for one row: the best of ``repeats`` interleaved timings."""
+    import keras
+
+    from training.config import TrainConfig
+    from training.data import load_dataset, make_pipeline
+    from training.loop import build_gan
+    from training.networks import build_networks
+
+    config = TrainConfig(**{**BASE, **row.overrides}).validate()
+    data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)
+    dataset = make_pipeline(data, config.batch_size, seed=config.seed)
+    keras.utils.set_random_seed(config.seed)
+    gan = build_gan(config, data.num_classes)
+    generator, discriminator = build_networks(config, data.num_classes)
+    plain = plain_step_fn(generator, discriminator, config)
+    batches = iter(dataset)
+
+    def run_gan() -> float:
+        start = time.perf_counter()
+        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        return time.perf_counter() - start
+
+    def run_plain() -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            real, labels = next(batches)
+            loss = plain(real, labels)
+        float(loss)  # wait for the last step
+        return time.perf_counter() - start
+
+    gan.fit(dataset, epochs=1, steps_per_epoch=5, verbose=0, shuffle=False)  # trace and warm up
+    for _ in range(5):
+        plain(*next(batches))
+    gan_times, plain_times = [], []
+    for _ in range(repeats):
+        gan_times.append(run_gan())
+        plain_times.append(run_plain())
+    images = steps * config.batch_size
+    gan_rate, plain_rate = images / min(gan_times), images / min(plain_times)
+    return {
+        "row": row.name,
+        "overrides": row.overrides,
+        "batch_size": config.batch_size,
+        "steps": steps,
+        "repeats": repeats,
+        "gan_train_images_per_s": round(gan_rate, 1),
+        "plain_images_per_s": round(plain_rate, 1),
+        "ratio": round(gan_rate / plain_rate, 3),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=60, help="steps per timing [60]")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timings [3]")
+    parser.add_argument("--rows", nargs="*", help="row name prefixes to run (default: all)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output file")
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    rows = [r for r in ROWS if not args.rows or any(r.name.startswith(p) for p in args.rows)]
+    results = [measure_row(row, args.steps, args.repeats) for row in rows]
+    header = f"{'configuration':<40} {'gan-train img/s':>16} {'plain img/s':>12} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['row']:<40} {r['gan_train_images_per_s']:>16.1f} "
+            f"{r['plain_images_per_s']:>12.1f} {r['ratio']:>7.3f}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "train_speed",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "gpus": len(tf.config.list_physical_devices("GPU")),
+            "tensorflow": tf.__version__,
+        },
+        "rows": results,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

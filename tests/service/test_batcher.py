@@ -310,7 +310,39 @@ def test_postprocess_runs_per_batch_off_the_loop_and_joins_the_outputs():
 
     outs = run(main())
     assert [o["text"] for o in outs] == [["y=0"], ["y=2"], ["y=4"]]
-    assert seen == [(3, "post_0")]
+    # Nothing else queued: post-processing ran in the model's thread, right after the call.
+    assert seen == [(3, "batch-model_0")]
+
+
+def test_postprocess_overlaps_the_next_batch_when_requests_wait():
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+    seen: dict[float, str] = {}
+
+    def post(outputs, rows):
+        seen[float(outputs["y"][0])] = threading.current_thread().name
+        return {"text": [str(v) for v in outputs["y"][:rows]]}
+
+    async def main():
+        pool = ThreadPoolExecutor(1, thread_name_prefix="post")
+        b = Batcher(model, config(), postprocess=post, post_executor=pool)
+        b.start()
+        first = asyncio.ensure_future(b.submit(rows(1)))
+        await asyncio.sleep(0.02)
+        # Queued while the first runs; different shared arguments make two more batches.
+        second = asyncio.ensure_future(b.submit(rows(2), {"scale": 1}))
+        third = asyncio.ensure_future(b.submit(rows(3), {"scale": 2}))
+        await asyncio.sleep(0.02)
+        gate.set()
+        outs = await asyncio.gather(first, second, third)
+        await b.stop()
+        pool.shutdown()
+        return outs
+
+    outs = run(main())
+    assert [o["text"] for o in outs] == [["2.0"], ["4.0"], ["12.0"]]
+    # The second batch started with the third still queued: its PNGs went to the pool.
+    assert seen == {2.0: "batch-model_0", 4.0: "post_0", 12.0: "batch-model_0"}
 
 
 def test_a_failed_postprocess_fails_its_batch():

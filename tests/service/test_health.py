@@ -38,7 +38,7 @@ def test_settings_read_from_gan_prefixed_environment(monkeypatch, tmp_path):
     settings = Settings()
     assert settings.model_dir == tmp_path
     assert settings.model_versions == {"mnist": 3}
-    assert settings.batch_sizes() == [2, 4, 8, 16]
+    assert settings.batch_sizes() == [2, 4, 8, 12, 16]
 
 
 def test_settings_are_frozen_and_checked():

@@ -199,10 +199,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         return 0
     if control["export"]:
         from training.export import export_model
+        from training.metrics.callback import last_eval_metrics
 
         version_dir = export_model(
             result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
-            holdout=result.holdout,
+            holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
         )  # fmt: skip
         print(f"exported {version_dir}")
     return 0
@@ -258,11 +259,13 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     _quiet_tensorflow()
     from training.data import DatasetError
     from training.export import ExportError, export_run
+    from training.metrics.callback import last_eval_metrics
 
     try:
         version_dir = export_run(
-            args.run_dir, args.models_dir, args.name, calibration_count=args.calibration
-        )
+            args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
+            metrics=last_eval_metrics(args.run_dir),
+        )  # fmt: skip
     except (ExportError, DatasetError) as error:
         _fail("gan-export", str(error))
     print(f"exported {version_dir}")

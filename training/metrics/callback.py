@@ -62,6 +62,8 @@ class EvalCallback(keras.callbacks.Callback):
         self._extractor: Extractor | None = None
         self._reference: Reference | None = None
         self._writer: Any = None
+        # Load the extractor and the real features now: a bad setup fails before training does.
+        self._prepare()
 
     def _prepare(self) -> tuple[Extractor, Reference]:
         if self._extractor is None or self._reference is None:
@@ -100,13 +102,11 @@ class EvalCallback(keras.callbacks.Callback):
         record: dict[str, Any] = {
             "step": step,
             "images_seen": int(self.model.images_seen.numpy()),
-            **{EVAL_PREFIX + k: v for k, v in scalars.items()},
+            **{EVAL_PREFIX + k: v for k, v in metrics.items()},
             EVAL_PREFIX + "extractor": extractor.name,
             EVAL_PREFIX + "seconds": time.perf_counter() - started,
             "time": time.time(),
         }
-        if "coverage_per_class" in metrics:
-            record[EVAL_PREFIX + "coverage_per_class"] = metrics["coverage_per_class"]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")

@@ -25,14 +25,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from training.config import ConfigError
+
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 MNIST_CLASSIFIER = ASSETS / "mnist_classifier"
 INCEPTION_ENV = "GAN_INCEPTION_WEIGHTS"
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
-class ExtractorError(ValueError):
-    """The extractor cannot be loaded or does not fit the images; the message says why."""
+class ExtractorError(ConfigError):
+    """The extractor cannot be loaded or does not fit the images; the message says why.
+
+    A ``ConfigError`` so that ``gan-train --eval-every`` reports it like any bad option.
+    """
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,18 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"images": ["<base64 PNG>"], "class_label": 7}]},
+        json_schema_extra={
+            "examples": [
+                {
+                    # An 8x8 grey PNG; it is resized to the model's resolution.
+                    "images": [
+                        "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAEElEQVR4nGM8wQABTAwUMQA6"
+                        "AADYhMgK6QAAAABJRU5ErkJggg=="
+                    ],
+                    "class_label": 7,
+                }
+            ]
+        },
     )
 
     images: list[str] = Field(min_length=1, description="Base64-encoded image files.")

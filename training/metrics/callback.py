@@ -13,12 +13,15 @@ computes FD, KID, precision/recall and the class metrics against the real images
 appends one record ``{"step", "images_seen", "eval/fd", ...}`` to the run's ``metrics.jsonl`` and
 the same scalars to TensorBoard. The real features are computed once, at the start. With the
 default ``num`` of 2000 the FD is biased upward against ``gan-eval``'s 10,000-sample figure:
-compare it within a run, and use ``gan-eval`` for the final number.
+compare it within a run, and use ``gan-eval`` for the final number. The extractor is the
+bundled MNIST classifier unless ``$GAN_EVAL_EXTRACTOR`` names another (as ``gan-eval --extractor``
+does: ``classifier:DIR``, ``inception:WEIGHTS``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +30,10 @@ import keras
 import numpy as np
 
 from training.metrics.evaluate import EvalOptions, Reference, evaluate_generator
-from training.metrics.extractors import Extractor, load_extractor
+from training.metrics.extractors import Extractor, ExtractorError, load_extractor
 
 EVAL_PREFIX = "eval/"
+EXTRACTOR_ENV = "GAN_EVAL_EXTRACTOR"
 
 
 class EvalCallback(keras.callbacks.Callback):
@@ -46,7 +50,7 @@ class EvalCallback(keras.callbacks.Callback):
         images: np.ndarray,
         labels: np.ndarray | None,
         num_classes: int = 0,
-        extractor: str | Extractor = "auto",
+        extractor: str | Extractor | None = None,
         num: int = 2000,
     ) -> None:
         super().__init__()
@@ -55,7 +59,7 @@ class EvalCallback(keras.callbacks.Callback):
         self.every = every
         self.images, self.labels = images, labels
         self.num_classes = num_classes
-        self.extractor_spec = extractor
+        self.extractor_spec = extractor or os.environ.get(EXTRACTOR_ENV, "auto")
         self.options = EvalOptions(num=num, kid_subset_size=min(1000, num), kid_subsets=20)
         self.last: dict[str, Any] | None = None
         self.last_step = -1
@@ -63,7 +67,13 @@ class EvalCallback(keras.callbacks.Callback):
         self._reference: Reference | None = None
         self._writer: Any = None
         # Load the extractor and the real features now: a bad setup fails before training does.
-        self._prepare()
+        try:
+            self._prepare()
+        except ExtractorError as exc:
+            raise ExtractorError(
+                f"--eval-every: {exc} (gan-train takes the extractor from {EXTRACTOR_ENV}, "
+                "e.g. classifier:DIR or inception:WEIGHTS)"
+            ) from exc
 
     def _prepare(self) -> tuple[Extractor, Reference]:
         if self._extractor is None or self._reference is None:

@@ -4,9 +4,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import keras
+import numpy as np
+import pytest
 import tensorflow as tf
 
 from training.metrics.callback import EvalCallback, last_eval_metrics
+from training.metrics.extractors import ExtractorError
 from training.metrics.real_images import RealImages
 
 
@@ -56,3 +59,13 @@ def test_no_record_means_empty_metrics(tmp_path: Path):
     assert last_eval_metrics(tmp_path) == {}
     (tmp_path / "metrics.jsonl").write_text('{"step": 5, "g_loss": 1.0}\n{"step": 6, "eval/')
     assert last_eval_metrics(tmp_path) == {}
+
+
+def test_unusable_extractor_fails_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("GAN_EVAL_EXTRACTOR", raising=False)
+    images = np.zeros((20, 32, 32, 3), np.uint8)
+    with pytest.raises(ExtractorError, match="GAN_EVAL_EXTRACTOR"):
+        EvalCallback(tmp_path, every=10, images=images, labels=None)
+    monkeypatch.setenv("GAN_EVAL_EXTRACTOR", f"inception:{tmp_path / 'absent.h5'}")
+    with pytest.raises(ExtractorError, match="InceptionV3 weights not found"):
+        EvalCallback(tmp_path, every=10, images=images, labels=None)

@@ -54,6 +54,7 @@ EXPORT_EXAMPLES = """examples:
 SAMPLE_EXAMPLES = """examples:
   gan-sample models/mnist --seeds 0-35 --grid grid.png              # latest version
   gan-sample models/mnist/1 --seeds 0-9 --class 3 --psi 0.7 --outdir out/
+  gan-sample models/mnist --seeds 0-9 --padding 2 --grid docs/mnist-grid.png  # a row per class
 """
 
 # Help for each TrainConfig field; the flag is the field name with dashes.
@@ -297,6 +298,9 @@ def build_sample_parser() -> argparse.ArgumentParser:
     out.add_argument("--outdir", type=Path, help="write one PNG per image into this folder")
     out.add_argument("--grid", type=Path, metavar="FILE", help="write one PNG grid of all images")
     parser.add_argument(
+        "--padding", type=int, default=0, metavar="PX", help="black pixels between grid cells [0]"
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
     return parser
@@ -330,6 +334,8 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-sample", "--class given, but the model is unconditional")
     if args.class_label is not None and not 0 <= args.class_label < num_classes:
         _fail("gan-sample", f"--class must be in 0..{num_classes - 1}, got {args.class_label}")
+    if not 0 <= args.padding <= 64:
+        _fail("gan-sample", f"--padding must be in 0..64, got {args.padding}")
     if not args.psi > 0:
         _fail("gan-sample", f"--psi must be positive, got {args.psi}")
     if num_classes and args.class_label is None:
@@ -362,7 +368,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
     ])  # fmt: skip
     if args.grid is not None:
         columns = len(seeds) if len(classes) > 1 else None
-        save_png(make_grid(images, columns), args.grid)
+        save_png(make_grid(images, columns, padding=args.padding), args.grid)
         print(f"wrote {args.grid} ({len(images)} images from {version_dir})")
         return 0
     for image, seed, label in zip(images, seeds * len(classes), labels_all, strict=True):

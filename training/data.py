@@ -28,9 +28,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +229,7 @@ def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) 
     skipped = [str(files[i]) for i in range(len(files)) if decoded[i] is None]
     if not keep:
         raise DatasetError(f"none of the {len(files)} image files in {str(root)!r} is readable")
-    images = np.stack([decoded[i] for i in keep])
+    images = np.stack([image for image in decoded if image is not None])
     labels = None
     if conditional:
         index = {name: i for i, name in enumerate(class_names)}
@@ -256,11 +259,9 @@ def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
     return array[..., None] if array.ndim == 2 else array
 
 
-def _to_mode(image: object, mode: str) -> object:
+def _to_mode(image: Image.Image, mode: str) -> Image.Image:
     """Any Pillow mode -> L or RGB: 16/32-bit scaled to 8 bits, transparency over black."""
     from PIL import Image
-
-    assert isinstance(image, Image.Image)
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if array.max(initial=0) > 255 else 255.0

@@ -57,16 +57,16 @@ class TrainResult:
 def get_strategy(name: str) -> tf.distribute.Strategy:
     """The distribution strategy for ``name`` (``training.distribute`` when installed)."""
     try:
-        from training import distribute  # type: ignore[attr-defined]
+        from training import distribute
     except ImportError:
         return tf.distribute.get_strategy()
-    return distribute.make_strategy(name)  # type: ignore[no-any-return]
+    return distribute.make_strategy(name)
 
 
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this worker writes checkpoints, samples, logs and exports."""
     try:
-        from training import distribute  # type: ignore[attr-defined]
+        from training import distribute
     except ImportError:
         return True
     return bool(distribute.is_chief(strategy))
@@ -74,7 +74,7 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def _set_precision(policy: str) -> None:
     try:
-        from training import distribute  # type: ignore[attr-defined]
+        from training import distribute
     except ImportError:
         keras.mixed_precision.set_global_policy(policy)
         return
@@ -85,7 +85,7 @@ def _make_augment(policy: str) -> Any:
     if not policy:
         return None
     try:
-        from training import augment  # type: ignore[attr-defined]
+        from training import augment
     except ImportError as error:
         raise ConfigError(f"augment policy {policy!r} needs training/augment.py") from error
     return augment.make_augment(policy)

@@ -280,7 +280,7 @@ def evaluate_model_dir(
 
 COLUMNS = (
     ("fd", "FD", "{:.4g}"),
-    ("kid", "KID", "{:.4g}"),
+    ("kid", "KID ± std", "{:.3g}"),
     ("precision", "precision", "{:.3f}"),
     ("recall", "recall", "{:.3f}"),
     ("class_accuracy", "class acc", "{:.2%}"),
@@ -305,7 +305,11 @@ def format_table(report: dict[str, Any]) -> str:
             cells = []
             for name, _, fmt in present:
                 value = row.get(name)
-                cells.append("-" if value is None else fmt.format(value))
+                cell = "-" if value is None else fmt.format(value)
+                if name == "kid" and "kid_std" in row:
+                    # The spread over subsets: differences below it are noise.
+                    cell += f" ± {row['kid_std']:.2g}"
+                cells.append(cell)
             cells.append(f"{row['num_generated']} / {row['num_real']}")
         lines.append("| " + " | ".join([ROW_TITLES[key], *cells]) + " |")
     return "\n".join(lines)

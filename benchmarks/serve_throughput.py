@@ -178,6 +178,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure_server(
     command: list[str], env: dict[str, str], port: int, args: argparse.Namespace, script: Path
 ) -> list[dict[str, float]]:
@@ -188,7 +194,12 @@ def measure_server(
         run_wrk(base, max(args.concurrency), min(2.0, args.duration), script)  # warm the path
         for concurrency in args.concurrency:
             before = batch_stats(base) if args.metrics else (0.0, 0.0)
+            cpu_before = cpu_seconds(process.pid)
             row = run_wrk(base, concurrency, args.duration, script)
+            # CPU time per image is what load from other processes does not distort.
+            row["cpu_ms_per_image"] = (
+                1000 * (cpu_seconds(process.pid) - cpu_before) / max(row["requests"], 1)
+            )
             if args.metrics:
                 after = batch_stats(base)
                 batches = after[1] - before[1]
@@ -220,12 +231,14 @@ def raw_signature(model_path: Path, max_batch: int, seconds: float) -> dict[str,
         for _ in range(5):
             model.generate(z, labels, 1.0)
         times = []
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         while time.perf_counter() - start < seconds:
             t = time.perf_counter()
             model.generate(z, labels, 1.0)
             times.append(time.perf_counter() - t)
+        cpu = time.process_time() - cpu_start
         result[f"batch_{batch}_images_per_s"] = batch * len(times) / sum(times)
+        result[f"batch_{batch}_cpu_ms_per_image"] = 1000 * cpu / (batch * len(times))
         result[f"batch_{batch}_median_ms"] = float(np.median(times) * 1000)
     return result
 
@@ -340,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
     raw_max = raw[f"batch_{args.max_batch_size}_images_per_s"]
+    raw_cpu = raw[f"batch_{args.max_batch_size}_cpu_ms_per_image"]
     print()
     print(
         f"raw signature: batch 1 {raw['batch_1_images_per_s']:.0f} img/s "
@@ -347,10 +361,15 @@ def main(argv: list[str] | None = None) -> None:
         f"batch 2 median {raw['batch_2_median_ms']:.2f} ms, "
         f"batch {args.max_batch_size} {raw_max:.0f} img/s"
     )
+    print(
+        f"raw signature CPU per image: batch 1 {raw['batch_1_cpu_ms_per_image']:.3f} ms, "
+        f"batch {args.max_batch_size} {raw_cpu:.3f} ms"
+    )
     header = (
-        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p95':>7} {'p99':>7} {'batch':>6} | "
-        f"{'unbatched img/s':>15} {'p50':>7} {'batch':>6} | {'ceiling img/s':>13} | "
-        f"{'vs raw max':>10} {'vs unbatched':>12} {'vs ceiling':>10}"
+        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p95':>7} {'p99':>7} {'batch':>5} "
+        f"{'cpu/img':>7} | {'unbatched img/s':>15} {'p50':>7} {'cpu/img':>7} | "
+        f"{'ceiling img/s':>13} | {'vs raw max':>10} {'vs unbatched':>12} {'vs ceiling':>10} "
+        f"{'cpu: raw/batched':>16}"
     )
     print(header)
     print("-" * len(header))
@@ -362,17 +381,24 @@ def main(argv: list[str] | None = None) -> None:
             "batched_vs_unbatched": b["images_per_s"] / u["images_per_s"],
             "batched_vs_ceiling": b["images_per_s"] / c["images_per_s"],
             "p50_minus_raw_single_ms": b["p50_ms"] - raw["batch_1_median_ms"],
+            "cpu_per_image_raw_max_vs_batched": raw_cpu / b["cpu_ms_per_image"],
+            "cpu_per_image_unbatched_vs_batched": u["cpu_ms_per_image"] / b["cpu_ms_per_image"],
         }
         ratios.append(row)
         print(
             f"{b['concurrency']:>4} | {b['images_per_s']:>13.0f} {b['p50_ms']:>7.2f} "
-            f"{b['p95_ms']:>7.2f} {b['p99_ms']:>7.2f} {b['mean_batch_size']:>6.1f} | "
-            f"{u['images_per_s']:>15.0f} {u['p50_ms']:>7.2f} {u['mean_batch_size']:>6.1f} | "
-            f"{c['images_per_s']:>13.0f} | {row['batched_vs_raw_max']:>10.2f} "
-            f"{row['batched_vs_unbatched']:>12.2f} {row['batched_vs_ceiling']:>10.2f}"
+            f"{b['p95_ms']:>7.2f} {b['p99_ms']:>7.2f} {b['mean_batch_size']:>5.1f} "
+            f"{b['cpu_ms_per_image']:>7.3f} | {u['images_per_s']:>15.0f} {u['p50_ms']:>7.2f} "
+            f"{u['cpu_ms_per_image']:>7.3f} | {c['images_per_s']:>13.0f} | "
+            f"{row['batched_vs_raw_max']:>10.2f} {row['batched_vs_unbatched']:>12.2f} "
+            f"{row['batched_vs_ceiling']:>10.2f} {row['cpu_per_image_raw_max_vs_batched']:>16.2f}"
         )
     errors = sum(r["errors"] for r in [*batched, *unbatched, *ceiling])
-    print(f"(latencies in ms; batch = mean batch size from /metrics; errors: {errors})")
+    print(
+        f"(latencies and CPU per image in ms; batch = mean batch size from /metrics; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        f"errors: {errors})"
+    )
     results["ratios"] = ratios
     results["cpu_count"] = os.cpu_count()
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ Usage::
 The dataset yields ``(images float32 in [-1, 1] [B*n_critic, H, W, C], labels int32 [B*n_critic])``
 with B the global batch. Per-example losses are averaged over the GLOBAL batch
 (``tf.nn.compute_average_loss``), so that N replicas apply the same update as one device.
-Noise comes from stateless RNG keyed by (seed, replica, step): a resumed run draws the same z.
+Noise comes from stateless RNG keyed by (seed, step), drawn for the global batch and sliced per
+replica: a resumed run draws the same z, and N replicas the same z as one device.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ class GAN(keras.Model):
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         self.augment: Augment | None = None
+        # The networks are built already. Marking the GAN built keeps ``fit`` under a
+        # distribution strategy from tracing ``call`` (the EMA generator) on a data batch.
+        self.built = True
 
     def compile(  # type: ignore[override]
         self,
@@ -121,15 +125,16 @@ class GAN(keras.Model):
     # -- the step -----------------------------------------------------------------------------
 
     def _noise(self, batch: tf.Tensor, salt: int) -> tf.Tensor:
+        # Every replica draws the noise of the whole global batch and takes its own slice (the
+        # data is split across replicas the same way), so N replicas see exactly the z that one
+        # device would: the update does not depend on the number of devices.
         replica = tf.distribute.get_replica_context()
         replica_id = 0 if replica is None else replica.replica_id_in_sync_group
-        seed = tf.stack(
-            [
-                tf.cast(self.config.seed, tf.int64) * 1024 + tf.cast(replica_id, tf.int64),
-                self.step * 16 + salt,
-            ]
-        )
-        return tf.random.stateless_normal([batch, self.config.z_dim], seed=seed)
+        replicas = 1 if replica is None else replica.num_replicas_in_sync
+        seed = tf.stack([tf.cast(self.config.seed, tf.int64), self.step * 16 + salt])
+        z = tf.random.stateless_normal([batch * replicas, self.config.z_dim], seed=seed)
+        start = tf.cast(replica_id, tf.int32) * batch
+        return z[start : start + batch]
 
     def _d(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         if self.augment is not None:
@@ -221,8 +226,10 @@ class GAN(keras.Model):
             target = _tf_variable(ema_var)
             source = _tf_variable(var)
             if id(var) in trainable:
+                # beta goes through ``args``: under a multi-device strategy it arrives here as a
+                # per-replica value, which ``update`` unwraps for each device's copy.
                 strategy.extended.update(
-                    target, lambda e, s: e.assign(s + (e - s) * beta), args=(source,)
+                    target, lambda e, s, b: e.assign(s + (e - s) * b), args=(source, beta)
                 )
             else:
                 strategy.extended.update(target, lambda e, s: e.assign(s), args=(source,))

@@ -79,11 +79,12 @@ def build_generator(
         h = layers.Concatenate(name="z_and_label")([z, embedded])
     h = layers.Dense(size * size * widths[0], use_bias=False, name="project")(h)
     h = layers.Reshape((size, size, widths[0]))(h)
-    h = layers.BatchNormalization(name="project_bn")(h)
+    # Synchronised statistics: a batch split over replicas is normalised as one device would.
+    h = layers.BatchNormalization(synchronized=True, name="project_bn")(h)
     h = layers.ReLU()(h)
     for i, ch in enumerate(widths[1:], start=1):
         h = layers.Conv2DTranspose(ch, 4, 2, "same", use_bias=False, name=f"up{i}")(h)
-        h = layers.BatchNormalization(name=f"up{i}_bn")(h)
+        h = layers.BatchNormalization(synchronized=True, name=f"up{i}_bn")(h)
         h = layers.ReLU()(h)
     h = layers.Conv2DTranspose(out_channels, 4, 2, "same", name="to_image")(h)
     images = layers.Activation("tanh", dtype="float32", name="images")(h)

@@ -76,3 +76,10 @@ def test_trained_classifier_records_its_heldout_accuracy(tmp_path: Path):
     assert info["heldout_accuracy"] == pytest.approx(measured)
     assert json.loads((tmp_path / "clf" / "extractor.json").read_text())["num_classes"] == 2
     assert measured > 0.9
+
+
+def test_unreadable_inception_weights_are_a_clear_error(tmp_path: Path, no_network: None):
+    weights = tmp_path / "inception.h5"
+    weights.write_bytes(b"not an HDF5 file")
+    with pytest.raises(ExtractorError, match="is not InceptionV3 no-top weights"):
+        load_extractor(f"inception:{weights}")

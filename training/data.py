@@ -262,6 +262,7 @@ def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
 def _to_mode(image: Image.Image, mode: str) -> Image.Image:
     """Any Pillow mode -> L or RGB: 16/32-bit scaled to 8 bits, transparency over black."""
     from PIL import Image
+
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if array.max(initial=0) > 255 else 255.0

@@ -37,10 +37,6 @@ from service.settings import Settings
 logger = logging.getLogger("service")
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: 413 for a body over ``max_bytes``, by Content-Length or as it streams."""
 
@@ -54,31 +50,33 @@ class BodyLimit:
             return
         message = f"request body exceeds {self.max_bytes} bytes; send fewer or smaller images"
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await error_response(413, "payload_too_large", message)(scope, receive, send)
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    await error_response(413, "payload_too_large", message)(scope, receive, send)
+                    return
+                # The HTTP server never reads past Content-Length: no need to count.
+                await self.app(scope, receive, send)
                 return
         received = 0
-        started = False
+        refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             msg = await receive()
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
+                if received > self.max_bytes and not refused:
+                    # Answer 413 now and tell the app the client left, so it stops reading.
+                    refused = True
+                    await error_response(413, "payload_too_large", message)(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return msg
 
-        async def tracking_send(msg: Message) -> None:
-            nonlocal started
-            started = started or msg["type"] == "http.response.start"
-            await send(msg)
+        async def guarded_send(msg: Message) -> None:
+            if not refused:  # after a 413 the app's own answer is dropped
+                await send(msg)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await error_response(413, "payload_too_large", message)(scope, receive, send)
+        await self.app(scope, counting_receive, guarded_send)
 
 
 def create_app(settings: Settings, repository: ModelRepository | None = None) -> FastAPI:

@@ -303,3 +303,11 @@ def test_concurrent_requests_are_batched_and_counted(client: TestClient) -> None
     assert "gan_batch_queue_wait_seconds_bucket" in text
     assert 'gan_images_generated_total{model="uncond",version="1"}' in text
     assert "gan_batch_queue_depth" in text
+
+
+def test_oversized_body_without_content_length_is_413(client: TestClient) -> None:
+    chunks = iter([b'{"seeds": [1], "model": "', b"x" * 40_000, b"x" * 40_000, b'"}'])
+    response = client.post(
+        "/generate", content=chunks, headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413, "exceeds")

@@ -168,6 +168,8 @@ class Batcher:
         self._set_depth()
         self._wakeup.set()
         try:
+            if len(entries) == 1:
+                return await entries[0].future
             results = await asyncio.gather(*(entry.future for entry in entries))
         except BaseException:
             for entry in entries:
@@ -175,8 +177,6 @@ class Batcher:
                 if not entry.future.done():
                     entry.future.cancel()
             raise
-        if len(results) == 1:
-            return results[0]
         return {name: np.concatenate([r[name] for r in results]) for name in results[0]}
 
     async def stop(self) -> None:
@@ -257,9 +257,11 @@ class Batcher:
             remaining = head.enqueued_at + timeout - time.perf_counter()
             if idle or remaining <= 0:
                 return
+            # Woken by a new request or by the timer, whichever comes first.
             self._wakeup.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            timer = asyncio.get_running_loop().call_later(remaining, self._wakeup.set)
+            await self._wakeup.wait()
+            timer.cancel()
 
     def _take_batch(self) -> list[_Entry]:
         """Take the oldest request's group, in arrival order, up to ``max_batch_size`` rows."""

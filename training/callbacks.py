@@ -6,6 +6,7 @@ Usage (``training.loop`` wires them; extra callbacks can be passed to ``train``)
         StopGuard(checkpoints),                 # NaN/Inf and SIGINT/SIGTERM
         ProgressBar(total_steps=10_000),
         MetricsLogger(run_dir, every=50),
+        TrackerReset(every=50),                 # after MetricsLogger, on every worker
         SampleGrid(run_dir, every=500, seeds=range(64), num_classes=10),
         CheckpointSaver(checkpoints, every=1000),
     ]
@@ -159,7 +160,23 @@ class MetricsLogger(keras.callbacks.Callback):
                 if key not in ("step", "time"):
                     tf.summary.scalar(key, value)
         self.writer.flush()
-        # The trackers average since their last reset: logging a window mean, then restarting.
+
+
+class TrackerReset(keras.callbacks.Callback):
+    """Restarts the loss trackers every ``every`` steps, so that each log is a window mean.
+
+    It runs on every worker, after :class:`MetricsLogger` (chief only) has read the trackers:
+    under a multi-worker strategy a reset reduces the trackers across workers, so all of them
+    must take part.
+    """
+
+    def __init__(self, every: int) -> None:
+        super().__init__()
+        self.every = max(every, 1)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if int(self.model.step.numpy()) % self.every != 0 or not logs:
+            return
         for metric in self.model.metrics:
             metric.reset_state()
 
@@ -186,7 +203,9 @@ class SampleGrid(keras.callbacks.Callback):
     def write(self, step: int) -> Path:
         seeds = [i % self.columns for i in range(len(self.labels))]
         z = seeds_to_z(seeds, self.model.config.z_dim)
-        images = self.model.ema_generator.predict_on_batch([z, self.labels])
+        # A direct call, not predict: under a multi-worker strategy predict runs collectives
+        # that the other workers (which write no samples) would never join.
+        images = np.asarray(self.model.ema_generator([z, self.labels], training=False))
         grid = make_grid(to_uint8(images), self.columns, padding=1)
         return save_png(grid, self.directory / f"step-{step:07d}.png")
 

@@ -198,7 +198,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if result.status != "finished":
         print(f"resume with: gan-train --resume {result.run_dir}")
         return 0
-    if control["export"]:
+    if control["export"] and not result.chief:
+        print("not the chief worker: the chief exports the model")
+    elif control["export"]:
         from training.export import export_model
         from training.metrics.callback import last_eval_metrics
 

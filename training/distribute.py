@@ -43,12 +43,14 @@ from typing import Any
 
 import tensorflow as tf
 
+from training.config import ConfigError
+
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-class DistributionError(ValueError):
-    """A strategy, precision or cluster configuration that cannot be used."""
+class DistributionError(ConfigError):
+    """A strategy, precision or cluster configuration that cannot be used (CLIs exit with 2)."""
 
 
 def enable_gpu_memory_growth() -> None:
@@ -218,6 +220,24 @@ def per_replica_batch(global_batch: int, strategy: tf.distribute.Strategy) -> in
             f"replicas ({replicas})"
         )
     return global_batch // replicas
+
+
+def check_jit(strategy: tf.distribute.Strategy) -> None:
+    """Raise :class:`DistributionError` when XLA cannot compile the train step under ``strategy``.
+
+    With several replicas the step contains cross-device reductions (gradients, batch-norm
+    statistics, the EMA). TensorFlow compiles those with XLA only when every device is a GPU;
+    on CPU devices it needs a ``merge_call``, which XLA cannot contain.
+    """
+    if strategy.num_replicas_in_sync <= 1:
+        return
+    devices = strategy.extended.worker_devices
+    if not all("GPU" in device.upper() for device in devices):
+        raise DistributionError(
+            f"--jit with {strategy.num_replicas_in_sync} replicas needs GPUs: TensorFlow cannot "
+            "compile cross-device updates with XLA on CPU devices "
+            f"({', '.join(devices)}); drop --jit or use --strategy none"
+        )
 
 
 def set_precision(policy: str) -> None:

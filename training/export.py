@@ -151,7 +151,8 @@ def verify(path: Path, gan: GAN, seeds: list[int] = VERIFY_SEEDS) -> float:
     exported = loaded.signatures["generate"](
         z=tf.constant(z), labels=tf.constant(labels), truncation_psi=tf.constant(1.0)
     )["images"].numpy()
-    expected = to_uint8(gan.ema_generator.predict_on_batch([z, labels]))
+    # A direct call, not predict, which would start collectives under a multi-worker strategy.
+    expected = to_uint8(np.asarray(gan.ema_generator([z, labels], training=False)))
     return float(np.max(np.abs(exported.astype(np.int32) - expected.astype(np.int32))))
 
 

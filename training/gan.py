@@ -106,12 +106,23 @@ class GAN(keras.Model):
         **kwargs: Any,
     ) -> None:
         """Set both optimizers and the optional differentiable augmentation (real and fake)."""
+        if jit_compile:
+            # Fail at set-up, not at the first step, where XLA cannot run the strategy's updates.
+            from training.distribute import check_jit
+
+            check_jit(tf.distribute.get_strategy())
         super().compile(jit_compile=jit_compile, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.augment = augment
         names = ("d_loss", "g_loss", "d_penalty", "real_logits", "fake_logits")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
+        # Keras' TensorFlow trainer traces the model on a first batch under a strategy, reducing
+        # that batch across replicas, which MultiWorkerMirroredStrategy cannot do. The networks
+        # and both optimizers are built before ``fit`` (``training.loop.build_gan``): skip it.
+        return None
 
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
@@ -206,7 +217,12 @@ class GAN(keras.Model):
         values = {**d_logs, "g_loss": g_loss}
         for name, value in values.items():
             self.trackers[name].update_state(value * replicas)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras averages the logs over workers along axis 0 under this strategy (it fails on
+            # scalars): give each a length-1 axis, which the average removes.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
 
     # -- EMA ----------------------------------------------------------------------------------
 
@@ -237,6 +253,14 @@ class GAN(keras.Model):
     def copy_to_ema(self) -> None:
         """Make the EMA generator an exact copy of the generator (used at initialisation)."""
         self.ema_generator.set_weights(self.generator.get_weights())
+
+
+def _multi_worker(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` spans several workers (Keras' own test for its log reduction)."""
+    extended = strategy.extended
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    )
 
 
 def _tf_variable(variable: Any) -> Any:

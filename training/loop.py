@@ -20,6 +20,8 @@ Only the chief writes any of it; ``_is_chief`` is the one place that decides.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,7 @@ class TrainResult:
     status: str  # "finished" or "interrupted (SIGINT)" / "interrupted (SIGTERM)"
     checkpoint: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    chief: bool = True  # False on the other workers of a multi-worker run (they export nothing)
 
 
 def get_strategy(name: str) -> tf.distribute.Strategy:
@@ -161,7 +164,13 @@ def train(
             f"({config.batch_size * config.n_critic})"
         )
 
-    run_dir = Path(resume) if resume else new_run_dir(outdir, config.run_name)
+    if resume:
+        run_dir = Path(resume)
+    elif chief:
+        run_dir = new_run_dir(outdir, config.run_name)
+    else:
+        # The other workers of a multi-worker run keep nothing: a scratch directory, deleted below.
+        run_dir = Path(tempfile.mkdtemp(prefix="gan-worker-"))
     gan = build_gan(config, data.num_classes, strategy)
     checkpoints = make_checkpoints(gan, run_dir)
     restored = checkpoints.restore_latest() if resume else None
@@ -182,6 +191,7 @@ def train(
             cb.SampleGrid(run_dir, config.sample_every, data.num_classes),
             cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard),
         ]
+    callbacks.append(cb.TrackerReset(config.log_every))  # after MetricsLogger, on every worker
     if chief and config.eval_every:
         from training.metrics.callback import EvalCallback  # loads an extractor: only when asked
 
@@ -207,6 +217,8 @@ def train(
     elif verbose:
         print(f"{run_dir} is already at step {start} of {config.steps}: nothing to train")
 
+    if not chief and not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     if not guard.healthy:
         bad = ", ".join(f"{k}={v}" for k, v in guard.bad_logs.items())
         last = checkpoints.last_saved or "none (no checkpoint was written before it)"
@@ -215,7 +227,14 @@ def train(
         )
     status = f"interrupted ({guard.signal_name})" if guard.signal_name else "finished"
     return TrainResult(
-        run_dir, gan, data, holdout, status, checkpoints.last_saved if chief else None, history
+        run_dir,
+        gan,
+        data,
+        holdout,
+        status,
+        checkpoints.last_saved if chief else None,
+        history,
+        chief=chief,
     )
 
 
@@ -240,4 +259,5 @@ def _write_run_files(
 
 def sample_images(gan: GAN, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The EMA generator's float images for numpy noise and labels (batch-wise)."""
-    return np.asarray(gan.ema_generator.predict_on_batch([z, labels]))
+    # A direct call, not predict, which would start collectives under a multi-worker strategy.
+    return np.asarray(gan.ema_generator([z, labels], training=False))

@@ -1,0 +1,97 @@
+"""Run in a fresh process: one vs two replicas of the train step on the same global batch.
+
+``python -m tests.training.scale.mirrored_step ARCHITECTURE OUT.json`` splits the CPU into two
+logical devices (which must happen before TensorFlow initialises), trains the same tiny GAN for
+two steps on the same data under the default strategy and under MirroredStrategy over both
+devices, and writes the largest weight difference and the size of the update to OUT.json.
+It also runs DiffAugment per replica and records the error that ``--jit`` gives with CPU replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from training.distribute import make_strategy, set_precision, split_cpu
+
+
+def _dataset(config: Any) -> Any:
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    shape = (config.batch_size, config.resolution, config.resolution, config.channels)
+    images = rng.uniform(-1, 1, shape).astype("float32")
+    labels = (np.arange(config.batch_size) % 3).astype("int32")
+    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+
+
+def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list[Any]]:
+    import keras
+
+    from training.loop import build_gan
+
+    set_precision(config.precision)
+    keras.utils.set_random_seed(0)
+    strategy = make_strategy(strategy_name)
+    gan = build_gan(config, num_classes=3, strategy=strategy)
+    before = [v.numpy().copy() for v in gan.generator.weights + gan.discriminator.weights]
+    gan.fit(_dataset(config), epochs=1, steps_per_epoch=steps, verbose=0)
+    after = [v.numpy().copy() for v in gan.generator.weights + gan.discriminator.weights]
+    assert int(gan.step.numpy()) == steps
+    return before, after
+
+
+def main(architecture: str, out: str) -> None:
+    split_cpu(2)
+    import numpy as np
+
+    from training.config import TrainConfig
+
+    config = TrainConfig(
+        architecture=architecture,
+        resolution=32,
+        channels=1,
+        conditional=True,
+        z_dim=8,
+        g_width=2 if architecture == "resnet" else 4,
+        d_width=2 if architecture == "resnet" else 4,
+        batch_size=8,
+        loss="hinge" if architecture == "resnet" else "nonsaturating",
+        lr_g=1e-2,
+        lr_d=1e-2,
+        steps=2,
+    )
+    start_one, one = _train(config, "none", 2)
+    start_two, two = _train(config, "mirrored", 2)
+    result: dict[str, Any] = {
+        "same_start": all(np.array_equal(a, b) for a, b in zip(start_one, start_two, strict=True)),
+        "max_difference": max(float(np.abs(a - b).max()) for a, b in zip(one, two, strict=True)),
+        "max_update": max(float(np.abs(a - b).max()) for a, b in zip(one, start_one, strict=True)),
+    }
+    # DiffAugment runs per replica inside a strategy; XLA is refused with CPU replicas.
+    import tensorflow as tf
+
+    from training.augment import make_augment
+    from training.distribute import DistributionError, check_jit
+
+    strategy = make_strategy("mirrored")
+    augment = make_augment("color,translation,cutout")
+    batches = strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(tf.zeros([4, 16, 16, 3])).repeat(2)
+    )
+    per_replica = strategy.run(tf.function(augment), args=(next(iter(batches)),))
+    local = strategy.experimental_local_results(per_replica)
+    result["augment_shapes"] = [list(t.shape) for t in local]
+    try:
+        check_jit(strategy)
+        result["jit_error"] = ""
+    except DistributionError as error:
+        result["jit_error"] = str(error)
+    with open(out, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])

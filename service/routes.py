@@ -341,12 +341,16 @@ def _int_or_none(value: Any, name: str) -> int | None:
         raise InvalidRequest(f"{name} must be an integer, not {value!r}") from None
 
 
-def _class_labels(raw: Any, name: str = "class_label") -> int | list[int] | None:
-    if isinstance(raw, list):
-        return [_int_or_none(v, name) or 0 for v in raw]
+def _class_labels(raw: Any) -> int | list[int] | None:
+    """``class_label`` of a score request: an int, a list, or a string such as ``"1,7"``."""
     if isinstance(raw, str) and "," in raw:
-        return [_int_or_none(v, name) or 0 for v in raw.split(",")]
-    return _int_or_none(raw, name)
+        raw = raw.split(",")
+    if isinstance(raw, list):
+        labels = [_int_or_none(value, "class_label") for value in raw]
+        if any(label is None for label in labels):
+            raise InvalidRequest("class_label has an empty entry; give one integer per image")
+        return [label for label in labels if label is not None]
+    return _int_or_none(raw, "class_label")
 
 
 async def _score_inputs(

@@ -311,3 +311,15 @@ def test_oversized_body_without_content_length_is_413(client: TestClient) -> Non
         "/generate", content=chunks, headers={"content-type": "application/json"}
     )
     assert_error(response, 413, "exceeds")
+
+
+def test_score_takes_one_class_per_image(client: TestClient) -> None:
+    files = [("images", (f"{i}.png", png_bytes(), "image/png")) for i in range(2)]
+    response = client.post("/score", files=files, data={"class_label": "0,2"})
+    assert response.status_code == 200, response.text
+    logits = [s["logit"] for s in response.json()["scores"]]
+    assert logits[0] != logits[1]  # the same image judged against two classes
+    assert_error(client.post("/score", files=files, data={"class_label": "0,"}), 422, "empty")
+    assert_error(
+        client.post("/score", files=files, data={"class_label": "0,1,2"}), 422, "3 entries"
+    )

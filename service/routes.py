@@ -3,15 +3,14 @@
 The two routers are separate so that an authentication dependency can be put on the model
 routes alone (``app.include_router(model_router, dependencies=[...])``) while health checks and
 metrics stay open. Routes do validation and HTTP; the work happens in
-:class:`service.inference.InferenceEngine` (model calls, batched) and :mod:`service.imaging`
-(PNG work, in the app's codec thread pool).
+:class:`service.inference.InferenceEngine` (model calls, batched), :mod:`service.imaging`
+(PNG work, in the app's codec thread pool) and :mod:`service.uploads` (reading score uploads).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import secrets
 from collections.abc import Callable, Sequence
@@ -21,11 +20,9 @@ from typing import Annotated, Any, TypeVar
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
 from service import imaging
-from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
+from service.errors import InvalidRequest, Unavailable
 from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles, seeds_to_z
 from service.model_repository import LoadedModel
 from service.schemas import (
@@ -37,10 +34,16 @@ from service.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
-    ScoreRequest,
     ScoreResponse,
 )
 from service.settings import Settings
+from service.uploads import (
+    SCORE_BODY,
+    class_labels,
+    decode_all,
+    int_or_none,
+    score_inputs,
+)
 
 router = APIRouter()
 model_router = APIRouter()
@@ -332,129 +335,13 @@ async def generate(
 # --- score ----------------------------------------------------------------------------------
 
 
-def _int_or_none(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"{name} must be an integer, not {value!r}") from None
-
-
-def _class_labels(raw: Any) -> int | list[int] | None:
-    """``class_label`` of a score request: an int, a list, or a string such as ``"1,7"``."""
-    if isinstance(raw, str) and "," in raw:
-        raw = raw.split(",")
-    if isinstance(raw, list):
-        labels = [_int_or_none(value, "class_label") for value in raw]
-        if any(label is None for label in labels):
-            raise InvalidRequest("class_label has an empty entry; give one integer per image")
-        return [label for label in labels if label is not None]
-    return _int_or_none(raw, "class_label")
-
-
-async def _score_inputs(
-    request: Request, settings: Settings
-) -> tuple[list[tuple[str | None, bytes]], Any, Any, Any]:
-    """(filename, bytes) of each uploaded image and the class_label, model and version given."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    limit = settings.max_images_per_request
-    query = request.query_params
-    if content_type == "multipart/form-data":
-        form = await request.form(
-            max_files=limit, max_fields=8, max_part_size=settings.max_body_bytes
-        )
-        uploads: list[tuple[str | None, bytes]] = []
-        for _, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                uploads.append((value.filename, await value.read()))
-        fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        label = fields.get("class_label", query.get("class_label"))
-        return (
-            uploads,
-            label,
-            fields.get("model", query.get("model")),
-            fields.get("version", query.get("version")),
-        )
-    if content_type.startswith("image/") or content_type == "application/octet-stream":
-        return (
-            [(None, await request.body())],
-            query.get("class_label"),
-            query.get("model"),
-            query.get("version"),
-        )
-    if content_type == "application/json":
-        try:
-            body = ScoreRequest.model_validate_json(await request.body())
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-            )
-            raise InvalidRequest(problems) from None
-        if len(body.images) > limit:
-            raise InvalidRequest(f"{len(body.images)} images; at most {limit} per request")
-        decoded = []
-        for index, text in enumerate(body.images):
-            try:
-                decoded.append((None, base64.b64decode(text, validate=True)))
-            except (binascii.Error, ValueError):
-                raise InvalidRequest(f"images[{index}] is not valid base64") from None
-        found: list[tuple[str | None, bytes]] = list(decoded)
-        return found, body.class_label, body.model, body.version
-    raise UnsupportedMediaType(
-        f"unsupported Content-Type {content_type or '(none)'!r}: send multipart/form-data files, "
-        "a raw image/* body or application/json with base64 images"
-    )
-
-
-def _decode_all(
-    uploads: list[tuple[str | None, bytes]], settings: Settings, model: LoadedModel
-) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    arrays, sizes = [], []
-    for data in (d for _, d in uploads):
-        array, size = imaging.decode_image(
-            data,
-            max_pixels=settings.max_image_pixels,
-            resolution=model.resolution,
-            channels=model.channels,
-        )
-        arrays.append(array)
-        sizes.append(size)
-    return np.stack(arrays), sizes
-
-
-_SCORE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "images": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                        },
-                        "class_label": {"type": "integer"},
-                        "model": {"type": "string"},
-                    },
-                    "required": ["images"],
-                }
-            },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
-        },
-    }
-}
-
-
 @model_router.post(
     "/score",
     tags=["score"],
     summary="The discriminator's judgement of images",
     response_model=ScoreResponse,
     responses=ERRORS,
-    openapi_extra=_SCORE_BODY,
+    openapi_extra=SCORE_BODY,
 )
 async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> ScoreResponse:
     """Score images sent as multipart files, a raw ``image/*`` body or JSON base64.
@@ -462,21 +349,21 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
     Each image is converted to the model's channels and resized to its resolution (both in the
     answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters.
     """
-    uploads, raw_label, raw_model, raw_version = await _score_inputs(request, settings)
+    uploads, raw_label, raw_model, raw_version = await score_inputs(request, settings)
     if not uploads or any(not data for _, data in uploads):
         raise InvalidRequest("no image received; send at least one non-empty image")
     if len(uploads) > settings.max_images_per_request:
         raise InvalidRequest(
             f"{len(uploads)} images; at most {settings.max_images_per_request} per request"
         )
-    chosen = engine.repository.get(raw_model or None, _int_or_none(raw_version, "version"))
-    class_label = _class_labels(raw_label)
+    chosen = engine.repository.get(raw_model or None, int_or_none(raw_version, "version"))
+    class_label = class_labels(raw_label)
     if chosen.num_classes and class_label is None:
         raise InvalidRequest(
             f"model {chosen.name!r} is conditional: give class_label in 0..{chosen.num_classes - 1}"
         )
     labels = _labels(class_label, chosen, list(range(len(uploads))))
-    images, sizes = await in_codec_pool(request, _decode_all, uploads, settings, chosen)
+    images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
     logits = await engine.score(chosen, images, labels)
     percentiles = real_percentiles(chosen, logits)
     return ScoreResponse(

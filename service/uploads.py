@@ -1,0 +1,143 @@
+"""Uploaded images of ``POST /score``: multipart files, a raw ``image/*`` body or JSON base64.
+
+Usage (inside a route)::
+
+    uploads, label, model, version = await score_inputs(request, settings)
+    images, sizes = decode_all(uploads, settings, model)     # in the codec thread pool
+
+``score_inputs`` bounds the number of multipart parts; ``decode_all`` checks each image's pixel
+count before decoding it (see :func:`service.imaging.decode_image`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import numpy as np
+from fastapi import Request
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from service import imaging
+from service.errors import InvalidRequest, UnsupportedMediaType
+from service.model_repository import LoadedModel
+from service.schemas import ScoreRequest
+from service.settings import Settings
+
+
+def int_or_none(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name} must be an integer, not {value!r}") from None
+
+
+def class_labels(raw: Any) -> int | list[int] | None:
+    """``class_label`` of a score request: an int, a list, or a string such as ``"1,7"``."""
+    if isinstance(raw, str) and "," in raw:
+        raw = raw.split(",")
+    if isinstance(raw, list):
+        labels = [int_or_none(value, "class_label") for value in raw]
+        if any(label is None for label in labels):
+            raise InvalidRequest("class_label has an empty entry; give one integer per image")
+        return [label for label in labels if label is not None]
+    return int_or_none(raw, "class_label")
+
+
+async def score_inputs(
+    request: Request, settings: Settings
+) -> tuple[list[tuple[str | None, bytes]], Any, Any, Any]:
+    """(filename, bytes) of each uploaded image and the class_label, model and version given."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    limit = settings.max_images_per_request
+    query = request.query_params
+    if content_type == "multipart/form-data":
+        form = await request.form(
+            max_files=limit, max_fields=8, max_part_size=settings.max_body_bytes
+        )
+        uploads: list[tuple[str | None, bytes]] = []
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                uploads.append((value.filename, await value.read()))
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        label = fields.get("class_label", query.get("class_label"))
+        return (
+            uploads,
+            label,
+            fields.get("model", query.get("model")),
+            fields.get("version", query.get("version")),
+        )
+    if content_type.startswith("image/") or content_type == "application/octet-stream":
+        return (
+            [(None, await request.body())],
+            query.get("class_label"),
+            query.get("model"),
+            query.get("version"),
+        )
+    if content_type == "application/json":
+        try:
+            body = ScoreRequest.model_validate_json(await request.body())
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidRequest(problems) from None
+        if len(body.images) > limit:
+            raise InvalidRequest(f"{len(body.images)} images; at most {limit} per request")
+        decoded = []
+        for index, text in enumerate(body.images):
+            try:
+                decoded.append((None, base64.b64decode(text, validate=True)))
+            except (binascii.Error, ValueError):
+                raise InvalidRequest(f"images[{index}] is not valid base64") from None
+        found: list[tuple[str | None, bytes]] = list(decoded)
+        return found, body.class_label, body.model, body.version
+    raise UnsupportedMediaType(
+        f"unsupported Content-Type {content_type or '(none)'!r}: send multipart/form-data files, "
+        "a raw image/* body or application/json with base64 images"
+    )
+
+
+def decode_all(
+    uploads: list[tuple[str | None, bytes]], settings: Settings, model: LoadedModel
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    arrays, sizes = [], []
+    for data in (d for _, d in uploads):
+        array, size = imaging.decode_image(
+            data,
+            max_pixels=settings.max_image_pixels,
+            resolution=model.resolution,
+            channels=model.channels,
+        )
+        arrays.append(array)
+        sizes.append(size)
+    return np.stack(arrays), sizes
+
+
+SCORE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "images": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                        },
+                        "class_label": {"type": "integer"},
+                        "model": {"type": "string"},
+                    },
+                    "required": ["images"],
+                }
+            },
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
+        },
+    }
+}

@@ -9,14 +9,22 @@ Usage::
 
 Nothing happens at import time: the app's lifespan loads every model (unless a loaded
 :class:`~service.model_repository.ModelRepository` is passed in), warms it up, starts the
-batchers, and only then sets ``app.state.ready`` so that /readyz answers 200. On shutdown it
-clears the flag first, then stops the batchers. ``create_app_from_env`` is the zero-argument
-factory for ``uvicorn --factory``.
+batchers, starts the model watcher when ``GAN_POLL_SECONDS`` > 0 (:mod:`service.reload`), and
+only then sets ``app.state.ready`` so that /readyz answers 200. On shutdown it clears the flag
+first, then stops the watcher and the batchers. ``create_app_from_env`` is the zero-argument
+factory for ``uvicorn --factory`` (without the SIGTERM drain of ``gan-serve``, which lives in
+:mod:`service.server`).
+
+Middleware, outermost first: :class:`~service.logs.RequestLog` (request id, one JSON line per
+request), :class:`~service.metrics.RequestMetrics`, :class:`BodyLimit` (413 over the size limit,
+408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``). The model routes require an API
+key when ``GAN_API_KEYS`` is set (:mod:`service.auth`); /healthz, /readyz and /metrics never do.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -24,13 +32,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.auth import require_api_key
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
+from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
 from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
 
@@ -38,45 +49,70 @@ logger = logging.getLogger("service")
 
 
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``max_bytes``, by Content-Length or as it streams."""
+    """ASGI middleware: 413 for a body over ``max_bytes`` (by Content-Length or as it streams),
+    408 for a body still incomplete ``timeout_s`` after the request began (a slow client)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         message = f"request body exceeds {self.max_bytes} bytes; send fewer or smaller images"
+        counting = True
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_bytes:
                     await error_response(413, "payload_too_large", message)(scope, receive, send)
                     return
                 # The HTTP server never reads past Content-Length: no need to count.
-                await self.app(scope, receive, send)
-                return
+                counting = False
+                break
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         received = 0
         refused = False
+        started = False
+        body_done = False
 
-        async def counting_receive() -> Message:
-            nonlocal received, refused
-            msg = await receive()
+        async def refuse(status: int, error: str, text: str) -> Message:
+            # Answer now (unless the app already began its answer) and tell the app the client
+            # left, so it stops reading; the app's own answer is then dropped.
+            nonlocal refused
+            refused = True
+            if not started:
+                await error_response(status, error, text)(scope, receive, send)
+            return {"type": "http.disconnect"}
+
+        async def guarded_receive() -> Message:
+            nonlocal received, body_done
+            if refused:
+                return {"type": "http.disconnect"}
+            if body_done:  # the app now listens for a disconnect: no deadline for that
+                return await receive()
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                msg = await asyncio.wait_for(receive(), max(remaining, 0.0))
+            except asyncio.TimeoutError:
+                text = f"the request body did not arrive within {self.timeout_s:g} s"
+                return await refuse(408, "request_timeout", text)
             if msg["type"] == "http.request":
+                body_done = not msg.get("more_body", False)
+            if msg["type"] == "http.request" and counting:
                 received += len(msg.get("body", b""))
-                if received > self.max_bytes and not refused:
-                    # Answer 413 now and tell the app the client left, so it stops reading.
-                    refused = True
-                    await error_response(413, "payload_too_large", message)(scope, receive, send)
-                    return {"type": "http.disconnect"}
+                if received > self.max_bytes:
+                    return await refuse(413, "payload_too_large", message)
             return msg
 
         async def guarded_send(msg: Message) -> None:
-            if not refused:  # after a 413 the app's own answer is dropped
+            nonlocal started
+            if not refused:
+                started = True
                 await send(msg)
 
-        await self.app(scope, counting_receive, guarded_send)
+        await self.app(scope, guarded_receive, guarded_send)
 
 
 def create_app(settings: Settings, repository: ModelRepository | None = None) -> FastAPI:
@@ -106,13 +142,22 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         engine = InferenceEngine(repo, settings, app.state.metrics, app.state.codec_pool)
         await engine.start()
         app.state.engine = engine
-        app.state.ready = True
+        watcher: asyncio.Task[None] | None = None
+        if settings.poll_seconds > 0:
+            app.state.watcher = ModelWatcher(engine, settings)
+            watcher = asyncio.get_running_loop().create_task(app.state.watcher.run())
+        # A SIGTERM during start-up has already begun the drain: stay not ready.
+        app.state.ready = not app.state.draining
         logger.info("ready: serving %s", ", ".join(f"{m.name}/{m.version}" for m in repo.all()))
         try:
             yield
         finally:
             # Not ready first, so that load balancers stop sending while the queues drain.
             app.state.ready = False
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await engine.stop()
             app.state.codec_pool.shutdown(wait=True)
 
@@ -131,13 +176,20 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     )
     app.state.settings = settings
     app.state.ready = False
+    app.state.draining = False
     app.state.engine = None
+    app.state.watcher = None
     app.state.metrics = Metrics()
+    # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
+    app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
     install_handlers(app)
     app.include_router(router)
-    app.include_router(model_router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
+    )
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
+    app.add_middleware(RequestLog)
     return app
 
 

@@ -6,13 +6,14 @@ Examples::
     gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
 
 The models are loaded before the server starts listening: a missing or broken model directory
-ends the command with one error line and exit status 2, never a half-alive server.
+ends the command with one error line and exit status 2, never a half-alive server. Logs are JSON
+lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
+(:mod:`service.server`).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -61,9 +62,9 @@ def fail(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``gan-serve``."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from service.logs import configure_logging
+
+    configure_logging(args.log_level)
 
     from pydantic import ValidationError
 
@@ -93,14 +94,20 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.server import DrainingServer
 
-    uvicorn.run(
-        create_app(settings, repository),
+    app = create_app(settings, repository)
+    config = uvicorn.Config(
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        access_log=False,
+        access_log=False,  # service.logs writes one JSON line per request instead
+        log_config=None,  # keep the JSON logging configured above
+        # After the drain, accepted requests get at most their queue deadline and some margin.
+        timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )
+    DrainingServer(config, settings.drain_seconds, app.state).run()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from service.batcher import BatchConfig, Batcher
-from service.errors import InvalidRequest
+from service.errors import InvalidRequest, Unavailable
 from service.imaging import encode_pngs
 from service.metrics import Metrics
 from service.model_repository import LoadedModel, ModelRepository
@@ -130,6 +130,8 @@ class InferenceEngine:
         self.codec_pool = codec_pool
         self.batch_sizes = settings.batch_sizes()
         self._batchers: dict[tuple[str, int, str], Batcher] = {}
+        # Requests queued or running per (name, version): a removed version waits for zero.
+        self._active: dict[tuple[str, int], int] = {}
 
     def _config(self, batch_sizes: Sequence[int]) -> BatchConfig:
         s = self.settings
@@ -144,27 +146,49 @@ class InferenceEngine:
 
     async def start(self) -> None:
         """Warm up every model at every allowed batch size, then start the batchers."""
-        loop = asyncio.get_running_loop()
         for model in self.repository.all():
-            sizes = self.batch_sizes
-            if self.settings.warmup:
-                sizes = await loop.run_in_executor(None, self.warm_up, model)
-            level = self.settings.png_compress_level
-            for signature, fn, post in (
-                ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
-                ("score", _score_fn(model), None),
-            ):
-                labels = (model.name, str(model.version), signature)
-                batcher = Batcher(
-                    fn,
-                    self._config(sizes),
-                    labels=labels,
-                    metrics=self.metrics,
-                    postprocess=post,
-                    post_executor=self.codec_pool,
-                )
-                batcher.start()
-                self._batchers[(model.name, model.version, signature)] = batcher
+            await self.add(model)
+
+    async def add(self, model: LoadedModel) -> None:
+        """Warm ``model`` up (in a worker thread) and start its batchers; requests can then use it.
+
+        Hot reload calls this before it swaps the new version into :attr:`repository`, so that
+        the first request to see the new version finds it warm.
+        """
+        sizes = self.batch_sizes
+        if self.settings.warmup:
+            sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
+        level = self.settings.png_compress_level
+        for signature, fn, post in (
+            ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
+            ("score", _score_fn(model), None),
+        ):
+            labels = (model.name, str(model.version), signature)
+            batcher = Batcher(
+                fn,
+                self._config(sizes),
+                labels=labels,
+                metrics=self.metrics,
+                postprocess=post,
+                post_executor=self.codec_pool,
+            )
+            batcher.start()
+            self._batchers[(model.name, model.version, signature)] = batcher
+
+    async def remove(self, model: LoadedModel, grace_s: float = 1.0) -> None:
+        """Stop ``model``'s batchers once no request uses them; call after the swap.
+
+        Waits ``grace_s`` first (a request may have picked the version just before the swap
+        and not reached its batcher yet), then until no request of it is queued or running.
+        """
+        key = (model.name, model.version)
+        await asyncio.sleep(grace_s)
+        while self._active.get(key, 0) > 0:
+            await asyncio.sleep(0.05)
+        batchers = [self._batchers.pop((*key, sig), None) for sig in ("generate", "score")]
+        await asyncio.gather(*(b.stop() for b in batchers if b is not None))
+        self._active.pop(key, None)
+        logger.info("unloaded model %s version %d", model.name, model.version)
 
     async def stop(self) -> None:
         """Stop every batcher (their queued requests get 503)."""
@@ -221,7 +245,28 @@ class InferenceEngine:
         return kept
 
     def _batcher(self, model: LoadedModel, signature: str) -> Batcher:
-        return self._batchers[(model.name, model.version, signature)]
+        batcher = self._batchers.get((model.name, model.version, signature))
+        if batcher is None:  # unloaded by a hot reload since the route chose it
+            raise Unavailable(
+                f"model {model.name} version {model.version} was just unloaded; retry",
+                self.settings.retry_after_s,
+            )
+        return batcher
+
+    async def _submit(
+        self,
+        model: LoadedModel,
+        signature: str,
+        rows: dict[str, np.ndarray],
+        shared: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        batcher = self._batcher(model, signature)
+        key = (model.name, model.version)
+        self._active[key] = self._active.get(key, 0) + 1
+        try:
+            return await batcher.submit(rows, shared)
+        finally:
+            self._active[key] -= 1
 
     def queue_depths(self) -> dict[str, int]:
         """Rows waiting per ``name/version/signature``."""
@@ -233,7 +278,9 @@ class InferenceEngine:
         """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N]."""
         if model.num_classes == 0:
             labels = np.zeros(len(z), np.int32)
-        out = await self._batcher(model, "generate").submit(
+        out = await self._submit(
+            model,
+            "generate",
             {"z": z.astype(np.float32, copy=False), "labels": labels.astype(np.int32, copy=False)},
             {"truncation_psi": float(np.float32(psi))},
         )
@@ -244,8 +291,8 @@ class InferenceEngine:
         """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""
         if model.num_classes == 0:
             labels = np.zeros(len(images), np.int32)
-        out = await self._batcher(model, "score").submit(
-            {"images": images, "labels": labels.astype(np.int32, copy=False)}
+        out = await self._submit(
+            model, "score", {"images": images, "labels": labels.astype(np.int32, copy=False)}
         )
         self.metrics.images_scored.labels(model.name, str(model.version)).inc(len(images))
         return out["logits"]

@@ -191,6 +191,12 @@ def _labels(
     return np.array(labels, np.int32)
 
 
+def _log_model(request: Request, model: LoadedModel, images: int) -> None:
+    """Name the model version and image count in the request's log line (service.logs)."""
+    request.state.model = f"{model.name}/{model.version}"
+    request.state.images = images
+
+
 def _etag(model: LoadedModel, seed: int, psi: float, label: int, level: int) -> str:
     key = f"{model.name}/{model.version}/{seed}/{np.float32(psi)!r}/{label}/{level}"
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
@@ -226,6 +232,7 @@ async def generate_one(
 ) -> Response:
     """The same image for the same query, forever: cache it (``Cache-Control``, ``ETag``)."""
     chosen = engine.repository.get(model, version)
+    _log_model(request, chosen, 1)
     psi = _check_psi(psi, settings)
     labels = _labels(class_label, chosen, [seed])
     etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
@@ -305,6 +312,7 @@ async def generate(
             "use response=grid or response=json"
         )
     labels = _labels(body.class_label, chosen, rows)
+    _log_model(request, chosen, len(z))
     images, pngs = await engine.generate(chosen, z, labels, psi)
     headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
     if seeds is not None:
@@ -357,6 +365,7 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
             f"{len(uploads)} images; at most {settings.max_images_per_request} per request"
         )
     chosen = engine.repository.get(raw_model or None, int_or_none(raw_version, "version"))
+    _log_model(request, chosen, len(uploads))
     class_label = class_labels(raw_label)
     if chosen.num_classes and class_label is None:
         raise InvalidRequest(

@@ -6,16 +6,18 @@ Usage::
     settings = Settings(max_batch_size=16)     # explicit values win over the environment
 
 Every field is read from ``GAN_<FIELD NAME>`` (``GAN_MAX_BATCH_SIZE=16``); dicts and lists are
-JSON (``GAN_MODEL_VERSIONS='{"mnist": 1}'``, ``GAN_ALLOWED_BATCH_SIZES='[2, 8, 32]'``). The
-instance is frozen: the running service never changes its configuration.
+JSON (``GAN_MODEL_VERSIONS='{"mnist": 1}'``, ``GAN_ALLOWED_BATCH_SIZES='[2, 8, 32]'``), except
+``GAN_API_KEYS``, a comma-separated list. The instance is frozen: the running service never changes
+its configuration.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -83,6 +85,30 @@ class Settings(BaseSettings):
     min_truncation_psi: float = Field(default=-1.0, description="Smallest accepted truncation_psi.")
     max_truncation_psi: float = Field(default=2.0, description="Largest accepted truncation_psi.")
 
+    # --- operations -----------------------------------------------------------------------------
+    poll_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds between scans of model_dir for new or removed versions (0 = off).",
+    )
+    drain_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        le=3600.0,
+        description="After SIGTERM: /readyz is 503 at once, requests are still served this long, "
+        "then accepted requests finish and the process exits 0.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="API keys (comma-separated) that /generate, /score and /v1/models require "
+        "as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; empty: no key needed.",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="Longest time a client may take to send its request body (408 after).",
+    )
+
     # --- encoding -------------------------------------------------------------------------------
     png_compress_level: int = Field(
         default=6, ge=0, le=9, description="zlib level of PNG responses."
@@ -90,6 +116,14 @@ class Settings(BaseSettings):
     codec_threads: int = Field(
         default=2, ge=1, le=64, description="Threads encoding and decoding PNGs."
     )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        # A comma-separated environment variable; blanks around keys and empty entries dropped.
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:

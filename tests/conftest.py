@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,22 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory):
     from tests.training.tiny import train_and_export
 
     return train_and_export(tmp_path_factory.mktemp("exported"))
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository of small factory-built models (service and integration tests).
+
+    ``cond`` (conditional, 3 classes, grayscale, versions 1 and 2) and ``uncond``
+    (unconditional, RGB); see tests/service/savedmodel_factory.py.
+    """
+    from tests.service.savedmodel_factory import export_model
+
+    root = tmp_path_factory.mktemp("models")
+    export_model(root / "cond" / "1", name="cond", version=1, num_classes=3, channels=1, seed=1)
+    # Version 2: the same network under a new version number, as a re-export would be.
+    shutil.copytree(root / "cond" / "1", root / "cond" / "2")
+    meta = json.loads((root / "cond" / "2" / "model.json").read_text())
+    (root / "cond" / "2" / "model.json").write_text(json.dumps({**meta, "version": 2}))
+    export_model(root / "uncond" / "1", name="uncond", version=1, num_classes=0, channels=3, seed=2)
+    return root

@@ -1,0 +1,122 @@
+"""Structured logs: JSON lines, one per request, each with a request id echoed to the client.
+
+Usage::
+
+    configure_logging("info")                        # every log record becomes one JSON line
+    app.add_middleware(RequestLog)                   # one "request" line per HTTP request
+
+:class:`RequestLog` takes the client's ``X-Request-ID`` (nginx sets one) when it is 1-128
+characters of ``[A-Za-z0-9._:-]``, else makes one, and echoes it in the response's
+``X-Request-ID`` header. Its line holds the method, path, status, duration, request id, client
+address and, where a route set them (``request.state.model``, ``request.state.images``), the model
+version and the number of images. It never holds a header value (API keys travel in headers), a
+query string or a body.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ACCESS_LOGGER = "service.access"
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Attributes every LogRecord has; anything else was passed as `extra` and belongs in the line.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+access_logger = logging.getLogger(ACCESS_LOGGER)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message, and the record's extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                line[key] = value
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, ensure_ascii=False)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def configure_logging(level: str = "info") -> None:
+    """Send every log record (the service's, uvicorn's, TensorFlow's) to stderr as JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        # uvicorn installs handlers of its own; route its records through the root's.
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+def request_id_of(scope: Scope) -> str:
+    """The client's request id when it is well-formed, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _VALID_ID.match(text):
+                return text
+            break
+    return uuid.uuid4().hex
+
+
+class RequestLog:
+    """ASGI middleware: a request id for every request and one JSON log line when it ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        request_id = request_id_of(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            fields: dict[str, Any] = {
+                "request_id": request_id,
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "duration_ms": round((time.perf_counter() - start) * 1000.0, 3),
+            }
+            client = scope.get("client")
+            if client:
+                fields["client"] = client[0]
+            for key in ("model", "images"):
+                if key in state:
+                    fields[key] = state[key]
+            access_logger.info("request", extra=fields)

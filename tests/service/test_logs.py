@@ -1,0 +1,79 @@
+"""Structured logs: one JSON line per request with a request id that the response echoes."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.logs import ACCESS_LOGGER, JsonFormatter
+
+
+def _request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+    formatter = JsonFormatter()
+    return [json.loads(formatter.format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+
+
+def test_one_json_line_per_request_with_model_and_images(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    response = client.post(
+        "/generate", json={"seeds": "1-3", "model": "uncond", "response": "grid"}
+    )
+    assert response.status_code == 200
+    lines = _request_lines(caplog)
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["message"] == "request" and line["level"] == "info"
+    assert line["method"] == "POST" and line["path"] == "/generate" and line["status"] == 200
+    assert line["model"] == "uncond/1" and line["images"] == 3
+    assert line["duration_ms"] > 0
+    assert line["request_id"] == response.headers["X-Request-ID"]
+    assert len(line["request_id"]) == 32
+
+
+def test_a_well_formed_incoming_request_id_is_kept(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    response = client.get("/healthz", headers={"X-Request-ID": "nginx-4f2a.17:x"})
+    assert response.headers["X-Request-ID"] == "nginx-4f2a.17:x"
+    assert _request_lines(caplog)[-1]["request_id"] == "nginx-4f2a.17:x"
+
+
+@pytest.mark.parametrize("bad", ["a" * 129, "has space", "semi;colon", "new\\nline", ""])
+def test_a_malformed_request_id_is_replaced(client: TestClient, bad: str) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": bad})
+    echoed = response.headers["X-Request-ID"]
+    assert echoed != bad and len(echoed) == 32
+
+
+def test_errors_are_logged_with_their_status(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    response = client.post("/generate", json={"seeds": [1], "model": "nope"})
+    assert response.status_code == 404
+    line = _request_lines(caplog)[-1]
+    assert line["status"] == 404 and line["request_id"] == response.headers["X-Request-ID"]
+    # The query string and the body never reach the log.
+    client.get("/generate?seed=5&model=secret-model-name")
+    assert "secret-model-name" not in json.dumps(_request_lines(caplog))
+
+
+def test_formatter_writes_one_line_of_json_with_extras() -> None:
+    record = logging.makeLogRecord(
+        {"name": "x", "levelname": "WARNING", "msg": "two\nlines %s", "args": ("ok",), "k": 1}
+    )
+    text = JsonFormatter().format(record)
+    assert "\n" not in text
+    assert json.loads(text) | {"time": None} == {
+        "time": None,
+        "level": "warning",
+        "logger": "x",
+        "message": "two\nlines ok",
+        "k": 1,
+    }

@@ -74,9 +74,14 @@ async def get_settings(request: Request) -> Settings:
 
 
 async def get_engine(request: Request) -> InferenceEngine:
-    """The inference engine, or 503 while the service is starting or draining."""
+    """The inference engine, or 503 while the service is starting or stopping.
+
+    A draining service (SIGTERM, see service.server) is not ready but still serves: the load
+    balancer takes it out on its readiness, and requests sent meanwhile must not fail.
+    """
     engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
-    if engine is None or not request.app.state.ready:
+    state = request.app.state
+    if engine is None or not (state.ready or getattr(state, "draining", False)):
         raise Unavailable("the service is not ready; retry shortly")
     return engine
 

@@ -14,7 +14,16 @@ pipeline, two ways, in one process and interleaved (so that a shared CPU slows b
   same non-saturating losses and Adam settings, no EMA).
 
 The ratio is gan-train / plain images/s (>= 1 means gan-train's step is not slower). Results go
-to ``benchmarks/results/train_speed.json``. To add a configuration (precision, XLA, a strategy,
+to ``benchmarks/results/train_speed.json``.
+
+The second table (``--table scale``) measures ``GAN.fit`` at 32x32x3, conditional, for both
+architectures under every combination of precision (float32, mixed_float16; mixed_bfloat16 on
+one device), XLA (``--jit``) and devices (the default strategy on one logical CPU device, or
+MirroredStrategy over two logical CPU devices carved from the same CPU), and prints each row's
+ratio to the float32 / no XLA / one device row of its architecture. All models are built first
+and then timed round-robin, so that a shared CPU slows every row alike. XLA with two CPU
+replicas is listed as not supported: TensorFlow compiles cross-device updates with XLA only on
+GPUs. To add a configuration (precision, XLA, a strategy,
 another architecture) add a :class:`Row` to ``ROWS``: the row's ``overrides`` are TrainConfig
 fields, so everything TrainConfig can express can be measured.
 """
@@ -138,18 +147,164 @@ def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ScaleRow:
+    """One configuration of the scale table."""
+
+    architecture: str
+    precision: str = "float32"
+    jit: bool = False
+    devices: int = 1
+
+    @property
+    def name(self) -> str:
+        xla = "xla" if self.jit else "-"
+        return f"{self.architecture:<7} {self.precision:<15} {xla:<4} {self.devices}"
+
+
+SCALE_BASE: dict[str, Any] = {
+    "dataset": "digits",
+    "resolution": 32,
+    "channels": 3,
+    "conditional": True,
+    "z_dim": 128,
+    "batch_size": 32,
+}
+# Widths that keep a step near a tenth of a second on a 2-core CPU.
+SCALE_WIDTHS = {"dcgan": {"g_width": 32, "d_width": 32}, "resnet": {"g_width": 16, "d_width": 16}}
+SCALE_ROWS = [
+    ScaleRow(arch, precision, jit, devices)
+    for arch in ("dcgan", "resnet")
+    for precision in ("float32", "mixed_float16")
+    for jit in (False, True)
+    for devices in (1, 2)
+] + [ScaleRow(arch, "mixed_bfloat16") for arch in ("dcgan", "resnet")]
+
+
+def measure_scale(steps: int, repeats: int) -> list[dict[str, Any]]:
+    """images/s of every ScaleRow (best of ``repeats`` round-robin timings) and its ratio."""
+    import keras
+
+    from training.config import TrainConfig
+    from training.data import load_dataset, make_pipeline
+    from training.distribute import DistributionError, check_jit, make_strategy, set_precision
+    from training.loop import build_gan
+
+    data = load_dataset("digits", SCALE_BASE["resolution"], SCALE_BASE["channels"], True)
+    strategies = {1: make_strategy("none"), 2: make_strategy("mirrored")}
+    built: dict[ScaleRow, tuple[Any, Any, int]] = {}
+    skipped: dict[ScaleRow, str] = {}
+    for row in SCALE_ROWS:
+        options: dict[str, Any] = {
+            **SCALE_BASE,
+            **SCALE_WIDTHS[row.architecture],
+            "architecture": row.architecture,
+            "loss": "hinge" if row.architecture == "resnet" else "nonsaturating",
+            "precision": row.precision,
+            "jit": row.jit,
+        }
+        config = TrainConfig(**options).validate()
+        strategy = strategies[row.devices]
+        try:
+            if row.jit:
+                check_jit(strategy)
+        except DistributionError:
+            skipped[row] = "n/a: XLA with CPU replicas"
+            continue
+        set_precision(row.precision)
+        keras.utils.set_random_seed(0)
+        gan = build_gan(config, data.num_classes, strategy)
+        dataset = make_pipeline(data, config.batch_size, seed=0)
+        gan.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0, shuffle=False)  # trace, warm up
+        built[row] = (gan, dataset, config.batch_size)
+        print(f"built {row.name}", flush=True)
+    set_precision("float32")
+
+    times: dict[ScaleRow, list[float]] = {row: [] for row in built}
+    for _ in range(repeats):
+        for row, (gan, dataset, _) in built.items():
+            start = time.perf_counter()
+            gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            times[row].append(time.perf_counter() - start)
+    results = []
+    for row in SCALE_ROWS:
+        entry: dict[str, Any] = {
+            "architecture": row.architecture,
+            "precision": row.precision,
+            "jit": row.jit,
+            "devices": row.devices,
+        }
+        if row in built:
+            batch = built[row][2]
+            entry["images_per_s"] = round(steps * batch / min(times[row]), 1)
+        else:
+            entry["images_per_s"] = None
+            entry["note"] = skipped[row]
+        results.append(entry)
+    for entry in results:
+        base = next(
+            r
+            for r in results
+            if r["architecture"] == entry["architecture"]
+            and r["precision"] == "float32"
+            and not r["jit"]
+            and r["devices"] == 1
+        )
+        rate = entry["images_per_s"]
+        entry["ratio"] = round(rate / base["images_per_s"], 3) if rate else None
+    return results
+
+
+def print_scale(results: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'architecture':<12} {'precision':<15} {'xla':<4} {'devices':>7} "
+        f"{'img/s':>8} {'ratio':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        rate = f"{r['images_per_s']:.1f}" if r["images_per_s"] else "n/a"
+        ratio = f"{r['ratio']:.3f}" if r["ratio"] else "-"
+        xla = "xla" if r["jit"] else "-"
+        print(
+            f"{r['architecture']:<12} {r['precision']:<15} {xla:<4} {r['devices']:>7} "
+            f"{rate:>8} {ratio:>7}"
+        )
+    if any(r["images_per_s"] is None for r in results):
+        print("n/a: TensorFlow compiles cross-device updates with XLA only on GPUs")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="steps per timing [60]")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timings [3]")
     parser.add_argument("--rows", nargs="*", help="row name prefixes to run (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output file")
+    parser.add_argument(
+        "--table",
+        choices=("overhead", "scale", "all"),
+        default="all",
+        help="gan-train vs plain loop, the precision/XLA/devices table, or both [all]",
+    )
+    parser.add_argument(
+        "--scale-steps", type=int, default=20, help="steps per timing in the scale table [20]"
+    )
     args = parser.parse_args(argv)
 
+    # Two logical CPU devices for the MirroredStrategy rows: before TensorFlow starts.
+    from training.distribute import split_cpu
+
+    split_cpu(2)
     import tensorflow as tf
 
     rows = [r for r in ROWS if not args.rows or any(r.name.startswith(p) for p in args.rows)]
+    if args.table == "scale":
+        rows = []
     results = [measure_row(row, args.steps, args.repeats) for row in rows]
+    scale = measure_scale(args.scale_steps, args.repeats) if args.table != "overhead" else []
+    if scale:
+        print_scale(scale)
+        print()
     header = f"{'configuration':<40} {'gan-train img/s':>16} {'plain img/s':>12} {'ratio':>7}"
     print(header)
     print("-" * len(header))
@@ -169,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             "tensorflow": tf.__version__,
         },
         "rows": results,
+        "scale_rows": scale,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -31,6 +31,8 @@ EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
     CMD python3 -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
 
-# The app factory builds the app from GAN_* settings; --timeout-graceful-shutdown bounds the drain.
-CMD ["python3", "-m", "uvicorn", "service.app:create_app_from_env", "--factory", \
-     "--host", "0.0.0.0", "--port", "8000", "--timeout-graceful-shutdown", "30"]
+# gan-serve reads the GAN_* settings, loads the models before listening, logs JSON lines, and on
+# SIGTERM drains: /readyz turns 503 while requests are still served for GAN_DRAIN_SECONDS (20),
+# then accepted requests finish and it exits 0. Stop the container with a longer grace period
+# than that plus the request deadline (`docker stop -t 40`; compose.yaml sets stop_grace_period).
+CMD ["gan-serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -92,7 +92,7 @@ class Settings(BaseSettings):
         description="Seconds between scans of model_dir for new or removed versions (0 = off).",
     )
     drain_seconds: float = Field(
-        default=30.0,
+        default=20.0,
         ge=0.0,
         le=3600.0,
         description="After SIGTERM: /readyz is 503 at once, requests are still served this long, "

@@ -96,7 +96,12 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    names = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    names = {
+        400: "bad_request",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }
     return error_response(
         exc.status_code,
         names.get(exc.status_code, "http_error"),

@@ -53,7 +53,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
+        400: "malformed body (JSON or multipart that cannot be parsed)",
+        401: "missing or invalid API key (when GAN_API_KEYS is set)",
         404: "unknown model or version",
+        408: "the request body arrived too slowly",
         413: "request or image too large",
         415: "unsupported media type",
         422: "invalid request (the detail says what to fix)",
@@ -122,7 +125,13 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready", "models": served})
 
 
-@router.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(request: Request) -> Response:
     body, content_type = request.app.state.metrics.render()
     return Response(body, media_type=content_type)
@@ -146,7 +155,9 @@ def _summary(engine: InferenceEngine, name: str) -> dict[str, Any]:
     }
 
 
-@model_router.get("/v1/models", tags=["models"], response_model=ModelList)
+@model_router.get(
+    "/v1/models", tags=["models"], response_model=ModelList, responses={401: ERRORS[401]}
+)
 async def list_models(engine: EngineDep) -> ModelList:
     """Every served model with its versions."""
     return ModelList(
@@ -155,7 +166,10 @@ async def list_models(engine: EngineDep) -> ModelList:
 
 
 @model_router.get(
-    "/v1/models/{name}", tags=["models"], response_model=ModelDetail, responses={404: ERRORS[404]}
+    "/v1/models/{name}",
+    tags=["models"],
+    response_model=ModelDetail,
+    responses={code: ERRORS[code] for code in (401, 404)},
 )
 async def get_model(name: str, engine: EngineDep) -> ModelDetail:
     """One model: its versions and the served version's ``model.json``."""

@@ -8,13 +8,16 @@ Usage::
 For each row (a configuration) the same networks train on the same batches of the same tf.data
 pipeline, two ways, in one process and interleaved (so that a shared CPU slows both alike):
 
-- ``gan-train``: ``GAN.fit`` exactly as ``gan-train`` runs it (``train_step``: D, then G, then
-  the EMA update, loss trackers), without the logging callbacks;
+- ``gan-train``: one ``GAN.fit`` call, as ``gan-train`` makes it (``train_step``: D, then G,
+  then the EMA update, loss trackers; a batch-level callback, as gan-train's progress bar is),
+  timed in blocks of ``--steps`` steps;
 - ``plain``: a hand-written ``tf.function`` step with two ``tf.GradientTape``s (D then G, the
-  same non-saturating losses and Adam settings, no EMA).
+  same non-saturating losses and Adam settings, no EMA), run for ``--steps`` steps between the
+  fit's blocks.
 
-The ratio is gan-train / plain images/s (>= 1 means gan-train's step is not slower). Results go
-to ``benchmarks/results/train_speed.json``.
+The ratio is gan-train / plain images/s from the best block of each (>= 1 means gan-train's step
+is not slower); the median ratio of adjacent block pairs is printed beside it, as it is robust
+when the load on a shared CPU drifts. Results go to ``benchmarks/results/train_speed.json``.
 
 The second table (``--table scale``) measures ``GAN.fit`` at 32x32x3, conditional, for both
 architectures under every combination of precision (float32, mixed_float16; mixed_bfloat16 on
@@ -95,8 +98,34 @@ def plain_step_fn(generator: Any, discriminator: Any, config: Any) -> Any:
     return step
 
 
+class _Interleave:
+    """A Keras callback timing ``fit`` in blocks of ``block`` steps, running ``other`` between."""
+
+    def __new__(cls, block: int, other: Any) -> Any:
+        import keras
+
+        class Interleave(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.gan_times: list[float] = []
+                self.plain_times: list[float] = []
+                self._start: float | None = None
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                if (batch + 1) % block:
+                    return
+                float((logs or {}).get("d_loss", 0.0))  # the block's last step is done
+                if self._start is not None:
+                    self.gan_times.append(time.perf_counter() - self._start)
+                    self.plain_times.append(other())
+                self._start = time.perf_counter()
+
+        return Interleave()
+
+
 def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
-    """images/s of both ways for one row: the best of ``repeats`` interleaved timings."""
+    """images/s of both ways for one row: the best of ``repeats`` interleaved timings, and the
+    median ratio of adjacent pairs (robust when the load on a shared CPU drifts)."""
     import keras
 
     from training.config import TrainConfig
@@ -113,11 +142,6 @@ def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
     plain = plain_step_fn(generator, discriminator, config)
     batches = iter(dataset)
 
-    def run_gan() -> float:
-        start = time.perf_counter()
-        gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-        return time.perf_counter() - start
-
     def run_plain() -> float:
         start = time.perf_counter()
         for _ in range(steps):
@@ -126,13 +150,21 @@ def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
         float(loss)  # wait for the last step
         return time.perf_counter() - start
 
-    gan.fit(dataset, epochs=1, steps_per_epoch=5, verbose=0, shuffle=False)  # trace and warm up
-    for _ in range(5):
+    for _ in range(5):  # trace and warm up
         plain(*next(batches))
-    gan_times, plain_times = [], []
-    for _ in range(repeats):
-        gan_times.append(run_gan())
-        plain_times.append(run_plain())
+    # One fit call, as gan-train makes, timed in blocks of ``steps``; after each block the plain
+    # loop runs as many steps. Adjacent blocks see the same load on a shared CPU.
+    timer = _Interleave(steps, run_plain)
+    gan.fit(
+        dataset,
+        epochs=1,
+        steps_per_epoch=steps * (repeats + 1),  # the first block traces and warms up
+        verbose=0,
+        shuffle=False,
+        callbacks=[timer],
+    )
+    gan_times, plain_times = timer.gan_times, timer.plain_times
+    pair_ratios = sorted(p / g for g, p in zip(gan_times, plain_times, strict=True))
     images = steps * config.batch_size
     gan_rate, plain_rate = images / min(gan_times), images / min(plain_times)
     return {
@@ -144,6 +176,7 @@ def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
         "gan_train_images_per_s": round(gan_rate, 1),
         "plain_images_per_s": round(plain_rate, 1),
         "ratio": round(gan_rate / plain_rate, 3),
+        "median_pair_ratio": round(pair_ratios[len(pair_ratios) // 2], 3),
     }
 
 
@@ -305,13 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     if scale:
         print_scale(scale)
         print()
-    header = f"{'configuration':<40} {'gan-train img/s':>16} {'plain img/s':>12} {'ratio':>7}"
+    header = (
+        f"{'configuration':<40} {'gan-train img/s':>16} {'plain img/s':>12} {'ratio':>7}"
+        f" {'median pair ratio':>18}"
+    )
     print(header)
     print("-" * len(header))
     for r in results:
         print(
             f"{r['row']:<40} {r['gan_train_images_per_s']:>16.1f} "
-            f"{r['plain_images_per_s']:>12.1f} {r['ratio']:>7.3f}"
+            f"{r['plain_images_per_s']:>12.1f} {r['ratio']:>7.3f} {r['median_pair_ratio']:>18.3f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {

@@ -97,7 +97,7 @@ class GAN(keras.Model):
         # distribution strategy from tracing ``call`` (the EMA generator) on a data batch.
         self.built = True
 
-    def compile(  # type: ignore[override]
+    def compile(
         self,
         d_optimizer: keras.optimizers.Optimizer,
         g_optimizer: keras.optimizers.Optimizer,

@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from service import imaging
-from service.errors import InvalidRequest, Unavailable
+from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
 from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles, seeds_to_z
 from service.model_repository import LoadedModel
 from service.schemas import (
@@ -87,6 +87,15 @@ async def get_engine(request: Request) -> InferenceEngine:
     if engine is None or not (state.ready or getattr(state, "draining", False)):
         raise Unavailable("the service is not ready; retry shortly")
     return engine
+
+
+async def json_content(request: Request) -> None:
+    """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -269,6 +278,7 @@ def _grid_png(images: np.ndarray, level: int) -> bytes:
 
 @model_router.post(
     "/generate",
+    dependencies=[Depends(json_content)],
     tags=["generate"],
     summary="Images from seeds, noise or a count",
     response_class=Response,

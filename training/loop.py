@@ -91,7 +91,10 @@ def _make_augment(policy: str) -> Any:
         from training import augment
     except ImportError as error:
         raise ConfigError(f"augment policy {policy!r} needs training/augment.py") from error
-    return augment.make_augment(policy)
+    try:
+        return augment.make_augment(policy)
+    except ValueError as error:  # an unknown policy name: the CLI's exit code 2, not a traceback
+        raise ConfigError(str(error)) from error
 
 
 def build_gan(

@@ -96,3 +96,11 @@ def test_jit_compiles_the_train_step_with_xla() -> None:
     after = gan.discriminator.get_weights()
     assert all(np.isfinite(w).all() for w in after)
     assert any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_an_unknown_augment_policy_is_a_config_error() -> None:
+    from training.config import ConfigError
+    from training.loop import build_gan
+
+    with pytest.raises(ConfigError, match="unknown augmentation 'flip'"):
+        build_gan(TrainConfig(resolution=16, g_width=4, d_width=4, augment="color,flip"), 0)

@@ -136,16 +136,22 @@ class GAN(keras.Model):
     # -- the step -----------------------------------------------------------------------------
 
     def _noise(self, batch: tf.Tensor, salt: int) -> tf.Tensor:
-        # Every replica draws the noise of the whole global batch and takes its own slice (the
-        # data is split across replicas the same way), so N replicas see exactly the z that one
-        # device would: the update does not depend on the number of devices.
+        return self._global_draw(tf.random.stateless_normal, batch, [self.config.z_dim], salt)
+
+    def _global_draw(
+        self, sample: Callable[..., tf.Tensor], batch: tf.Tensor, tail: list[int], salt: int
+    ) -> tf.Tensor:
+        # Every replica draws the values of the whole global batch and takes its own slice (the
+        # data is split across replicas the same way), so N replicas see exactly the z (and the
+        # WGAN-GP mixing weights) that one device would: the update does not depend on the
+        # number of devices.
         replica = tf.distribute.get_replica_context()
         replica_id = 0 if replica is None else replica.replica_id_in_sync_group
         replicas = 1 if replica is None else replica.num_replicas_in_sync
         seed = tf.stack([tf.cast(self.config.seed, tf.int64), self.step * 16 + salt])
-        z = tf.random.stateless_normal([batch * replicas, self.config.z_dim], seed=seed)
+        values = sample([batch * replicas, *tail], seed=seed)
         start = tf.cast(replica_id, tf.int32) * batch
-        return z[start : start + batch]
+        return values[start : start + batch]
 
     def _d(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         if self.augment is not None:
@@ -168,9 +174,7 @@ class GAN(keras.Model):
             )
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
-                alpha = tf.random.stateless_uniform(
-                    [batch], seed=tf.stack([tf.cast(cfg.seed, tf.int64), self.step * 16 + salt + 8])
-                )
+                alpha = self._global_draw(tf.random.stateless_uniform, batch, [], salt + 8)
                 penalty += cfg.gp_weight * losses.gradient_penalty(
                     lambda x: self._d(x, labels), real, fake, alpha
                 )

@@ -156,6 +156,11 @@ def train(
     keras.utils.set_random_seed(config.seed)
     strategy = get_strategy(config.strategy)
     chief = _is_chief(strategy)
+    if config.batch_size % strategy.num_replicas_in_sync:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is the global batch: it must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas"
+        )
 
     data, holdout = load_data(config)
     if data.skipped and verbose:

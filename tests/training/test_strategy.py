@@ -47,6 +47,8 @@ def test_mirrored_two_devices_apply_the_same_update_as_one(tmp_path: Path) -> No
     assert result["max_difference"] < 0.01 * result["max_update"]
     assert result["augment_shapes"] == [[2, 16, 16, 3], [2, 16, 16, 3]]
     assert "--jit with 2 replicas needs GPUs" in result["jit_error"]
+    assert "must be a multiple of the 2 replicas" in result["odd_batch_error"]
+    assert not (tmp_path / "result.json.runs").exists()  # refused before any run directory
 
 
 def _free_ports(count: int) -> list[int]:

@@ -4,7 +4,8 @@
 logical devices (which must happen before TensorFlow initialises), trains the same tiny GAN for
 two steps on the same data under the default strategy and under MirroredStrategy over both
 devices, and writes the largest weight difference and the size of the update to OUT.json.
-It also runs DiffAugment per replica and records the error that ``--jit`` gives with CPU replicas.
+It also runs DiffAugment per replica and records the errors that ``--jit`` and an odd global
+batch give with two CPU replicas.
 """
 
 from __future__ import annotations
@@ -89,6 +90,15 @@ def main(architecture: str, out: str) -> None:
         result["jit_error"] = ""
     except DistributionError as error:
         result["jit_error"] = str(error)
+    # A global batch that does not split evenly over the replicas is refused before training.
+    from training.config import ConfigError
+    from training.loop import train
+
+    try:
+        train(config.replace(batch_size=7, strategy="mirrored"), outdir=out + ".runs")
+        result["odd_batch_error"] = ""
+    except ConfigError as error:
+        result["odd_batch_error"] = str(error)
     with open(out, "w") as f:
         json.dump(result, f)
 

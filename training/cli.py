@@ -49,6 +49,7 @@ tensorboard/, samples/, checkpoints/).
 EXPORT_EXAMPLES = """examples:
   gan-export runs/00000-digits --name digits          # -> models/digits/<next version>/
   gan-export runs/00000-digits --name digits --models-dir /srv/models --calibration 500
+  gan-export runs/00000-mnist --name mnist --eval-num 10000   # metrics measured into model.json
 """
 
 SAMPLE_EXAMPLES = """examples:
@@ -237,6 +238,15 @@ def build_export_parser() -> argparse.ArgumentParser:
         help="real and generated images for the score calibration [1000]",
     )
     parser.add_argument(
+        "--eval-num",
+        type=int,
+        default=0,
+        metavar="N",
+        help="measure the evaluation metrics on N samples now and write them into model.json "
+        "(extractor from GAN_EVAL_EXTRACTOR, default the bundled MNIST classifier); "
+        "0 = take the run's last --eval-every record [0]",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
     return parser
@@ -253,6 +263,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-export", str(error))
     if args.calibration < 1:
         _fail("gan-export", "--calibration must be at least 1")
+    if args.eval_num < 0:
+        _fail("gan-export", "--eval-num must be 0 (off) or a positive number of samples")
     if not args.name or "/" in args.name or args.name.startswith("."):
         _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
     if args.dry_run:
@@ -263,13 +275,14 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     from training.data import DatasetError
     from training.export import ExportError, export_run
     from training.metrics.callback import last_eval_metrics
+    from training.metrics.extractors import ExtractorError
 
     try:
         version_dir = export_run(
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
-            metrics=last_eval_metrics(args.run_dir),
+            metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
         )  # fmt: skip
-    except (ExportError, DatasetError) as error:
+    except (ExportError, DatasetError, ExtractorError) as error:
         _fail("gan-export", str(error))
     print(f"exported {version_dir}")
     return 0

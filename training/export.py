@@ -241,8 +241,14 @@ def export_run(
     name: str,
     calibration_count: int = 1000,
     metrics: dict[str, Any] | None = None,
+    eval_num: int = 0,
 ) -> Path:
-    """Export the last checkpoint of a run directory."""
+    """Export the last checkpoint of a run directory.
+
+    With ``eval_num`` > 0 the EMA generator is evaluated now on that many samples against the
+    run's training images (as ``--eval-every`` does, recorded in the run's metrics.jsonl too), and
+    those metrics go into ``model.json`` in place of ``metrics``.
+    """
     from training.loop import build_gan, load_data, make_checkpoints
     from training.rundir import read_run
 
@@ -252,7 +258,16 @@ def export_run(
     checkpoints = make_checkpoints(gan, Path(run_dir))
     if checkpoints.restore_latest() is None:
         raise ExportError(f"{run_dir} has no checkpoint to export")
-    _, holdout = load_data(config)
+    train_data, holdout = load_data(config)
+    if eval_num > 0:
+        from training.metrics.callback import EvalCallback
+
+        evaluation = EvalCallback(
+            Path(run_dir), 0, train_data.images, train_data.labels, train_data.num_classes,
+            num=eval_num,
+        )  # fmt: skip
+        evaluation.set_model(gan)
+        metrics = evaluation.evaluate()
     return export_model(
         gan, models_dir, name, holdout=holdout, run_dir=run_dir,
         calibration_count=calibration_count, metrics=metrics,

@@ -61,5 +61,7 @@ def test_unsupported_resolution_is_an_error():
 
 def test_resnet_dispatch_needs_its_module(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setitem(sys.modules, "training.resnet", None)  # as if the file were absent
+    # ``from training import resnet`` finds an already imported module on the package itself.
+    monkeypatch.delattr(sys.modules["training"], "resnet", raising=False)
     with pytest.raises(ValueError, match=r"training/resnet\.py"):
         build_networks(TrainConfig(architecture="resnet", **TINY))

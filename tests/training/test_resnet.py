@@ -137,3 +137,14 @@ def test_mixed_precision_keeps_outputs_and_kernels_float32(float16_policy: None)
     assert all(v.dtype == "float32" for v in g.weights + d.weights)
     block = d.get_layer("block1")
     assert block.conv1.compute_dtype == "float16"  # the bulk of the work runs in half precision
+
+
+def test_build_networks_dispatches_resnet_with_the_config_widths() -> None:
+    from training.config import TrainConfig
+    from training.networks import build_networks
+
+    config = TrainConfig(architecture="resnet", resolution=32, channels=3, z_dim=Z_DIM)
+    g, d = build_networks(config.replace(g_width=2, d_width=3), num_classes=4)
+    assert g.name == "resnet_generator_32" and d.name == "resnet_discriminator_32"
+    assert g.get_layer("block0").filters == 8  # 4 x g_width
+    assert d.get_layer("block0").filters == 12  # 4 x d_width at 32 px

@@ -38,7 +38,7 @@ def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list
     strategy = make_strategy(strategy_name)
     gan = build_gan(config, num_classes=3, strategy=strategy)
     before = [v.numpy().copy() for v in gan.generator.weights + gan.discriminator.weights]
-    gan.fit(_dataset(config), epochs=1, steps_per_epoch=steps, verbose=0)
+    gan.fit(_dataset(config), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     after = [v.numpy().copy() for v in gan.generator.weights + gan.discriminator.weights]
     assert int(gan.step.numpy()) == steps
     return before, after

@@ -119,6 +119,9 @@ class ServiceProcess:
             self.process.wait(timeout=10)
 
     def __enter__(self) -> ServiceProcess:
+        # `with ServiceProcess(...).start(log_path=...)` is already running: no second start.
+        if self.process is not None and self.process.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

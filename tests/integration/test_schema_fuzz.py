@@ -10,9 +10,6 @@ so such a request rightly gets a 422 that names the limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from tests.integration.processes import ServiceProcess
@@ -22,13 +19,6 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402  (hypothesis c
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
-    log = tmp_path_factory.mktemp("fuzz") / "replica.log"
-    with ServiceProcess(model_dir, env={"GAN_DRAIN_SECONDS": "0"}).start(log_path=log) as replica:
-        yield replica
 
 
 FUZZ = settings(

@@ -95,7 +95,7 @@ class EvalCallback(keras.callbacks.Callback):
         generator = getattr(self.model, "ema_generator", None) or self.model.generator
 
         def generate(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-            x = np.asarray(generator.predict_on_batch([z, labels]), dtype=np.float32)
+            x = np.asarray(generator([z, labels], training=False), dtype=np.float32)
             return np.clip(np.round(x * 127.5 + 127.5), 0, 255).astype(np.uint8)
 
         started = time.perf_counter()

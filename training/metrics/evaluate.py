@@ -192,7 +192,7 @@ def untrained_generator(meta: dict[str, Any], seed: int = 0) -> GenerateFn:
     generator, _ = build_networks(config, num_classes=int(meta.get("num_classes", 0)))
 
     def generate(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        x = np.asarray(generator.predict_on_batch([z, labels]), dtype=np.float32)
+        x = np.asarray(generator([z, labels], training=False), dtype=np.float32)
         # The contract's output mapping for a tanh generator.
         return np.clip(np.round(x * 127.5 + 127.5), 0, 255).astype(np.uint8)
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 FUZZ = settings(
-    max_examples=30,
+    max_examples=60,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,  # the same cases on every run: a failure here is reproducible

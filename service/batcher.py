@@ -131,6 +131,22 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume())
 
+    def check_room(self, size: int) -> None:
+        """Raise :class:`Unavailable` (503) now if ``size`` more rows would overflow the queue.
+
+        Routes call this before their costlier preparation (seeds to noise, image decoding), so
+        that under overload a refusal costs as little of the event loop as possible: the loop's
+        time is what the accepted requests' batches need.
+        """
+        if self._stopping or self._task is None:
+            raise Unavailable("the model is not accepting requests", self.config.retry_after_s)
+        if self._queued_rows + size > self.config.max_enqueued:
+            raise Unavailable(
+                f"the queue of {self._labels[0]} is full ({self._queued_rows} images waiting); "
+                "retry later",
+                self.config.retry_after_s,
+            )
+
     async def submit(
         self,
         rows: Arrays,
@@ -144,12 +160,7 @@ class Batcher:
         if len(sizes) != 1 or 0 in sizes:
             raise ValueError("every input needs the same, non-zero number of rows")
         size = sizes.pop()
-        if self._queued_rows + size > self.config.max_enqueued:
-            raise Unavailable(
-                f"the queue of {self._labels[0]} is full ({self._queued_rows} images waiting); "
-                "retry later",
-                self.config.retry_after_s,
-            )
+        self.check_room(size)
         shared = dict(shared or {})
         key = tuple(sorted(shared.items()))
         loop = asyncio.get_running_loop()

@@ -253,6 +253,10 @@ class InferenceEngine:
             )
         return batcher
 
+    def check_room(self, model: LoadedModel, signature: str, rows: int) -> None:
+        """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""
+        self._batcher(model, signature).check_room(rows)
+
     async def _submit(
         self,
         model: LoadedModel,

@@ -261,6 +261,7 @@ async def generate_one(
     """The same image for the same query, forever: cache it (``Cache-Control``, ``ETag``)."""
     chosen = engine.repository.get(model, version)
     _log_model(request, chosen, 1)
+    engine.check_room(chosen, "generate", 1)
     psi = _check_psi(psi, settings)
     labels = _labels(class_label, chosen, [seed])
     etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
@@ -333,6 +334,7 @@ async def generate(
                 raise InvalidRequest("seeds is empty; give at least one seed")
             if len(seeds) > limit:
                 raise InvalidRequest(f"{len(seeds)} seeds; at most {limit} per request")
+        engine.check_room(chosen, "generate", len(seeds))  # before the costlier noise
         z = seeds_to_z(seeds, chosen.z_dim)
         rows = seeds
     if body.response == "png" and len(z) != 1:
@@ -401,6 +403,7 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
             f"model {chosen.name!r} is conditional: give class_label in 0..{chosen.num_classes - 1}"
         )
     labels = _labels(class_label, chosen, list(range(len(uploads))))
+    engine.check_room(chosen, "score", len(uploads))  # before decoding the images
     images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
     logits = await engine.score(chosen, images, labels)
     percentiles = real_percentiles(chosen, logits)

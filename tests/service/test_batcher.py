@@ -182,9 +182,14 @@ def test_full_queue_refuses_at_once_with_retry_after():
         await asyncio.sleep(0)
         with pytest.raises(Unavailable) as info:
             await b.submit(rows(5))
+        with pytest.raises(Unavailable):
+            b.check_room(1)  # what routes ask before preparing a request
         gate.set()
         await asyncio.gather(running, queued)
+        b.check_room(4)  # room again once the queue has drained
         await b.stop()
+        with pytest.raises(Unavailable, match="not accepting"):
+            b.check_room(1)
         return info.value
 
     error = run(main())

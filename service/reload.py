@@ -67,8 +67,10 @@ class ModelWatcher:
         try:
             available = await loop.run_in_executor(None, discover, root)
         except ModelLoadError as exc:
-            available = {}
-            logger.warning("model repository scan: %s", exc)
+            # A missing or empty repository is more likely a mount hiccup than an intent to
+            # stop serving everything: keep what is loaded and look again next time.
+            logger.warning("model repository scan: %s; keeping the loaded models", exc)
+            return
         served = self.engine.repository.models
         for name, versions in available.items():
             target = self.settings.model_versions.get(name, versions[-1])
@@ -107,7 +109,7 @@ class ModelWatcher:
                 continue
             self._swap(name, None, available)
             logger.info("model %s disappeared from %s; unloading it", name, root)
-        if available and dict(self.engine.repository.available) != available:
+        if dict(self.engine.repository.available) != available:
             repo = self.engine.repository
             self.engine.repository = dataclasses.replace(repo, available=available)
 
@@ -136,9 +138,7 @@ class ModelWatcher:
         old = models.pop(name, {})
         if model is not None:
             models[name] = {model.version: model}
-        self.engine.repository = dataclasses.replace(
-            repo, models=models, available=available or repo.available
-        )
+        self.engine.repository = dataclasses.replace(repo, models=models, available=available)
         for previous in old.values():
             task = asyncio.get_running_loop().create_task(
                 self.engine.remove(previous, self.retire_grace_s)

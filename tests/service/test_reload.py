@@ -169,3 +169,13 @@ def test_removed_version_is_unloaded_after_its_requests_finish(
         assert response.status_code == 200 and response.headers["X-Model"] == "cond/2"
         wait_until(lambda: ("cond", 2, "generate") not in engine._batchers)
         assert seed_png(client).headers["X-Model"] == "cond/1"
+
+
+def test_a_vanished_repository_keeps_the_loaded_models(repo: Path) -> None:
+    with make_client(repo) as client:
+        hidden = repo.parent / "elsewhere"
+        repo.rename(hidden)  # an unmounted volume, say
+        time.sleep(5 * POLL)
+        assert served(client) == {"cond": 1}
+        assert seed_png(client).status_code == 200
+        hidden.rename(repo)

@@ -2,31 +2,30 @@
 
 The two routers are separate so that an authentication dependency can be put on the model
 routes alone (``app.include_router(model_router, dependencies=[...])``) while health checks and
-metrics stay open. Routes do validation and HTTP; the work happens in
-:class:`service.inference.InferenceEngine` (model calls, batched), :mod:`service.imaging`
-(PNG work, in the app's codec thread pool) and :mod:`service.uploads` (reading score uploads).
+metrics stay open. Routes do validation and HTTP (their dependencies are in
+:mod:`service.dependencies`); the work happens in :class:`service.inference.InferenceEngine`
+(model calls, batched), :mod:`service.imaging` (PNG work, in the app's codec thread pool) and
+:mod:`service.uploads` (reading score uploads).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from service import imaging
-from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType
+from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
+from service.errors import InvalidRequest
 from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles, seeds_to_z
 from service.model_repository import LoadedModel
 from service.schemas import (
-    ErrorBody,
     GeneratedImage,
     GenerateRequest,
     GenerateResponse,
@@ -48,64 +47,7 @@ from service.uploads import (
 router = APIRouter()
 model_router = APIRouter()
 
-T = TypeVar("T")
 IMMUTABLE = "public, max-age=31536000, immutable"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
-        400: "malformed body (JSON or multipart that cannot be parsed)",
-        401: "missing or invalid API key (when GAN_API_KEYS is set)",
-        404: "unknown model or version",
-        408: "the request body arrived too slowly",
-        413: "request or image too large",
-        415: "unsupported media type",
-        422: "invalid request (the detail says what to fix)",
-        503: "queue full or not ready (see Retry-After)",
-        504: "deadline passed while queued",
-    }.items()
-}
-
-
-# --- dependencies ---------------------------------------------------------------------------
-
-
-# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
-# two thread hand-offs per request for what is an attribute lookup.
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_engine(request: Request) -> InferenceEngine:
-    """The inference engine, or 503 while the service is starting or stopping.
-
-    A draining service (SIGTERM, see service.server) is not ready but still serves: the load
-    balancer takes it out on its readiness, and requests sent meanwhile must not fail.
-    """
-    engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
-    state = request.app.state
-    if engine is None or not (state.ready or getattr(state, "draining", False)):
-        raise Unavailable("the service is not ready; retry shortly")
-    return engine
-
-
-async def json_content(request: Request) -> None:
-    """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
-        )
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[InferenceEngine, Depends(get_engine)]
-
-
-async def in_codec_pool(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run CPU-bound image work in the app's codec threads, off the event loop."""
-    pool: ThreadPoolExecutor = request.app.state.codec_pool
-    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
 
 # --- operations -----------------------------------------------------------------------------

@@ -1,0 +1,83 @@
+"""Shared pieces of the HTTP routes: FastAPI dependencies and the documented error answers.
+
+Usage (in a route)::
+
+    async def route(engine: EngineDep, settings: SettingsDep) -> ...:
+        png = await in_codec_pool(request, encode, image)
+
+``get_engine`` answers 503 while the service is starting or stopping (not while it drains),
+``json_content`` answers 415 for a body not declared JSON, and ``ERRORS`` documents every error
+status in the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+
+from service.errors import Unavailable, UnsupportedMediaType
+from service.inference import InferenceEngine
+from service.schemas import ErrorBody
+from service.settings import Settings
+
+T = TypeVar("T")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "malformed body (JSON or multipart that cannot be parsed)",
+        401: "missing or invalid API key (when GAN_API_KEYS is set)",
+        404: "unknown model or version",
+        408: "the request body arrived too slowly",
+        413: "request or image too large",
+        415: "unsupported media type",
+        422: "invalid request (the detail says what to fix)",
+        503: "queue full or not ready (see Retry-After)",
+        504: "deadline passed while queued",
+    }.items()
+}
+
+
+# --- dependencies ---------------------------------------------------------------------------
+
+
+# Dependencies are `async def`: FastAPI runs a plain `def` dependency in a worker thread,
+# two thread hand-offs per request for what is an attribute lookup.
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_engine(request: Request) -> InferenceEngine:
+    """The inference engine, or 503 while the service is starting or stopping.
+
+    A draining service (SIGTERM, see service.server) is not ready but still serves: the load
+    balancer takes it out on its readiness, and requests sent meanwhile must not fail.
+    """
+    engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
+    state = request.app.state
+    if engine is None or not (state.ready or getattr(state, "draining", False)):
+        raise Unavailable("the service is not ready; retry shortly")
+    return engine
+
+
+async def json_content(request: Request) -> None:
+    """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+        )
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EngineDep = Annotated[InferenceEngine, Depends(get_engine)]
+
+
+async def in_codec_pool(request: Request, fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-bound image work in the app's codec threads, off the event loop."""
+    pool: ThreadPoolExecutor = request.app.state.codec_pool
+    return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)

@@ -203,7 +203,6 @@ async def generate_one(
     """The same image for the same query, forever: cache it (``Cache-Control``, ``ETag``)."""
     chosen = engine.repository.get(model, version)
     _log_model(request, chosen, 1)
-    engine.check_room(chosen, "generate", 1)
     psi = _check_psi(psi, settings)
     labels = _labels(class_label, chosen, [seed])
     etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
@@ -211,6 +210,7 @@ async def generate_one(
     headers["X-Model"] = f"{chosen.name}/{chosen.version}"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    engine.check_room(chosen, "generate", 1)  # a revalidation (304) needs no room
     _, pngs = await engine.generate(chosen, seeds_to_z([seed], chosen.z_dim), labels, psi)
     return Response(pngs[0], media_type="image/png", headers=headers)
 

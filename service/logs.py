@@ -29,7 +29,13 @@ ACCESS_LOGGER = "service.access"
 REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Attributes every LogRecord has; anything else was passed as `extra` and belongs in the line.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn adds "color_message" (the message with terminal colour codes) to its records.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
 

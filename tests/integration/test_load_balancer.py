@@ -180,3 +180,12 @@ def test_killing_a_replica_under_load_is_invisible_to_clients(cluster: Cluster) 
         load.wait_for_requests(60)
     assert load.total() > 80
     assert set(load.outcomes) == {"200"}, load.outcomes
+
+
+def test_nginx_request_id_reaches_the_replica_log_and_the_client(cluster: Cluster) -> None:
+    with urllib.request.urlopen(f"{cluster.nginx.url}/generate?seed=77", timeout=30) as response:
+        request_id = response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", request_id)  # nginx's $request_id, echoed back
+    logs = "".join(path.read_text() for path in cluster.logs.glob("replica-*.log"))
+    lines = [json.loads(line) for line in logs.splitlines() if request_id in line]
+    assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["path"] == "/generate"

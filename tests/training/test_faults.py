@@ -95,3 +95,42 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     assert new_steps and min(new_steps) > last and max(new_steps) == target, (last, new_steps)
     final = [r for r in records if r.get("step") == target and "images_seen" in r][-1]
     assert final["images_seen"] == target * 16
+
+
+def test_export_killed_half_way_leaves_no_version(exported_model, tmp_path: Path) -> None:
+    from service.model_repository import ModelLoadError, discover
+
+    models = tmp_path / "models"
+    log = tmp_path / "export.log"
+    command = cli("export_main", str(exported_model.run_dir), "--name", "tiny",
+                  "--models-dir", str(models), "--calibration", "64")  # fmt: skip
+    export = popen(command, log)
+    wait_for(lambda: any((models / "tiny").glob(".export-*")), 120, export, log)
+    export.send_signal(signal.SIGKILL)
+    export.wait(timeout=10)
+    leftovers = list((models / "tiny").iterdir())
+    assert not [p for p in leftovers if p.name.isdigit()], leftovers
+    assert all(p.name.startswith(".") for p in leftovers)  # hidden: never a version
+    with pytest.raises(ModelLoadError, match="no models found"):
+        discover(models)  # what the service (and its hot reload) sees: nothing
+
+
+def test_export_failing_half_way_leaves_nothing(exported_model, tmp_path, monkeypatch) -> None:
+    import tensorflow as tf
+
+    from training import export
+
+    real_save = tf.saved_model.save
+
+    def save_then_fail(obj, export_dir, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real_save(obj, export_dir, *args, **kwargs)
+        raise OSError("disk full")  # half-way: the SavedModel is written, model.json is not
+
+    monkeypatch.setattr(export.tf.saved_model, "save", save_then_fail)
+    models = tmp_path / "models"
+    with pytest.raises(OSError, match="disk full"):
+        export.export_model(
+            exported_model.result.gan, models, "tiny", holdout=exported_model.result.holdout,
+            calibration_count=16,
+        )  # fmt: skip
+    assert list((models / "tiny").iterdir()) == []

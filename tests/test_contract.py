@@ -101,3 +101,15 @@ def test_calling_the_signatures(loaded, info):
     logits = loaded.signatures["score"](images=images, labels=labels)["logits"]
     assert logits.dtype == tf.float32 and logits.shape == (2,)
     assert np.all(np.isfinite(logits.numpy()))
+
+
+def test_the_service_loader_accepts_the_export(exported_model):
+    # The service's own checks (required keys and types, signature shapes) on the same export.
+    from service.model_repository import REQUIRED_KEYS, load_version
+
+    model = load_version(exported_model.version_dir)
+    assert set(REQUIRED_KEYS) <= set(MODEL_JSON_TYPES)
+    z = np.stack([np.random.RandomState(seed).randn(model.z_dim) for seed in (0, 1)])
+    images = model.generate(z.astype(np.float32), np.array([0, 1], np.int32), 1.0)
+    assert images.dtype == np.uint8 and images.shape[0] == 2
+    assert model.score(images, np.array([0, 1], np.int32)).shape == (2,)

@@ -5,6 +5,7 @@ Usage::
     engine = InferenceEngine(repository, settings, metrics)
     await engine.start()                         # warms up every batch size, checks consistency
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
+    images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
     logits = await engine.score(model, images, labels)        # float32 [N]
     await engine.stop()
 
@@ -97,7 +98,14 @@ def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray:
 
 def _generate_fn(model: LoadedModel) -> Any:
     def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return {"images": model.generate(rows["z"], rows["labels"], shared["truncation_psi"])}
+        # Noise of seeded rows is drawn here, in the model's thread, not on the event loop:
+        # numpy releases the GIL while it draws, and taking it back on the event loop means
+        # waiting for the busy model and codec threads (the loop's costliest line under load).
+        z, seeded = rows["z"], np.flatnonzero(rows["seeds"])
+        if len(seeded):
+            z = z.copy()
+            z[seeded] = seeds_to_z((rows["seeds"][seeded] - 1).tolist(), model.z_dim)
+        return {"images": model.generate(z, rows["labels"], shared["truncation_psi"])}
 
     return run
 
@@ -132,6 +140,8 @@ class InferenceEngine:
         self._batchers: dict[tuple[str, int, str], Batcher] = {}
         # Requests queued or running per (name, version): a removed version waits for zero.
         self._active: dict[tuple[str, int], int] = {}
+        # Image counters by (signature, name, version): `.labels()` locks and hashes per call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
 
     def _config(self, batch_sizes: Sequence[int]) -> BatchConfig:
         s = self.settings
@@ -272,6 +282,16 @@ class InferenceEngine:
         finally:
             self._active[key] -= 1
 
+    def _counter(self, signature: str, model: LoadedModel) -> Any:
+        key = (signature, model.name, model.version)
+        counter = self._counters.get(key)
+        if counter is None:
+            metric = self.metrics.images_generated
+            if signature == "score":
+                metric = self.metrics.images_scored
+            counter = self._counters[key] = metric.labels(model.name, str(model.version))
+        return counter
+
     def queue_depths(self) -> dict[str, int]:
         """Rows waiting per ``name/version/signature``."""
         return {"/".join(map(str, key)): b.queued_rows for key, b in self._batchers.items()}
@@ -280,15 +300,31 @@ class InferenceEngine:
         self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
     ) -> tuple[np.ndarray, list[bytes]]:
         """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N]."""
+        z = z.astype(np.float32, copy=False)
+        return await self._generate(model, z, np.zeros(len(z), np.int64), labels, psi)
+
+    async def generate_seeds(
+        self, model: LoadedModel, seeds: Sequence[int], labels: np.ndarray, psi: float
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """Like :meth:`generate` for the noise of ``seeds`` (:func:`seeds_to_z`), drawn in the
+        model's thread."""
+        z = np.zeros((len(seeds), model.z_dim), np.float32)
+        return await self._generate(model, z, np.array(seeds, np.int64) + 1, labels, psi)
+
+    async def _generate(
+        self, model: LoadedModel, z: np.ndarray, seeds: np.ndarray, labels: np.ndarray, psi: float
+    ) -> tuple[np.ndarray, list[bytes]]:
+        # seeds: seed + 1 of each row whose noise is still to draw, 0 where z holds it (the
+        # batcher's zero padding then draws nothing).
         if model.num_classes == 0:
             labels = np.zeros(len(z), np.int32)
         out = await self._submit(
             model,
             "generate",
-            {"z": z.astype(np.float32, copy=False), "labels": labels.astype(np.int32, copy=False)},
+            {"z": z, "seeds": seeds, "labels": labels.astype(np.int32, copy=False)},
             {"truncation_psi": float(np.float32(psi))},
         )
-        self.metrics.images_generated.labels(model.name, str(model.version)).inc(len(z))
+        self._counter("generate", model).inc(len(z))
         return out["images"], list(out["png"])
 
     async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -298,5 +334,5 @@ class InferenceEngine:
         out = await self._submit(
             model, "score", {"images": images, "labels": labels.astype(np.int32, copy=False)}
         )
-        self.metrics.images_scored.labels(model.name, str(model.version)).inc(len(images))
+        self._counter("score", model).inc(len(images))
         return out["logits"]

@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 from service import imaging
 from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
 from service.errors import InvalidRequest
-from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles, seeds_to_z
+from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles
 from service.model_repository import LoadedModel
 from service.schemas import (
     GeneratedImage,
@@ -211,7 +211,7 @@ async def generate_one(
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     engine.check_room(chosen, "generate", 1)  # a revalidation (304) needs no room
-    _, pngs = await engine.generate(chosen, seeds_to_z([seed], chosen.z_dim), labels, psi)
+    _, pngs = await engine.generate_seeds(chosen, [seed], labels, psi)
     return Response(pngs[0], media_type="image/png", headers=headers)
 
 
@@ -245,6 +245,7 @@ async def generate(
     psi = _check_psi(body.truncation_psi, settings)
     limit = settings.max_images_per_request
     seeds: list[int] | None
+    z: np.ndarray | None = None
     if body.noise is not None:
         z = np.asarray(body.noise, dtype=np.float64)
         if z.ndim != 2 or z.shape[1] != chosen.z_dim or len(z) == 0:
@@ -276,17 +277,19 @@ async def generate(
                 raise InvalidRequest("seeds is empty; give at least one seed")
             if len(seeds) > limit:
                 raise InvalidRequest(f"{len(seeds)} seeds; at most {limit} per request")
-        engine.check_room(chosen, "generate", len(seeds))  # before the costlier noise
-        z = seeds_to_z(seeds, chosen.z_dim)
+        engine.check_room(chosen, "generate", len(seeds))  # before the costlier work
         rows = seeds
-    if body.response == "png" and len(z) != 1:
+    if body.response == "png" and len(rows) != 1:
         raise InvalidRequest(
-            f"response=png returns one image but {len(z)} were asked for; "
+            f"response=png returns one image but {len(rows)} were asked for; "
             "use response=grid or response=json"
         )
     labels = _labels(body.class_label, chosen, rows)
-    _log_model(request, chosen, len(z))
-    images, pngs = await engine.generate(chosen, z, labels, psi)
+    _log_model(request, chosen, len(rows))
+    if z is None:  # the seeds' noise is drawn in the model's thread
+        images, pngs = await engine.generate_seeds(chosen, rows, labels, psi)
+    else:
+        images, pngs = await engine.generate(chosen, z, labels, psi)
     headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
     if seeds is not None:
         headers["X-Seeds"] = ",".join(map(str, seeds))

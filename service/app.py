@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -46,6 +47,18 @@ from service.routes import model_router, router
 from service.settings import Settings
 
 logger = logging.getLogger("service")
+
+if sys.version_info >= (3, 11):
+
+    async def _receive_within(receive: Receive, seconds: float) -> Message:
+        # A timer on the current task: no Task per receive, unlike asyncio.wait_for (<= 3.11).
+        async with asyncio.timeout(seconds):
+            return await receive()
+
+else:  # pragma: no cover - Python 3.10
+
+    async def _receive_within(receive: Receive, seconds: float) -> Message:
+        return await asyncio.wait_for(receive(), seconds)
 
 
 class BodyLimit:
@@ -71,7 +84,8 @@ class BodyLimit:
                 # The HTTP server never reads past Content-Length: no need to count.
                 counting = False
                 break
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
         received = 0
         refused = False
         started = False
@@ -92,9 +106,8 @@ class BodyLimit:
                 return {"type": "http.disconnect"}
             if body_done:  # the app now listens for a disconnect: no deadline for that
                 return await receive()
-            remaining = deadline - asyncio.get_running_loop().time()
             try:
-                msg = await asyncio.wait_for(receive(), max(remaining, 0.0))
+                msg = await _receive_within(receive, max(deadline - loop.time(), 0.0))
             except asyncio.TimeoutError:
                 text = f"the request body did not arrive within {self.timeout_s:g} s"
                 return await refuse(408, "request_timeout", text)

@@ -109,6 +109,13 @@ class Batcher:
         self.config = config
         self._labels = labels
         self._metrics = metrics
+        # This batcher's label children, looked up once (`.labels()` locks and hashes per call).
+        self._depth = metrics.queue_depth.labels(*labels) if metrics is not None else None
+        if metrics is not None:
+            self._queue_wait = metrics.queue_wait.labels(*labels)
+            self._batch_size = metrics.batch_size.labels(*labels)
+            self._padded_size = metrics.padded_batch_size.labels(*labels)
+            self._model_seconds = metrics.model_seconds.labels(*labels)
         self._queue: deque[_Entry] = deque()
         self._rows_by_key: dict[Hashable, int] = {}
         self._queued_rows = 0
@@ -239,8 +246,8 @@ class Batcher:
                 )
 
     def _set_depth(self) -> None:
-        if self._metrics is not None:
-            self._metrics.queue_depth.labels(*self._labels).set(self._queued_rows)
+        if self._depth is not None:
+            self._depth.set(self._queued_rows)
 
     # --- the consumer -----------------------------------------------------------------------
 
@@ -311,9 +318,9 @@ class Batcher:
         start = time.perf_counter()
         if self._metrics is not None:
             for entry in batch:
-                self._metrics.queue_wait.labels(*self._labels).observe(start - entry.enqueued_at)
-            self._metrics.batch_size.labels(*self._labels).observe(rows)
-            self._metrics.padded_batch_size.labels(*self._labels).observe(padded)
+                self._queue_wait.observe(start - entry.enqueued_at)
+            self._batch_size.observe(rows)
+            self._padded_size.observe(padded)
         loop = asyncio.get_running_loop()
         # With nothing queued there is no next batch to overlap post-processing with: do it in
         # the model's thread and save a thread hand-off (a sequential client's latency).
@@ -335,9 +342,7 @@ class Batcher:
             self._last_batch_rows = rows
             self._last_batch_end = time.perf_counter()
             if self._metrics is not None:
-                self._metrics.model_seconds.labels(*self._labels).observe(
-                    self._last_batch_end - start
-                )
+                self._model_seconds.observe(self._last_batch_end - start)
 
     def _call(
         self, inputs: Arrays, shared: Mapping[str, Any], padded: int, rows: int, fused: bool

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,9 +43,17 @@ access_logger = logging.getLogger(ACCESS_LOGGER)
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and the record's extras."""
 
+    _second = -1
+    _second_text = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        # strftime once per second, not per line (a line per request under load).
+        second = int(record.created)
+        if second != self._second:
+            self._second_text = self.formatTime(record, "%Y-%m-%dT%H:%M:%S")
+            self._second = second
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "time": f"{self._second_text}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -82,7 +90,7 @@ def request_id_of(scope: Scope) -> str:
             if _VALID_ID.match(text):
                 return text
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 32 hex digits, like uuid4().hex at a fraction of the cost
 
 
 class RequestLog:
@@ -125,4 +133,10 @@ class RequestLog:
             for key in ("model", "images"):
                 if key in state:
                     fields[key] = state[key]
-            access_logger.info("request", extra=fields)
+            if access_logger.isEnabledFor(logging.INFO):
+                # Logger.info minus its stack walk for the caller's file and line, which the
+                # JSON line does not show: the same record and handlers otherwise.
+                record = access_logger.makeRecord(
+                    ACCESS_LOGGER, logging.INFO, "", 0, "request", (), None, extra=fields
+                )
+                access_logger.handle(record)

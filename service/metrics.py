@@ -13,6 +13,7 @@ and times them.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -102,6 +103,9 @@ class RequestMetrics:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Label children by label values: `.labels()` takes a lock and builds a key per call.
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,5 +126,13 @@ class RequestMetrics:
             route = scope.get("route")
             template = getattr(route, "path", "<unmatched>")
             method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - start)
+            key = (method, template)
+            latency = self._latencies.get(key)
+            if latency is None:
+                latency = self._latencies[key] = self.metrics.latency.labels(method, template)
+            count = self._counts.get((method, template, status))
+            if count is None:
+                count = self.metrics.requests.labels(method, template, str(status))
+                self._counts[(method, template, status)] = count
+            count.inc()
+            latency.observe(time.perf_counter() - start)

@@ -57,6 +57,19 @@ def make_grid(images: np.ndarray, padding: int = 2) -> np.ndarray:
     return grid
 
 
+def _convert(image: Image.Image, mode: str, resolution: int) -> Image.Image:
+    """``image`` in ``mode`` (L or RGB), resized to ``resolution`` squared."""
+    if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
+        # Composite transparency on black, the background generated images have.
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    image = image.convert(mode)
+    if image.size != (resolution, resolution):
+        image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    return image
+
+
 def decode_image(
     data: bytes, *, max_pixels: int, resolution: int, channels: int
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -89,16 +102,12 @@ def decode_image(
         raise PayloadTooLarge(f"image refused as a decompression bomb: {exc}") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(f"the image could not be decoded: {exc}") from exc
-    mode = "L" if channels == 1 else "RGB"
-    image: Image.Image = opened
-    if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
-        # Composite transparency on black, the background generated images have.
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image)
-    image = image.convert(mode)
-    if image.size != (resolution, resolution):
-        image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
+    try:
+        image = _convert(opened, "L" if channels == 1 else "RGB", resolution)
+    except (OSError, ValueError) as exc:  # e.g. a CIELab TIFF: no conversion to L or RGB
+        raise UnsupportedMediaType(
+            f"images of mode {opened.mode} cannot be converted; send grayscale or RGB ({exc})"
+        ) from exc
     array = np.asarray(image, dtype=np.uint8)
     if channels == 1:
         array = array[..., None]

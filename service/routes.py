@@ -48,6 +48,8 @@ router = APIRouter()
 model_router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+# Without a version in the URL, a hot reload may change the image behind it: revalidate (a 304).
+REVALIDATE = "public, no-cache"
 
 
 # --- operations -----------------------------------------------------------------------------
@@ -200,13 +202,15 @@ async def generate_one(
     model: Annotated[str | None, Query(description="Model name")] = None,
     version: Annotated[int | None, Query(description="Model version")] = None,
 ) -> Response:
-    """The same image for the same query, forever: cache it (``Cache-Control``, ``ETag``)."""
+    """One image. With ``version`` in the query the same URL gives the same image forever
+    (``Cache-Control: immutable``); without it the ETag lets caches revalidate cheaply (304)."""
     chosen = engine.repository.get(model, version)
     _log_model(request, chosen, 1)
     psi = _check_psi(psi, settings)
     labels = _labels(class_label, chosen, [seed])
     etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE, "X-Seeds": str(seed)}
+    cache = IMMUTABLE if version is not None else REVALIDATE
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Seeds": str(seed)}
     headers["X-Model"] = f"{chosen.name}/{chosen.version}"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
@@ -247,7 +251,10 @@ async def generate(
     seeds: list[int] | None
     z: np.ndarray | None = None
     if body.noise is not None:
-        z = np.asarray(body.noise, dtype=np.float64)
+        try:
+            z = np.asarray(body.noise, dtype=np.float64)
+        except ValueError:  # rows of different lengths
+            z = np.empty((0, 0))
         if z.ndim != 2 or z.shape[1] != chosen.z_dim or len(z) == 0:
             raise InvalidRequest(
                 f"noise must be a list of vectors of length z_dim={chosen.z_dim} "

@@ -169,7 +169,10 @@ def test_malformed_json_and_oversized_body(client: TestClient) -> None:
 def test_get_generate_is_cacheable_and_matches_post(client: TestClient) -> None:
     response = client.get("/generate", params={"seed": 42, "class_label": 2, "psi": 0.8})
     assert response.status_code == 200
-    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response.headers["Cache-Control"] == "public, no-cache"  # a reload may change it
+    query = {"seed": 42, "class_label": 2, "psi": 0.8, "version": 2}
+    pinned = client.get("/generate", params=query)
+    assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     etag = response.headers["ETag"]
     posted = client.post("/generate", json={"seeds": [42], "class_label": 2, "truncation_psi": 0.8})
     assert posted.content == response.content
@@ -323,3 +326,18 @@ def test_score_takes_one_class_per_image(client: TestClient) -> None:
     assert_error(
         client.post("/score", files=files, data={"class_label": "0,1,2"}), 422, "3 entries"
     )
+
+
+def test_noise_rows_of_different_lengths_are_refused(client: TestClient) -> None:
+    response = client.post("/generate", json={"noise": [[0.0, 0.0], [0.0]], "model": "uncond"})
+    assert_error(response, 422, "noise must be a list of vectors")
+
+
+def test_an_image_mode_without_conversion_is_refused(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("LAB", (8, 8)).save(buffer, "TIFF")
+    response = client.post(
+        "/score?class_label=1", content=buffer.getvalue(), headers={"content-type": "image/tiff"}
+    )
+    assert_error(response, 415, "cannot be converted")
+    assert client.get("/healthz").status_code == 200

@@ -87,9 +87,12 @@ def seeds_to_z(seeds: Sequence[int], z_dim: int) -> np.ndarray:
     return z
 
 
-def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray:
-    """Percentile (0..100) of each logit among the real images' logits of the calibration."""
+def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray | None:
+    """Percentile (0..100) of each logit among the real images' logits of the calibration;
+    None when the model was exported without held-out real images."""
     calibration = model.meta["calibration"]
+    if not calibration["real_logits"]:
+        return None
     levels = np.asarray(calibration["quantile_levels"], dtype=np.float64)
     real = np.asarray(calibration["real_logits"], dtype=np.float64)
     order = np.argsort(real, kind="stable")

@@ -128,7 +128,9 @@ def read_model_json(path: Path) -> dict[str, Any]:
     calibration = meta["calibration"]
     levels = calibration.get("quantile_levels")
     real = calibration.get("real_logits")
-    if not isinstance(levels, list) or not isinstance(real, list) or len(levels) != len(real):
+    # An empty real_logits is a model exported without held-out real images: no percentiles.
+    shapes_ok = isinstance(levels, list) and isinstance(real, list)
+    if not shapes_ok or (real and len(levels) != len(real)):
         raise ModelLoadError(
             f"{file}: calibration needs quantile_levels and real_logits of equal length"
         )

@@ -369,7 +369,7 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
                 index=i,
                 filename=uploads[i][0],
                 logit=float(logits[i]),
-                real_percentile=float(percentiles[i]),
+                real_percentile=None if percentiles is None else float(percentiles[i]),
                 original_size=sizes[i],
             )
             for i in range(len(uploads))

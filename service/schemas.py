@@ -115,8 +115,9 @@ class ImageScore(BaseModel):
     index: int = Field(description="Position of the image in the request.")
     filename: str | None = Field(None, description="The uploaded file's name, when given.")
     logit: float = Field(description="The discriminator's raw output; higher is more real.")
-    real_percentile: float = Field(
-        description="Percentile (0..100) of the logit among held-out real images' logits."
+    real_percentile: float | None = Field(
+        description="Percentile (0..100) of the logit among held-out real images' logits; null "
+        "for a model exported without held-out real images."
     )
     original_size: tuple[int, int] = Field(description="Width and height as uploaded.")
 

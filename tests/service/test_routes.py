@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import shutil
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+
+from service.app import create_app
+from tests.service.conftest import make_settings
 
 
 def png_image(data: bytes) -> Image.Image:
@@ -341,3 +347,19 @@ def test_an_image_mode_without_conversion_is_refused(client: TestClient) -> None
     )
     assert_error(response, 415, "cannot be converted")
     assert client.get("/healthz").status_code == 200
+
+
+def test_a_model_without_real_calibration_is_served_with_null_percentiles(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    # What an export with no held-out real images writes (e.g. --holdout 0).
+    shutil.copytree(model_dir / "uncond", tmp_path / "uncond")
+    meta_path = tmp_path / "uncond" / "1" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["calibration"]["real_logits"] = []
+    meta_path.write_text(json.dumps(meta))
+    with TestClient(create_app(make_settings(tmp_path))) as uncalibrated:
+        png = uncalibrated.post("/generate", json={"seeds": [1]}).content
+        scored = uncalibrated.post("/score", content=png, headers={"content-type": "image/png"})
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["scores"][0]["real_percentile"] is None

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Pixels of one uploaded image; larger ones are not decoded.",
     )
+    max_request_pixels: int = Field(
+        default=4 * 4096 * 4096,
+        ge=1,
+        description="Pixels of all the images of one /score request together; bounds the "
+        "decoding time one request can take.",
+    )
     max_seed_string_length: int = Field(
         default=1024, ge=1, description="Characters of a seed range string such as '0-7,12'."
     )

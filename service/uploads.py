@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service import imaging
-from service.errors import InvalidRequest, UnsupportedMediaType
+from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from service.model_repository import LoadedModel
 from service.schemas import ScoreRequest
 from service.settings import Settings
@@ -106,13 +106,23 @@ def decode_all(
     uploads: list[tuple[str | None, bytes]], settings: Settings, model: LoadedModel
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
     arrays, sizes = [], []
+    # Each image's pixels are checked before it is decoded, against the smaller of the per-image
+    # limit and what is left of the request's budget: decoding time stays bounded per request.
+    budget = settings.max_request_pixels
     for data in (d for _, d in uploads):
-        array, size = imaging.decode_image(
-            data,
-            max_pixels=settings.max_image_pixels,
-            resolution=model.resolution,
-            channels=model.channels,
-        )
+        limit = min(settings.max_image_pixels, budget)
+        try:
+            array, size = imaging.decode_image(
+                data, max_pixels=limit, resolution=model.resolution, channels=model.channels
+            )
+        except PayloadTooLarge:
+            if limit == settings.max_image_pixels:
+                raise
+            raise PayloadTooLarge(
+                f"the images of this request exceed {settings.max_request_pixels} pixels in "
+                "all; send fewer or smaller images per request"
+            ) from None
+        budget -= size[0] * size[1]
         arrays.append(array)
         sizes.append(size)
     return np.stack(arrays), sizes

@@ -363,3 +363,15 @@ def test_a_model_without_real_calibration_is_served_with_null_percentiles(
         scored = uncalibrated.post("/score", content=png, headers={"content-type": "image/png"})
     assert scored.status_code == 200, scored.text
     assert scored.json()["scores"][0]["real_percentile"] is None
+
+
+def test_the_pixels_of_one_score_request_are_bounded_in_all(model_dir: Path) -> None:
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100)).save(buffer, "PNG")
+    files = [("images", (f"{i}.png", buffer.getvalue(), "image/png")) for i in range(2)]
+    settings = make_settings(model_dir, max_image_pixels=100 * 100, max_request_pixels=15_000)
+    with TestClient(create_app(settings)) as limited:
+        one = limited.post("/score?model=uncond", files=files[:1])
+        both = limited.post("/score?model=uncond", files=files)
+    assert one.status_code == 200, one.text
+    assert_error(both, 413, "pixels in all")

@@ -16,10 +16,11 @@ Seeds follow StyleGAN's convention (docs/model-format.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
 from typing import Any
@@ -270,6 +271,18 @@ class InferenceEngine:
         """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""
         self._batcher(model, signature).check_room(rows)
 
+    @contextlib.contextmanager
+    def using(self, model: LoadedModel) -> Iterator[None]:
+        """Count a request as using ``model`` while inside: a hot reload keeps the version
+        loaded until it is done. Routes that work (decode uploads) before reaching the model
+        enter it as soon as they have chosen the version."""
+        key = (model.name, model.version)
+        self._active[key] = self._active.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            self._active[key] = self._active.get(key, 1) - 1
+
     async def _submit(
         self,
         model: LoadedModel,
@@ -278,12 +291,8 @@ class InferenceEngine:
         shared: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
         batcher = self._batcher(model, signature)
-        key = (model.name, model.version)
-        self._active[key] = self._active.get(key, 0) + 1
-        try:
+        with self.using(model):
             return await batcher.submit(rows, shared)
-        finally:
-            self._active[key] -= 1
 
     def _counter(self, signature: str, model: LoadedModel) -> Any:
         key = (signature, model.name, model.version)

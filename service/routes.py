@@ -356,8 +356,9 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
         )
     labels = _labels(class_label, chosen, list(range(len(uploads))))
     engine.check_room(chosen, "score", len(uploads))  # before decoding the images
-    images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
-    logits = await engine.score(chosen, images, labels)
+    with engine.using(chosen):  # a hot reload waits for this request, decoding included
+        images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
+        logits = await engine.score(chosen, images, labels)
     percentiles = real_percentiles(chosen, logits)
     return ScoreResponse(
         model=chosen.name,

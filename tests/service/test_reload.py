@@ -179,3 +179,19 @@ def test_a_vanished_repository_keeps_the_loaded_models(repo: Path) -> None:
         assert served(client) == {"cond": 1}
         assert seed_png(client).status_code == 200
         hidden.rename(repo)
+
+
+def test_a_version_in_use_before_its_model_call_stays_loaded(
+    repo: Path, other_weights: Path
+) -> None:
+    # /score decodes its uploads before it reaches the model: it holds the version meanwhile.
+    publish(other_weights, repo, "cond", 2)
+    with make_client(repo) as client:
+        engine: Any = client.app.state.engine  # type: ignore[attr-defined]
+        chosen = engine.repository.get("cond", 2)
+        with engine.using(chosen):
+            shutil.rmtree(repo / "cond" / "2")
+            wait_until(lambda: served(client) == {"cond": 1})
+            time.sleep(1.5)  # past the grace period
+            assert ("cond", 2, "score") in engine._batchers
+        wait_until(lambda: ("cond", 2, "score") not in engine._batchers)

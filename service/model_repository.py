@@ -205,7 +205,9 @@ def discover(root: Path) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         versions = sorted(
-            int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit()
+            int(p.name)
+            for p in model_dir.iterdir()
+            if p.is_dir() and p.name.isascii() and p.name.isdigit()
         )
         if versions:
             found[model_dir.name] = versions

@@ -326,7 +326,9 @@ def resolve_model_dir(path: Path) -> Path:
     if (path / "saved_model.pb").is_file():
         return path
     versions = sorted(
-        int(p.name) for p in path.glob("*") if p.name.isdigit() and (p / "saved_model.pb").exists()
+        int(p.name)
+        for p in path.glob("*")
+        if p.name.isascii() and p.name.isdigit() and (p / "saved_model.pb").exists()
     )
     if not versions:
         raise ConfigError(f"{str(path)!r} is neither a model version nor holds any versions")

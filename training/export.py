@@ -132,7 +132,11 @@ def calibration(
 
 
 def _next_version(model_root: Path) -> int:
-    versions = [int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit()]
+    versions = [
+        int(p.name)
+        for p in model_root.iterdir()
+        if p.is_dir() and p.name.isascii() and p.name.isdigit()
+    ]
     return max(versions, default=0) + 1
 
 

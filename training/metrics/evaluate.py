@@ -144,7 +144,9 @@ def resolve_version_dir(model_dir: Path) -> Path:
         return model_dir
     if not model_dir.is_dir():
         raise ModelDirError(f"model directory not found: {model_dir}")
-    versions = [p for p in model_dir.iterdir() if p.name.isdigit() and p.is_dir()]
+    versions = [
+        p for p in model_dir.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir()
+    ]
     if not versions:
         raise ModelDirError(
             f"{model_dir} is neither a model version (no saved_model.pb) nor a model "

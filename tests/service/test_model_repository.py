@@ -1,0 +1,13 @@
+"""Discovery of model versions in the repository."""
+
+from pathlib import Path
+
+from service.model_repository import discover
+
+
+def test_only_plain_integer_directories_are_versions(tmp_path: Path) -> None:
+    for name in ("1", "12", "²", "٣", ".export-abc.tmp", "latest"):
+        (tmp_path / "mnist" / name).mkdir(parents=True)
+    (tmp_path / "mnist" / "7").write_text("a file, not a version")
+    (tmp_path / ".hidden" / "1").mkdir(parents=True)
+    assert discover(tmp_path) == {"mnist": [1, 12]}

@@ -321,28 +321,20 @@ def build_sample_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """``models/NAME/VERSION`` as given, or the latest version under ``models/NAME``."""
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = sorted(
-        int(p.name)
-        for p in path.glob("*")
-        if p.name.isascii() and p.name.isdigit() and (p / "saved_model.pb").exists()
-    )
-    if not versions:
-        raise ConfigError(f"{str(path)!r} is neither a model version nor holds any versions")
-    return path / str(versions[-1])
-
-
 def sample_main(argv: Sequence[str] | None = None) -> int:
     """``gan-sample MODEL_DIR --seeds ... (--outdir DIR | --grid FILE)``."""
-    from training.sampling import make_grid, parse_seeds, save_png, seeds_to_z
+    from training.sampling import (
+        make_grid,
+        parse_seeds,
+        resolve_version_dir,
+        save_png,
+        seeds_to_z,
+    )
 
     args = build_sample_parser().parse_args(argv)
     try:
         seeds = parse_seeds(args.seeds)
-        version_dir = resolve_model_dir(args.model_dir)
+        version_dir = resolve_version_dir(args.model_dir)
         info = json.loads((version_dir / "model.json").read_text())
     except (ValueError, OSError) as error:
         _fail("gan-sample", str(error))

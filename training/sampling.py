@@ -1,8 +1,9 @@
-"""Seeds, noise and image grids: the seed convention shared with the service.
+"""Seeds, noise, image grids and model versions: the conventions shared with the service.
 
 Usage::
 
-    from training.sampling import parse_seeds, seeds_to_z, to_uint8, make_grid, save_png
+    from training.sampling import make_grid, parse_seeds, resolve_version_dir, save_png, ...
+    version_dir = resolve_version_dir(Path("models/mnist"))   # its latest version
 
     seeds = parse_seeds("0-7,12,20-23")            # [0, 1, ..., 7, 12, 20, 21, 22, 23]
     z = seeds_to_z(seeds, z_dim=128)                # float32 [len(seeds), 128]
@@ -81,3 +82,27 @@ def save_png(image: np.ndarray, path: str | Path) -> Path:
     array = image[..., 0] if image.shape[-1] == 1 else image
     Image.fromarray(array, "L" if array.ndim == 2 else "RGB").save(target)
     return target
+
+
+class ModelDirError(ValueError):
+    """The model directory is missing or not an exported model; the message says why."""
+
+
+def resolve_version_dir(model_dir: Path) -> Path:
+    """``models/NAME/VERSION`` as given, or the highest integer version under ``models/NAME``."""
+    if (model_dir / "saved_model.pb").is_file():
+        return model_dir
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory not found: {model_dir}")
+    versions = [
+        p for p in model_dir.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir()
+    ]
+    if not versions:
+        raise ModelDirError(
+            f"{model_dir} is neither a model version (no saved_model.pb) nor holds any versions "
+            "(integer version subdirectories)"
+        )
+    best = max(versions, key=lambda p: int(p.name))
+    if not (best / "saved_model.pb").is_file():
+        raise ModelDirError(f"{best} holds no saved_model.pb")
+    return best

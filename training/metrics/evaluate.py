@@ -37,6 +37,7 @@ from training.metrics.extractors import Extractor, Features
 from training.metrics.frechet import frechet_distance
 from training.metrics.kid import kernel_distance
 from training.metrics.precision_recall import precision_recall
+from training.sampling import ModelDirError, resolve_version_dir
 
 # (z float32 [B, z_dim], labels int32 [B]) -> uint8 images [B, H, W, C]
 GenerateFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -48,10 +49,6 @@ ROW_TITLES = {
     "real_vs_real": "floor: real vs real",
     "untrained": "ceiling: untrained G",
 }
-
-
-class ModelDirError(ValueError):
-    """The model directory is missing or not an exported model; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -136,26 +133,6 @@ def halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _subset(features: Features, index: np.ndarray) -> Features:
     logits = None if features.logits is None else features.logits[index]
     return Features(features.features[index], logits)
-
-
-def resolve_version_dir(model_dir: Path) -> Path:
-    """``models/NAME/VERSION`` as given, or the highest integer version under ``models/NAME``."""
-    if (model_dir / "saved_model.pb").is_file():
-        return model_dir
-    if not model_dir.is_dir():
-        raise ModelDirError(f"model directory not found: {model_dir}")
-    versions = [
-        p for p in model_dir.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir()
-    ]
-    if not versions:
-        raise ModelDirError(
-            f"{model_dir} is neither a model version (no saved_model.pb) nor a model "
-            "with integer version subdirectories"
-        )
-    best = max(versions, key=lambda p: int(p.name))
-    if not (best / "saved_model.pb").is_file():
-        raise ModelDirError(f"{best} holds no saved_model.pb")
-    return best
 
 
 def load_model_json(version_dir: Path) -> dict[str, Any]:

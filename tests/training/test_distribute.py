@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,15 +27,6 @@ from training.distribute import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO_WORKERS = {"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}}
-
-
-@pytest.fixture
-def restore_policy() -> Iterator[None]:
-    previous = keras.mixed_precision.global_policy().name
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 def test_none_and_auto_on_one_cpu_are_the_default_strategy(

@@ -8,7 +8,6 @@ precision takes half a minute on a CPU).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import keras
@@ -38,15 +37,6 @@ SCALE = TrainConfig(
     augment="color,translation,cutout",
     strategy="none",
 )
-
-
-@pytest.fixture
-def restore_policy() -> Iterator[None]:
-    previous = keras.mixed_precision.global_policy().name
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
 
 
 @pytest.mark.slow

@@ -24,3 +24,8 @@ def test_service_never_imports_training():
 
 def test_training_never_imports_service():
     assert "service" not in _imported_top_level_modules("training")
+
+
+def test_the_contract_needs_neither_package_nor_tensorflow():
+    imported = _imported_top_level_modules("gan_contract")
+    assert not imported & {"training", "service", "tensorflow", "keras"}

@@ -93,6 +93,7 @@ def test_sample_outdir_is_deterministic(exported_model, tmp_path: Path):
         assert sample_main(argv) == 0
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == ["seed0003-class7.png", "seed0005-class7.png"]
+    # Two runs of one command on one machine: the same batch shapes, so the same bytes.
     for name in names:
         assert np.array_equal(np.asarray(Image.open(tmp_path / "a" / name)),
                               np.asarray(Image.open(tmp_path / "b" / name)))  # fmt: skip

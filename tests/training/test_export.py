@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_contract.reproducibility import pixel_deviation
+from tests.images import assert_same_image
 from training import export
 from training.sampling import seeds_to_z
 
@@ -36,9 +38,11 @@ def test_truncation_zero_gives_the_mean_image(exported_model):
     z = tf.constant(seeds_to_z([1, 2, 3], 8))
     labels = tf.constant([4, 4, 4], tf.int32)
     flat = generate(z=z, labels=labels, truncation_psi=tf.constant(0.0))["images"].numpy()
-    assert np.array_equal(flat[0], flat[1]) and np.array_equal(flat[1], flat[2])
+    # One image in three rows of a batch: within the one grey level that rounding allows.
+    assert_same_image(flat[0], flat[1])
+    assert_same_image(flat[1], flat[2])
     varied = generate(z=z, labels=labels, truncation_psi=tf.constant(1.0))["images"].numpy()
-    assert not np.array_equal(varied[0], varied[1])
+    assert pixel_deviation(varied[0], varied[1]) > 10
 
 
 def test_next_export_is_the_next_version(exported_model, tmp_path: Path):

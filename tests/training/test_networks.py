@@ -34,12 +34,13 @@ def test_conditional_networks_use_labels_and_unconditional_ignore_them():
     conditional = build_generator(config, num_classes=2)
     assert not np.allclose(conditional([z, a]), conditional([z, b]))
     plain = build_generator(config)
-    np.testing.assert_array_equal(plain([z, a]), plain([z, b]))
+    # Same rows, same shape: equal up to float32 rounding (kernels need not be bit-reproducible).
+    np.testing.assert_allclose(plain([z, a]), plain([z, b]), rtol=1e-5, atol=1e-6)
     x = np.asarray(plain([z, a]))
     d_conditional = build_discriminator(config, num_classes=2)
     assert not np.allclose(d_conditional([x, a]), d_conditional([x, b]))
     d_plain = build_discriminator(config)
-    np.testing.assert_array_equal(d_plain([x, a]), d_plain([x, b]))
+    np.testing.assert_allclose(d_plain([x, a]), d_plain([x, b]), rtol=1e-5, atol=1e-6)
 
 
 def test_outputs_stay_float32_under_mixed_precision():

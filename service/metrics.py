@@ -80,6 +80,13 @@ class Metrics:
         self.queue_depth = Gauge(
             "gan_batch_queue_depth", "Rows waiting in the batch queue", _MODEL_LABELS, registry=r
         )
+        self.warmup_deviation = Gauge(
+            "gan_warmup_max_pixel_deviation",
+            "Largest difference, in grey levels, between images computed at this batch size and "
+            "at the smallest one during warm-up (rounding: at most 1)",
+            ("model", "version", "batch_size"),
+            registry=r,
+        )
         self.images_generated = Counter(
             "gan_images_generated", "Images generated", ("model", "version"), registry=r
         )

@@ -170,15 +170,22 @@ def _log_model(request: Request, model: LoadedModel, images: int) -> None:
 
 
 def _etag(model: LoadedModel, seed: int, psi: float, label: int, level: int) -> str:
+    """A weak ETag of the request's image, known without computing it.
+
+    Weak (``W/``) because two replicas, or two batch shapes, may render the same image a grey
+    level apart (gan_contract.reproducibility): the representations are equivalent, not
+    byte-identical, which is exactly what a weak validator states (RFC 9110, 8.8.1).
+    """
     key = f"{model.name}/{model.version}/{seed}/{np.float32(psi)!r}/{label}/{level}"
-    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+    return 'W/"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
+    """If-None-Match's weak comparison: the opaque tags match, with or without ``W/``."""
     if not header:
         return False
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
-    return "*" in candidates or etag in candidates
+    return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
 @model_router.get(

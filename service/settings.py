@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     )
     allowed_batch_sizes: list[int] | None = Field(
         default=None,
-        description="Batch sizes the model is called with (padded up); default: 2, 4, 8, 12, 16, "
-        "24, 32, ... up to max_batch_size. The last must be >= max_batch_size.",
+        description="Batch sizes the model is called with (padded up); default: 1, 2, 4, 8, 12, "
+        "16, 24, 32, ... up to max_batch_size. The last must be >= max_batch_size.",
     )
     request_timeout_ms: float = Field(
         default=10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."
@@ -146,21 +146,13 @@ class Settings(BaseSettings):
         return self
 
     def batch_sizes(self) -> list[int]:
-        """The allowed batch sizes, explicit or the default ladder.
-
-        The default never calls the model with one row: on the CPU a one-row matmul takes a
-        different kernel path (GEMV) whose float results differ from the batched path, which
-        could flip a rounded pixel between an image computed alone and one computed in a batch.
-        """
+        """The allowed batch sizes, explicit or the default ladder: 1, 2, 4, 8, 12, 16, 24, 32,
+        ... up to ``max_batch_size`` (powers of two, with the midpoints from 8 up, so that
+        padding wastes at most a third of a batch for a few more shapes to warm up)."""
         if self.allowed_batch_sizes is not None:
             return list(self.allowed_batch_sizes)
-        if self.max_batch_size == 1:
-            # Batching off still pads to two rows, so that the bytes match the batched service.
-            return [2]
-        # Powers of two, with the midpoints from 8 up (12, 24, 48, ...): padding then wastes
-        # at most a third of a batch, for a few more shapes to warm up.
         sizes = []
-        size = 2
+        size = 1
         while size < self.max_batch_size:
             sizes.append(size)
             if size >= 8 and size + size // 2 < self.max_batch_size:

@@ -38,7 +38,7 @@ def test_settings_read_from_gan_prefixed_environment(monkeypatch, tmp_path):
     settings = Settings()
     assert settings.model_dir == tmp_path
     assert settings.model_versions == {"mnist": 3}
-    assert settings.batch_sizes() == [2, 4, 8, 12, 16]
+    assert settings.batch_sizes() == [1, 2, 4, 8, 12, 16]
 
 
 def test_settings_are_frozen_and_checked():
@@ -49,8 +49,9 @@ def test_settings_are_frozen_and_checked():
         Settings(max_batch_size=8, allowed_batch_sizes=[4, 2])
     with pytest.raises(ValueError, match="max_batch_size"):
         Settings(max_batch_size=8, allowed_batch_sizes=[2, 4])
-    assert Settings(max_batch_size=1).batch_sizes() == [2]
-    assert Settings(max_batch_size=12).batch_sizes() == [2, 4, 8, 12]
+    # Batching off calls the model one row at a time: no padding work for nothing.
+    assert Settings(max_batch_size=1).batch_sizes() == [1]
+    assert Settings(max_batch_size=12).batch_sizes() == [1, 2, 4, 8, 12]
 
 
 def test_broken_model_directory_fails_startup(tmp_path: Path) -> None:

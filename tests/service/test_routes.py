@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
+from tests.images import assert_same_image
 from tests.service.conftest import make_settings
 
 
@@ -181,7 +182,8 @@ def test_get_generate_is_cacheable_and_matches_post(client: TestClient) -> None:
     assert pinned.headers["Cache-Control"] == "public, max-age=31536000, immutable"
     etag = response.headers["ETag"]
     posted = client.post("/generate", json={"seeds": [42], "class_label": 2, "truncation_psi": 0.8})
-    assert posted.content == response.content
+    assert_same_image(posted.content, response.content)
+    assert etag.startswith('W/"')  # equivalent, not byte-identical, renderings
     cached = client.get(
         "/generate",
         params={"seed": 42, "class_label": 2, "psi": 0.8},
@@ -233,8 +235,11 @@ def test_generated_images_score_the_same_in_any_batch(client: TestClient) -> Non
     alone = client.post("/score?model=uncond", content=png, headers={"content-type": "image/png"})
     files = [("images", (f"{i}.png", png, "image/png")) for i in range(5)]
     batch = client.post("/score", files=files, data={"model": "uncond"})
-    logits = {s["logit"] for s in batch.json()["scores"]}
-    assert logits == {alone.json()["scores"][0]["logit"]}
+    logits = [s["logit"] for s in batch.json()["scores"]]
+    # One row alone and five in a padded batch of eight take different kernel paths (GEMV vs
+    # GEMM): float32 sums of a few thousand products in another order, so equal to ~1e-6
+    # relative; 1e-4 leaves room for any CPU's or GPU's summation order.
+    np.testing.assert_allclose(logits, alone.json()["scores"][0]["logit"], rtol=1e-4, atol=1e-5)
 
 
 def _bomb_png(width: int, height: int) -> bytes:

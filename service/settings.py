@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     max_enqueued: int = Field(
         default=1024,
         ge=1,
-        description="Images waiting per model and signature; beyond: 503 + Retry-After.",
+        description="Images waiting per model and signature, queued or for PNG encoding; "
+        "beyond: 503 + Retry-After.",
     )
     allowed_batch_sizes: list[int] | None = Field(
         default=None,

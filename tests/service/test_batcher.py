@@ -521,3 +521,32 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
     assert calls_while_blocked <= 2
     assert any(isinstance(o, DeadlineExceeded) for o in outcomes)
     assert all(isinstance(o, (dict, DeadlineExceeded)) for o in outcomes), outcomes
+
+
+def test_a_batch_past_its_deadline_when_an_encoder_is_free_is_not_encoded():
+    gate = threading.Event()
+    encoded: list[float] = []
+
+    def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
+        encoded.append(float(outputs["y"][0]))
+        return {"z": list(range(n))}
+
+    async def main():
+        pool = ThreadPoolExecutor(1)
+        pool.submit(gate.wait, 5)  # every encoder is busy
+        b = Batcher(FakeModel(), config(timeout_s=0.2), postprocess=post, post_executor=pool)
+        b.start()
+        # Two groups: the first batch's encoding goes to the busy pool, the second (nothing
+        # queued behind it) is encoded in the model's thread.
+        first = asyncio.ensure_future(b.submit(rows(1), {"scale": 1}))
+        second = asyncio.ensure_future(b.submit(rows(2), {"scale": 10}))
+        await asyncio.wait_for(second, 2.0)
+        await asyncio.sleep(0.3)  # past the first request's deadline
+        gate.set()
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wait_for(first, 2.0)
+        await b.stop()
+        pool.shutdown()
+
+    run(main())
+    assert encoded == [40.0]  # only the second batch (2 * 2 * 10) was encoded

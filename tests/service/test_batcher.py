@@ -497,7 +497,7 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
         pool = ThreadPoolExecutor(8)
         b = Batcher(
             model,
-            config(max_batch_size=2, allowed_batch_sizes=(2,), max_enqueued=8, timeout_s=0.5),
+            config(max_batch_size=2, allowed_batch_sizes=(2,), max_enqueued=8, timeout_s=1.0),
             postprocess=post,
             post_executor=pool,
         )
@@ -508,7 +508,7 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
         # Rows computed but not yet encoded still take room: the queue is full.
         with pytest.raises(Unavailable):
             b.check_room(1)
-        await asyncio.sleep(0.5)  # past the deadline of the requests still queued
+        await asyncio.sleep(1.0)  # past the deadline of the requests still queued
         gate.set()
         outcomes = await asyncio.gather(*accepted, return_exceptions=True)
         await b.stop()

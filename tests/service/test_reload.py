@@ -374,3 +374,35 @@ def test_stopping_cancels_the_unloads_still_waiting(repo: Path, other_weights: P
         return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
 
     assert asyncio.run(main()) == []
+
+
+def test_a_version_that_failed_its_warm_up_is_retried_once_its_files_change(
+    repo: Path,
+    other_weights: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def main() -> None:
+        engine, watcher = await start_engine(repo, warmup=True)
+        real_warm_up = engine.warm_up
+
+        def broken_warm_up(model: LoadedModel) -> list[int]:
+            raise RuntimeError("the device ran out of memory")
+
+        target = publish(other_weights, repo, "cond", 2)
+        monkeypatch.setattr(engine, "warm_up", broken_warm_up)
+        await watcher.poll_once()
+        await watcher.poll_once()  # not retried: nothing changed
+        assert engine.repository.get("cond").version == 1
+        assert (await one_image(engine, engine.repository.get("cond"))).startswith(b"\x89PNG")
+        monkeypatch.setattr(engine, "warm_up", real_warm_up)
+        meta = json.loads((target / "model.json").read_text())
+        (target / "model.json").write_text(json.dumps({**meta, "note": "re-exported"}))
+        await watcher.poll_once()
+        assert engine.repository.get("cond").version == 2
+        await engine.stop()
+
+    caplog.set_level(logging.ERROR, logger="service.reload")
+    asyncio.run(main())
+    errors = [r.getMessage() for r in caplog.records if "failed its warm-up" in r.getMessage()]
+    assert len(errors) == 1

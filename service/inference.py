@@ -140,12 +140,12 @@ class InferenceEngine:
         repository: ModelRepository,
         settings: Settings,
         metrics: Metrics,
-        codec_pool: Executor | None = None,
+        encode_pool: Executor | None = None,
     ) -> None:
         self.repository = repository
         self.settings = settings
         self.metrics = metrics
-        self.codec_pool = codec_pool
+        self.encode_pool = encode_pool  # PNG encoding of generated images
         self.batch_sizes = settings.batch_sizes()
         # Every started load by its generation; a route's LoadedModel finds its own load.
         self._servables: dict[int, Servable] = {}
@@ -188,7 +188,7 @@ class InferenceEngine:
                 labels=(model.name, str(model.version), signature),
                 metrics=self.metrics,
                 postprocess=post,
-                post_executor=self.codec_pool,
+                post_executor=self.encode_pool,
             )
             for signature, fn, post in (
                 ("generate", _generate_fn(model), partial(_encode_rows, level=level)),

@@ -16,9 +16,14 @@ factory for ``uvicorn --factory`` (without the SIGTERM drain of ``gan-serve``, w
 :mod:`service.server`).
 
 Middleware, outermost first: :class:`~service.logs.RequestLog` (request id, one JSON line per
-request), :class:`~service.metrics.RequestMetrics`, :class:`BodyLimit` (413 over the size limit,
-408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``). The model routes require an API
-key when ``GAN_API_KEYS`` is set (:mod:`service.auth`); /healthz, /readyz and /metrics never do.
+request), :class:`~service.metrics.RequestMetrics`, :class:`~service.auth.ApiKeys` (401 from the
+headers alone, before any body is read, for the model routes when ``GAN_API_KEYS`` is set;
+/healthz, /readyz and /metrics never need a key), :class:`BodyLimit` (413 over the size limit,
+408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``).
+
+Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
+encodes the generated PNGs (each batcher keeps at most a few batches waiting for it), and
+``app.state.codec_pool`` decodes /score uploads and encodes grids.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.auth import require_api_key
+from service.auth import ApiKeys
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
@@ -137,6 +142,9 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         app.state.codec_pool = ThreadPoolExecutor(
             settings.codec_threads, thread_name_prefix="codec"
         )
+        app.state.encode_pool = ThreadPoolExecutor(
+            settings.codec_threads, thread_name_prefix="encode"
+        )
         loop = asyncio.get_running_loop()
         repo = repository
         if repo is None:
@@ -152,7 +160,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             except ModelLoadError as exc:
                 logger.error("cannot start: %s", exc)
                 raise
-        engine = InferenceEngine(repo, settings, app.state.metrics, app.state.codec_pool)
+        engine = InferenceEngine(repo, settings, app.state.metrics, app.state.encode_pool)
         await engine.start()
         app.state.engine = engine
         watcher: asyncio.Task[None] | None = None
@@ -171,8 +179,9 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
-            await engine.stop()
+            await engine.stop()  # cancels the unloads still waiting, stops every batcher
             app.state.codec_pool.shutdown(wait=True)
+            app.state.encode_pool.shutdown(wait=True)
 
     extra: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI).parameters:
@@ -197,10 +206,11 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
     install_handlers(app)
     app.include_router(router)
-    app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.include_router(model_router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
+    app.add_middleware(ApiKeys, keys=app.state.api_keys, routes=model_router.routes)
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(RequestLog)
     return app

@@ -1,24 +1,32 @@
-"""API keys: a FastAPI dependency that answers 401 unless the request carries a configured key.
+"""API keys: an ASGI middleware that answers 401 before the app reads a byte of the body.
 
 Usage::
 
-    app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.add_middleware(ApiKeys, keys=[b"key1", b"key2"], routes=model_router.routes)
 
 The keys come from ``GAN_API_KEYS`` (comma-separated, several so that keys can be rotated
 without downtime). A request names its key as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``.
 Every configured key is compared in constant time (``hmac.compare_digest``), and all of them are
 compared whatever the outcome, so the answer's timing tells nothing about which prefix matched.
-With no key configured the dependency lets every request through. Keys are never logged: the
-settings hold them as ``SecretStr`` and the request log records no header.
+With no key configured every request passes. Keys are never logged: the settings hold them as
+``SecretStr`` and the request log records no header.
+
+The check is a middleware rather than a FastAPI dependency because FastAPI reads and parses a
+route's JSON body before it runs the route's dependencies: an unauthenticated client could make
+the service parse megabytes. Only requests matching one of ``routes`` need a key, so health
+checks and metrics stay open.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
 
-from fastapi import Request
+from starlette.datastructures import Headers
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import ServiceError
+from service.errors import ServiceError, error_response
 
 
 class Unauthorized(ServiceError):
@@ -29,13 +37,13 @@ class Unauthorized(ServiceError):
         super().__init__(message, {"WWW-Authenticate": 'Bearer realm="gan-serving"'})
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(headers: Headers) -> str | None:
     """The key a request carries (``Authorization: Bearer`` first, then ``X-API-Key``)."""
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get("authorization", "")
     scheme, _, value = authorization.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
 
 
 def key_matches(candidate: str, keys: list[bytes]) -> bool:
@@ -47,13 +55,42 @@ def key_matches(candidate: str, keys: list[bytes]) -> bool:
     return found
 
 
-async def require_api_key(request: Request) -> None:
-    """401 unless the request carries one of the configured keys (no keys: always allowed)."""
-    keys: list[bytes] = request.app.state.api_keys
-    if not keys:
-        return
-    candidate = presented_key(request)
-    if candidate is None:
-        raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
-    if not key_matches(candidate, keys):
-        raise Unauthorized("the API key is not valid")
+class ApiKeys:
+    """ASGI middleware: 401 for a request to one of ``routes`` without a valid key, answered
+    from the headers alone (the body is never read)."""
+
+    def __init__(self, app: ASGIApp, keys: list[bytes], routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+        self.keys = keys
+        self.routes = list(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.keys:
+            await self.app(scope, receive, send)
+            return
+        route_scope = self._protected(scope)
+        if route_scope is None:
+            await self.app(scope, receive, send)
+            return
+        candidate = presented_key(Headers(scope=scope))
+        if candidate is None:
+            problem = Unauthorized("an API key is required: send 'Authorization: Bearer <key>'")
+        elif not key_matches(candidate, self.keys):
+            problem = Unauthorized("the API key is not valid")
+        else:
+            await self.app(scope, receive, send)
+            return
+        # The matched route, so that the request metrics count the 401 under its template.
+        scope.update(route_scope)
+        response = error_response(
+            problem.status_code, problem.error, problem.message, problem.headers
+        )
+        await response(scope, receive, send)
+
+    def _protected(self, scope: Scope) -> Scope | None:
+        """The route's scope when the request is for one of the protected routes, else None."""
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match != Match.NONE:  # PARTIAL: the path matches, the method does not
+                return child
+        return None

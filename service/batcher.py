@@ -31,6 +31,13 @@ The semantics follow TensorFlow Serving's batcher:
   request of that batch;
 - ``stop()`` fails the queued requests with :class:`Unavailable`, lets the running batch finish,
   and leaves no future unresolved.
+
+Post-processing is bounded too: at most ``max_postprocessing`` batches wait for it (the consumer
+takes no new batch meanwhile, so the rest waits in the queue, under its deadline), and their rows
+count against ``max_enqueued`` until they are done. An error outside the model call (padding,
+metrics) fails its batch and the consumer goes on; if the consumer itself stops (an internal
+error, or it is cancelled) the requests it held fail with :class:`Unavailable` and the batcher
+refuses new ones at once.
 """
 
 from __future__ import annotations
@@ -69,6 +76,9 @@ class BatchConfig:
     allowed_batch_sizes: tuple[int, ...] = ()
     timeout_s: float = 10.0
     retry_after_s: int = 1
+    # Batches computed and waiting for post-processing (PNG encoding) at most: with two, one is
+    # encoded while the next is computed, and memory stays bounded when encoding falls behind.
+    max_postprocessing: int = 2
 
     def padded_size(self, rows: int) -> int:
         """The allowed batch size ``rows`` is padded up to."""
@@ -106,6 +116,7 @@ class Batcher:
         self._postprocess = postprocess
         self._post_executor = post_executor
         self._finishing: set[asyncio.Task[None]] = set()
+        self._postprocessing_rows = 0  # rows computed and waiting for post-processing
         self.config = config
         self._labels = labels
         self._metrics = metrics
@@ -122,6 +133,7 @@ class Batcher:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._broken = False  # the consumer stopped on its own: refuse at once
         self._last_batch_rows = 0
         self._last_batch_end = -float("inf")
         # One thread per batcher: its calls are sequential anyway, and TensorFlow releases
@@ -145,9 +157,9 @@ class Batcher:
         that under overload a refusal costs as little of the event loop as possible: the loop's
         time is what the accepted requests' batches need.
         """
-        if self._stopping or self._task is None:
+        if self._stopping or self._task is None or self._broken:
             raise Unavailable("the model is not accepting requests", self.config.retry_after_s)
-        if self._queued_rows + size > self.config.max_enqueued:
+        if self._queued_rows + self._postprocessing_rows + size > self.config.max_enqueued:
             raise Unavailable(
                 f"the queue of {self._labels[0]} is full ({self._queued_rows} images waiting); "
                 "retry later",
@@ -161,7 +173,7 @@ class Batcher:
         timeout_s: float | None = None,
     ) -> Arrays:
         """Queue ``rows`` (arrays with the same dimension 0) and return the model's outputs."""
-        if self._stopping or self._task is None:
+        if self._stopping or self._task is None or self._broken:
             raise Unavailable("the model is not accepting requests", self.config.retry_after_s)
         sizes = {len(array) for array in rows.values()}
         if len(sizes) != 1 or 0 in sizes:
@@ -200,19 +212,22 @@ class Batcher:
     async def stop(self) -> None:
         """Refuse new requests, fail the queued ones, finish the running batch, stop."""
         self._stopping = True
-        for entry in list(self._queue):
-            self._drop(entry)
-            if not entry.future.done():
-                entry.future.set_exception(Unavailable("the service is shutting down"))
+        self._fail_queued(Unavailable("the service is shutting down"))
         self._wakeup.set()
         if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # The consumer logs its own errors; a cancelled one has resolved its batch.
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
     # --- queue bookkeeping ------------------------------------------------------------------
+
+    def _fail_queued(self, exc: Exception) -> None:
+        for entry in list(self._queue):
+            self._drop(entry)
+            if not entry.future.done():
+                entry.future.set_exception(exc)
 
     def _drop(self, entry: _Entry) -> None:
         """Take ``entry`` out of the queue (a no-op when it is no longer queued)."""
@@ -252,17 +267,47 @@ class Batcher:
     # --- the consumer -----------------------------------------------------------------------
 
     async def _consume(self) -> None:
-        while not self._stopping:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            await self._wait_for_companions()
-            if self._stopping or not self._queue:
-                continue
-            batch = self._take_batch()
-            if batch:
-                await self._run(batch)
+        try:
+            while not self._stopping:
+                if not self._queue:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                await self._wait_for_postprocessing()
+                await self._wait_for_companions()
+                if self._stopping or not self._queue:
+                    continue
+                batch = self._take_batch()
+                if batch:
+                    await self._run_guarded(batch)
+        except BaseException as exc:
+            # The consumer cannot go on: nothing may wait for it (a 504 much later, or never).
+            self._broken = True
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            if not cancelled:
+                logger.exception("the batch consumer of %s stopped", "/".join(self._labels))
+            why = "stopped" if cancelled else "stopped after an internal error"
+            self._fail_queued(Unavailable(f"the model's batch queue {why}; retry"))
+            if cancelled:
+                raise
+
+    async def _run_guarded(self, batch: list[_Entry]) -> None:
+        """Run ``batch``; an error outside the model call fails the batch, not the consumer."""
+        try:
+            await self._run(batch)
+        except asyncio.CancelledError:
+            # The model call may still finish in its thread, but no one will resolve these.
+            self._fail(batch, Unavailable("the model was stopped while computing; retry"))
+            raise
+        except Exception as exc:
+            logger.exception("batch of %s failed outside the model call", "/".join(self._labels))
+            self._fail(batch, exc)
+
+    async def _wait_for_postprocessing(self) -> None:
+        """Return when fewer than ``max_postprocessing`` batches wait for post-processing."""
+        while len(self._finishing) >= self.config.max_postprocessing and not self._stopping:
+            self._wakeup.clear()
+            await self._wakeup.wait()  # set when a post-processing task ends
 
     async def _wait_for_companions(self) -> None:
         """Return when the head's batch should fire: full, timed out, or the queue is idle."""
@@ -337,7 +382,8 @@ class Batcher:
                 # Post-processing (PNG encoding) of this batch overlaps the next model call.
                 task = loop.create_task(self._finish(batch, outputs, rows))
                 self._finishing.add(task)
-                task.add_done_callback(self._finishing.discard)
+                self._postprocessing_rows += rows
+                task.add_done_callback(partial(self._finished, rows=rows))
         finally:
             self._last_batch_rows = rows
             self._last_batch_end = time.perf_counter()
@@ -354,17 +400,39 @@ class Batcher:
             return {**outputs, **self._postprocess(outputs, rows)}
         return dict(outputs)
 
+    def _finished(self, task: asyncio.Task[None], rows: int) -> None:
+        self._finishing.discard(task)
+        self._postprocessing_rows -= rows
+        self._wakeup.set()  # the consumer may wait for room (see _wait_for_postprocessing)
+
     async def _finish(self, batch: list[_Entry], outputs: Arrays, rows: int) -> None:
         assert self._postprocess is not None
         loop = asyncio.get_running_loop()
         try:
             extra = await loop.run_in_executor(
-                self._post_executor, self._postprocess, outputs, rows
+                self._post_executor, self._postprocess_in_time, outputs, rows, batch, loop
             )
+        except asyncio.CancelledError:
+            self._fail(batch, Unavailable("the model was stopped while encoding; retry"))
+            raise
         except Exception as exc:
             self._fail(batch, exc)
         else:
             self._resolve(batch, {**outputs, **extra})
+
+    def _postprocess_in_time(
+        self, outputs: Arrays, rows: int, batch: list[_Entry], loop: asyncio.AbstractEventLoop
+    ) -> Mapping[str, Any]:
+        """Post-process in the executor, unless every request of the batch is past its deadline
+        by the time a thread is free (then the work would be thrown away)."""
+        assert self._postprocess is not None
+        deadlines = [entry.deadline.when() for entry in batch if entry.deadline is not None]
+        if deadlines and loop.time() > max(deadlines):  # loop.time() is a monotonic clock
+            raise DeadlineExceeded(
+                f"the request waited longer than {self.config.timeout_s:g} s for its images "
+                "to be encoded; retry, or send fewer images at a time"
+            )
+        return self._postprocess(outputs, rows)
 
     def _resolve(self, batch: list[_Entry], outputs: Mapping[str, Any]) -> None:
         offset = 0

@@ -7,7 +7,12 @@ Usage::
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
     images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
     logits = await engine.score(model, images, labels)        # float32 [N]
+    engine.retire(old_model, grace_s=1.0)        # hot reload: unload once its requests are done
     await engine.stop()
+
+Each load of a model version is a :class:`~service.servable.Servable` of its own, found by
+``model.generation``: retiring one load never stops the batchers of another load of the same
+(name, version).
 
 Seeds follow StyleGAN's convention (docs/model-format.md):
 ``z = numpy.random.RandomState(seed).randn(z_dim).astype("float32")``.
@@ -33,6 +38,7 @@ from service.errors import InvalidRequest, Unavailable
 from service.imaging import encode_pngs
 from service.metrics import Metrics
 from service.model_repository import LoadedModel, ModelRepository
+from service.servable import Servable
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -135,16 +141,17 @@ class InferenceEngine:
         repository: ModelRepository,
         settings: Settings,
         metrics: Metrics,
-        codec_pool: Executor | None = None,
+        encode_pool: Executor | None = None,
     ) -> None:
         self.repository = repository
         self.settings = settings
         self.metrics = metrics
-        self.codec_pool = codec_pool
+        self.encode_pool = encode_pool  # PNG encoding of generated images
         self.batch_sizes = settings.batch_sizes()
-        self._batchers: dict[tuple[str, int, str], Batcher] = {}
-        # Requests queued or running per (name, version): a removed version waits for zero.
-        self._active: dict[tuple[str, int], int] = {}
+        # Every started load by its generation; a route's LoadedModel finds its own load.
+        self._servables: dict[int, Servable] = {}
+        # Unloads waiting for their requests to finish (awaited or cancelled by stop()).
+        self._retiring: set[asyncio.Task[None]] = set()
         # Image counters by (signature, name, version): `.labels()` locks and hashes per call.
         self._counters: dict[tuple[str, str, int], Any] = {}
 
@@ -168,47 +175,77 @@ class InferenceEngine:
         """Warm ``model`` up (in a worker thread) and start its batchers; requests can then use it.
 
         Hot reload calls this before it swaps the new version into :attr:`repository`, so that
-        the first request to see the new version finds it warm.
+        the first request to see the new version finds it warm. On failure nothing of this load
+        is left running (and no other load is touched).
         """
         sizes = self.batch_sizes
         if self.settings.warmup:
             sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
         level = self.settings.png_compress_level
-        for signature, fn, post in (
-            ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
-            ("score", _score_fn(model), None),
-        ):
-            labels = (model.name, str(model.version), signature)
-            batcher = Batcher(
+        batchers = {
+            signature: Batcher(
                 fn,
                 self._config(sizes),
-                labels=labels,
+                labels=(model.name, str(model.version), signature),
                 metrics=self.metrics,
                 postprocess=post,
-                post_executor=self.codec_pool,
+                post_executor=self.encode_pool,
             )
+            for signature, fn, post in (
+                ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
+                ("score", _score_fn(model), None),
+            )
+        }
+        for batcher in batchers.values():
             batcher.start()
-            self._batchers[(model.name, model.version, signature)] = batcher
+        self._servables[model.generation] = Servable(model, batchers)
+
+    def retire(self, model: LoadedModel, grace_s: float = 1.0) -> asyncio.Task[None]:
+        """Unload ``model`` in the background once its requests are done (see :meth:`remove`);
+        :meth:`stop` cancels what is still waiting."""
+        task = asyncio.get_running_loop().create_task(self.remove(model, grace_s))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return task
+
+    async def wait_retired(self) -> None:
+        """Wait until every retired load is unloaded (tests)."""
+        while self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def remove(self, model: LoadedModel, grace_s: float = 1.0) -> None:
-        """Stop ``model``'s batchers once no request uses them; call after the swap.
+        """Stop this load's batchers once no request holds it; call after the swap.
 
         Waits ``grace_s`` first (a request may have picked the version just before the swap
-        and not reached its batcher yet), then until no request of it is queued or running.
+        and not reached its batcher yet), then until no request holds it. Only this load
+        (``model.generation``) is touched: another load of the same version keeps serving.
         """
-        key = (model.name, model.version)
         await asyncio.sleep(grace_s)
-        while self._active.get(key, 0) > 0:
-            await asyncio.sleep(0.05)
-        batchers = [self._batchers.pop((*key, sig), None) for sig in ("generate", "score")]
-        await asyncio.gather(*(b.stop() for b in batchers if b is not None))
-        self._active.pop(key, None)
+        servable = self._servables.get(model.generation)
+        if servable is None:
+            return  # never started (a failed warm-up) or already unloaded
+        await servable.wait_idle()
+        del self._servables[model.generation]
+        await servable.stop()
+        if not any(self._same_version(s.model, model) for s in self._servables.values()):
+            # No other load reports under these labels: drop the version's metric series.
+            self.metrics.forget_version(model.name, str(model.version), servable.batchers)
+            for signature in servable.batchers:
+                self._counters.pop((signature, model.name, model.version), None)
         logger.info("unloaded model %s version %d", model.name, model.version)
 
+    @staticmethod
+    def _same_version(a: LoadedModel, b: LoadedModel) -> bool:
+        return (a.name, a.version) == (b.name, b.version)
+
     async def stop(self) -> None:
-        """Stop every batcher (their queued requests get 503)."""
-        batchers, self._batchers = self._batchers, {}
-        await asyncio.gather(*(b.stop() for b in batchers.values()))
+        """Cancel pending unloads, stop every batcher (their queued requests get 503)."""
+        retiring = list(self._retiring)
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
+        servables, self._servables = self._servables, {}
+        await asyncio.gather(*(s.stop() for s in servables.values()))
 
     def warm_up(self, model: LoadedModel) -> list[int]:
         """Trace every allowed batch size of both signatures and measure how far they agree.
@@ -272,30 +309,34 @@ class InferenceEngine:
             chunks.append(model.generate(part_z, part_l, 1.0)[:rows])
         return np.concatenate(chunks)
 
-    def _batcher(self, model: LoadedModel, signature: str) -> Batcher:
-        batcher = self._batchers.get((model.name, model.version, signature))
-        if batcher is None:  # unloaded by a hot reload since the route chose it
+    def _servable(self, model: LoadedModel) -> Servable:
+        servable = self._servables.get(model.generation)
+        if servable is None:  # unloaded by a hot reload since the route chose it
             raise Unavailable(
                 f"model {model.name} version {model.version} was just unloaded; retry",
                 self.settings.retry_after_s,
             )
-        return batcher
+        return servable
+
+    def batcher(self, model: LoadedModel, signature: str) -> Batcher:
+        """The batcher of ``model``'s load for ``signature``; 503 once it is unloaded."""
+        return self._servable(model).batchers[signature]
+
+    def is_loaded(self, model: LoadedModel) -> bool:
+        """True while this load of ``model`` has running batchers."""
+        return model.generation in self._servables
 
     def check_room(self, model: LoadedModel, signature: str, rows: int) -> None:
         """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""
-        self._batcher(model, signature).check_room(rows)
+        self.batcher(model, signature).check_room(rows)
 
     @contextlib.contextmanager
     def using(self, model: LoadedModel) -> Iterator[None]:
         """Count a request as using ``model`` while inside: a hot reload keeps the version
         loaded until it is done. Routes that work (decode uploads) before reaching the model
-        enter it as soon as they have chosen the version."""
-        key = (model.name, model.version)
-        self._active[key] = self._active.get(key, 0) + 1
-        try:
+        enter it as soon as they have chosen the version (503 if it is already unloaded)."""
+        with self._servable(model).hold():
             yield
-        finally:
-            self._active[key] = self._active.get(key, 1) - 1
 
     async def _submit(
         self,
@@ -304,9 +345,9 @@ class InferenceEngine:
         rows: dict[str, np.ndarray],
         shared: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        batcher = self._batcher(model, signature)
-        with self.using(model):
-            return await batcher.submit(rows, shared)
+        servable = self._servable(model)
+        with servable.hold():
+            return await servable.batchers[signature].submit(rows, shared)
 
     def _counter(self, signature: str, model: LoadedModel) -> Any:
         key = (signature, model.name, model.version)
@@ -320,7 +361,11 @@ class InferenceEngine:
 
     def queue_depths(self) -> dict[str, int]:
         """Rows waiting per ``name/version/signature``."""
-        return {"/".join(map(str, key)): b.queued_rows for key, b in self._batchers.items()}
+        return {
+            f"{s.model.name}/{s.model.version}/{signature}": batcher.queued_rows
+            for s in self._servables.values()
+            for signature, batcher in s.batchers.items()
+        }
 
     async def generate(
         self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float

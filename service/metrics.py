@@ -12,7 +12,9 @@ and times them.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -93,6 +95,25 @@ class Metrics:
         self.images_scored = Counter(
             "gan_images_scored", "Images scored", ("model", "version"), registry=r
         )
+
+    def forget_version(self, name: str, version: str, signatures: Iterable[str]) -> None:
+        """Remove every series of model ``name`` version ``version`` (it was unloaded), so
+        that /metrics does not report unloaded versions forever."""
+        signatures = list(signatures)
+        by_signature = (
+            self.queue_wait,
+            self.batch_size,
+            self.padded_batch_size,
+            self.model_seconds,
+            self.queue_depth,
+        )
+        for metric in by_signature:
+            for signature in signatures:
+                with contextlib.suppress(KeyError):  # never observed
+                    metric.remove(name, version, signature)
+        for counter in (self.images_generated, self.images_scored):
+            with contextlib.suppress(KeyError):
+                counter.remove(name, version)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric, and its content type."""

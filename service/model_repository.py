@@ -16,8 +16,11 @@ hot reload can swap in new versions atomically while requests keep reading the o
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +46,35 @@ REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
 
 class ModelLoadError(RuntimeError):
     """A model directory is missing, empty or broken; the message says which and why."""
+
+
+# Each load of a version directory gets its own number, so that two loads of the same
+# (name, version) (a rollback) are told apart by the batchers and the reference counts.
+_generations = itertools.count(1)
+
+
+def content_digest(path: Path) -> str:
+    """SHA-256 of every file under ``path`` (relative names and bytes): the content of a load."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with file.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def directory_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of everything under ``path``: cheap to take on
+    every scan, and changed by any edit inside the directory (unlike the directory's mtime)."""
+    entries = []
+    for folder, _, files in os.walk(path):
+        for name in [".", *files]:
+            full = os.path.join(folder, name)
+            info = os.stat(full)
+            entries.append((os.path.relpath(full, path), info.st_size, info.st_mtime_ns))
+    return tuple(sorted(entries))
 
 
 def configure_tensorflow() -> list[str]:
@@ -76,6 +108,9 @@ class LoadedModel:
     _saved: Any = field(repr=False)
     _generate: Any = field(repr=False)
     _score: Any = field(repr=False)
+    # SHA-256 of the directory's files when loaded (see content_digest); "" when not taken.
+    digest: str = ""
+    generation: int = field(default_factory=lambda: next(_generations))
 
     @property
     def z_dim(self) -> int:
@@ -168,6 +203,10 @@ def load_version(path: Path) -> LoadedModel:
     if not (path / "saved_model.pb").is_file():
         raise ModelLoadError(f"{path}: saved_model.pb is missing")
     try:
+        digest = content_digest(path)
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: its files could not be read ({exc})") from exc
+    try:
         saved = tf.saved_model.load(str(path))
     except Exception as exc:  # TF raises many types for a corrupt model
         raise ModelLoadError(f"{path}: TensorFlow could not load the SavedModel ({exc})") from exc
@@ -198,6 +237,7 @@ def load_version(path: Path) -> LoadedModel:
         _saved=saved,
         _generate=signatures["generate"],
         _score=signatures["score"],
+        digest=digest,
     )
 
 

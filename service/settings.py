@@ -53,7 +53,8 @@ class Settings(BaseSettings):
     max_enqueued: int = Field(
         default=1024,
         ge=1,
-        description="Images waiting per model and signature; beyond: 503 + Retry-After.",
+        description="Images waiting per model and signature, queued or for PNG encoding; "
+        "beyond: 503 + Retry-After.",
     )
     allowed_batch_sizes: list[int] | None = Field(
         default=None,
@@ -120,7 +121,11 @@ class Settings(BaseSettings):
         default=6, ge=0, le=9, description="zlib level of PNG responses."
     )
     codec_threads: int = Field(
-        default=2, ge=1, le=64, description="Threads encoding and decoding PNGs."
+        default=2,
+        ge=1,
+        le=64,
+        description="Threads of each of the two image pools: one encodes generated PNGs, the "
+        "other decodes uploads (and encodes grids), so that neither starves the other.",
     )
 
     @field_validator("api_keys", mode="before")

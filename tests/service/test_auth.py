@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -86,3 +88,71 @@ def test_key_comparison_checks_every_byte() -> None:
     assert not key_matches("beta-keyy", keys)
     assert not key_matches("", keys)
     assert not key_matches("bêta-key", keys)  # non-ASCII input is compared, not an error
+
+
+def _call_without_reading(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, bool]:
+    """Send ``app`` a POST whose body would be 60 kB of broken JSON; return the status and
+    whether the app asked for the body."""
+    asked = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal asked
+        asked = True
+        return {"type": "http.request", "body": b"{" * 60_000, "more_body": False}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"60000"),
+            *headers,
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], asked
+
+
+@pytest.mark.parametrize("path", ["/generate", "/score"])
+@pytest.mark.parametrize(
+    "headers", [[], [(b"authorization", b"Bearer nope")], [(b"x-api-key", b"first-key")]]
+)
+def test_a_request_without_a_valid_key_is_refused_before_its_body_is_read(
+    model_dir: Path, path: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    # No lifespan: the refusal needs neither the models nor the body.
+    app = create_app(make_settings(model_dir, api_keys=KEYS, warmup=False))
+    status, asked = _call_without_reading(app, path, headers)
+    assert status == 401
+    assert not asked
+
+
+def test_a_request_with_a_valid_key_gets_its_body_read(model_dir: Path) -> None:
+    app = create_app(make_settings(model_dir, api_keys=KEYS, warmup=False))
+    key = [(b"x-api-key", b"second-key-abcdef")]
+    status, asked = _call_without_reading(app, "/generate", key)
+    assert asked and status != 401  # broken JSON, or not started: not an auth refusal
+
+
+def test_a_refused_request_is_counted_under_its_route(keyed: TestClient) -> None:
+    keyed.post("/generate", content=b"{" * 1000, headers={"content-type": "application/json"})
+    text = keyed.get("/metrics").text
+    assert 'route="/generate",status="401"' in text

@@ -364,3 +364,189 @@ def test_a_failed_postprocess_fails_its_batch():
 
     with pytest.raises(ModelError, match="cannot encode"):
         run(main())
+
+
+# --- the consumer survives, or fails loudly; no future is left unresolved ---------------------
+
+
+def _bad_padding(b: Batcher) -> list[dict[str, np.ndarray]]:
+    # Two requests of one group whose rows cannot be concatenated: the error is raised while
+    # the batch is assembled, before the model call.
+    return [rows(1), {"x": np.zeros((1, 3), np.float32)}]
+
+
+def _bad_metrics(b: Batcher) -> list[dict[str, np.ndarray]]:
+    calls = {"n": 0}
+
+    def observe(value: float) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("metrics backend hiccup")
+
+    b._padded_size.observe = observe  # type: ignore[method-assign]
+    return [rows(1), rows(2)]
+
+
+@pytest.mark.parametrize("breakage", [_bad_padding, _bad_metrics])
+def test_an_error_outside_the_model_call_fails_its_batch_and_the_consumer_goes_on(breakage):
+    model = FakeModel()
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=0.2), metrics=Metrics())
+        b.start()
+        bad = breakage(b)
+        results = await asyncio.wait_for(
+            asyncio.gather(*(b.submit(r) for r in bad), return_exceptions=True), 2.0
+        )
+        after = await asyncio.wait_for(b.submit(rows(5)), 2.0)
+        await b.stop()
+        return results, after
+
+    results, after = run(main())
+    assert all(isinstance(r, ModelError) for r in results), results
+    assert after["y"].tolist() == [10.0]
+
+
+def test_a_consumer_that_cannot_go_on_fails_its_queue_and_refuses_at_once():
+    async def main():
+        b = Batcher(FakeModel(), config())
+
+        def broken_take() -> list[Any]:
+            raise RuntimeError("queue bookkeeping broke")
+
+        b._take_batch = broken_take  # type: ignore[method-assign]
+        b.start()
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(b.submit(rows(1)), 2.0)
+        with pytest.raises(Unavailable):
+            b.check_room(1)
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(b.submit(rows(2)), 2.0)
+        await b.stop()
+
+    run(main())
+
+
+def test_cancelling_the_consumer_resolves_the_running_batch():
+    gate = threading.Event()
+    entered = threading.Event()
+
+    def model(rows_: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, Any]:
+        entered.set()
+        gate.wait(5)
+        return {"y": rows_["x"] * 2}
+
+    async def main():
+        b = Batcher(model, config())
+        b.start()
+        running = asyncio.ensure_future(b.submit(rows(1)))
+        while not entered.is_set():
+            await asyncio.sleep(0.005)
+        assert b._task is not None
+        b._task.cancel()
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(running, 2.0)
+        with pytest.raises(Unavailable):
+            b.check_room(1)
+        gate.set()
+        await b.stop()
+
+    run(main())
+
+
+def test_cancelled_postprocessing_resolves_its_batch():
+    gate = threading.Event()
+
+    def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
+        gate.wait(5)
+        return {"z": list(range(n))}
+
+    async def main():
+        pool = ThreadPoolExecutor(1)
+        b = Batcher(FakeModel(), config(), postprocess=post, post_executor=pool)
+        b.start()
+        # Two groups queued together: the first batch's post-processing runs in its own task.
+        first = asyncio.ensure_future(b.submit(rows(1), {"scale": 1}))
+        second = asyncio.ensure_future(b.submit(rows(2), {"scale": 2}))
+        while not b._finishing:
+            await asyncio.sleep(0.005)
+        for task in list(b._finishing):
+            task.cancel()
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(first, 2.0)
+        gate.set()
+        await asyncio.wait_for(second, 2.0)
+        await b.stop()
+        pool.shutdown()
+
+    run(main())
+
+
+# --- PNG encoding is bounded ------------------------------------------------------------------
+
+
+def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded():
+    gate = threading.Event()
+    model = FakeModel()
+
+    def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
+        gate.wait(5)
+        return {"z": list(range(n))}
+
+    async def main():
+        pool = ThreadPoolExecutor(8)
+        b = Batcher(
+            model,
+            config(max_batch_size=2, allowed_batch_sizes=(2,), max_enqueued=8, timeout_s=1.0),
+            postprocess=post,
+            post_executor=pool,
+        )
+        b.start()
+        accepted = [asyncio.ensure_future(b.submit(rows(i))) for i in range(8)]
+        await asyncio.sleep(0.2)  # the consumer runs what it may
+        calls_while_blocked = len(model.calls)
+        # Rows computed but not yet encoded still take room: the queue is full.
+        with pytest.raises(Unavailable):
+            b.check_room(1)
+        await asyncio.sleep(1.0)  # past the deadline of the requests still queued
+        gate.set()
+        outcomes = await asyncio.gather(*accepted, return_exceptions=True)
+        await b.stop()
+        pool.shutdown()
+        return calls_while_blocked, outcomes
+
+    calls_while_blocked, outcomes = run(main())
+    # A bounded number of batches waits for post-processing; the rest wait in the queue,
+    # where their deadline applies.
+    assert calls_while_blocked <= 2
+    assert any(isinstance(o, DeadlineExceeded) for o in outcomes)
+    assert all(isinstance(o, (dict, DeadlineExceeded)) for o in outcomes), outcomes
+
+
+def test_a_batch_past_its_deadline_when_an_encoder_is_free_is_not_encoded():
+    gate = threading.Event()
+    encoded: list[float] = []
+
+    def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
+        encoded.append(float(outputs["y"][0]))
+        return {"z": list(range(n))}
+
+    async def main():
+        pool = ThreadPoolExecutor(1)
+        pool.submit(gate.wait, 5)  # every encoder is busy
+        b = Batcher(FakeModel(), config(timeout_s=0.2), postprocess=post, post_executor=pool)
+        b.start()
+        # Two groups: the first batch's encoding goes to the busy pool, the second (nothing
+        # queued behind it) is encoded in the model's thread.
+        first = asyncio.ensure_future(b.submit(rows(1), {"scale": 1}))
+        second = asyncio.ensure_future(b.submit(rows(2), {"scale": 10}))
+        await asyncio.wait_for(second, 2.0)
+        await asyncio.sleep(0.3)  # past the first request's deadline
+        gate.set()
+        with pytest.raises(DeadlineExceeded):
+            await asyncio.wait_for(first, 2.0)
+        await b.stop()
+        pool.shutdown()
+
+    run(main())
+    assert encoded == [40.0]  # only the second batch (2 * 2 * 10) was encoded

@@ -25,7 +25,8 @@ def slow_client(model_dir: Path) -> Iterator[tuple[TestClient, threading.Event]]
     app = create_app(settings)
     release = threading.Event()
     with TestClient(app) as client:
-        batcher: Any = app.state.engine._batchers[("uncond", 1, "generate")]
+        engine = app.state.engine
+        batcher: Any = engine.batcher(engine.repository.get("uncond"), "generate")
         real_fn = batcher._fn
 
         def blocking(rows: Any, shared: Any) -> Any:

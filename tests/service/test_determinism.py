@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
+from gan_contract.seeds import seeds_to_z
 from service.imaging import encode_png
-from service.inference import InferenceEngine, seeds_to_z
+from service.inference import InferenceEngine
 from service.metrics import Metrics
 from service.model_repository import ModelRepository, load_version
 from service.settings import Settings

@@ -73,7 +73,7 @@ def test_replica_slices_of_the_global_batch_add_up_to_the_one_device_update():
                 "nonsaturating", gan._d(real[rows], labels[rows]), gan._d(fake[rows], labels[rows])
             )
             loss = gan._average(per_example)
-        return [g.numpy() for g in tape.gradient(loss, variables)]
+        return [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, variables)]
 
     one_device = gradients(slice(0, 32))
     replicas = [gradients(slice(0, 16)), gradients(slice(16, 32))]

@@ -99,8 +99,8 @@ def test_the_service_loader_accepts_the_export(exported_model):
 # -- the conventions of gan_contract, applied alike by training and the service ---------------
 #
 # These tests drive the real entry points of both sides (gan-sample, load_dataset, the HTTP app)
-# on the same inputs. The session's factory model ``cond`` version 1 (16x16 grayscale, three
-# classes) stands in for any exported model.
+# on the same inputs. The session's factory model ``cond`` (16x16 grayscale, three classes; both
+# sides take its latest version) stands in for any exported model.
 
 
 @pytest.fixture(scope="module")
@@ -130,9 +130,9 @@ def test_gan_sample_and_the_service_draw_the_same_grid(service, model_dir, tmp_p
     from PIL import Image
 
     grid = tmp_path / "grid.png"
-    argv = [str(model_dir / "cond" / "1"), "--seeds", "0-15", "--class", "1", "--grid", str(grid)]
+    argv = [str(model_dir / "cond"), "--seeds", "0-15", "--class", "1", "--grid", str(grid)]
     assert _gan_sample(argv, capsys)[0] == 0
-    body = {"seeds": "0-15", "class_label": 1, "response": "grid", "model": "cond", "version": 1}
+    body = {"seeds": "0-15", "class_label": 1, "response": "grid", "model": "cond"}
     response = service.post("/generate", json=body)
     assert response.status_code == 200, response.text
     served = np.asarray(Image.open(io.BytesIO(response.content)))
@@ -148,9 +148,9 @@ def test_gan_sample_and_the_service_draw_the_same_grid(service, model_dir, tmp_p
     ["0-3, 7", " 5 ", "9,2-4,0", "1_0", "+3", "\u0663", "0-2,,4", "3-1", "4294967296", "7,x", ""],
 )
 def test_gan_sample_and_the_service_read_seed_strings_alike(service, model_dir, spec, capsys):
-    argv = [str(model_dir / "cond" / "1"), "--seeds", spec, "--grid", "g.png", "--dry-run"]
+    argv = [str(model_dir / "cond"), "--seeds", spec, "--grid", "g.png", "--dry-run"]
     code, output = _gan_sample(argv, capsys)
-    body = {"seeds": spec, "response": "json", "model": "cond", "version": 1}
+    body = {"seeds": spec, "response": "json", "model": "cond"}
     response = service.post("/generate", json=body)
     if code == 0:
         assert response.status_code == 200, response.text

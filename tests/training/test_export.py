@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gan_contract.seeds import seeds_to_z
 from training import export
-from training.sampling import seeds_to_z
 
 
 def test_model_json_describes_the_run(exported_model):

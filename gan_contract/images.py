@@ -32,7 +32,6 @@ from PIL import Image
 from gan_contract.errors import ContractError
 
 _SIXTEEN_BIT = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
-_WIDE = frozenset({"I", "F"})
 _ALPHA = frozenset({"LA", "La", "PA", "RGBA", "RGBa"})
 
 
@@ -41,15 +40,19 @@ def to_mode(image: Image.Image, mode: str) -> Image.Image:
     composited over black (steps 1 and 2 of the module doc)."""
     if mode not in ("L", "RGB"):
         raise ContractError(f"images are prepared as L or RGB, not {mode!r}")
-    if image.mode in _SIXTEEN_BIT:
-        wide = np.asarray(image).astype(np.uint32)
-        # Integer rounding: an 8-bit value v stored as v * 257 comes back as exactly v.
-        image = Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
-    elif image.mode in _WIDE:
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if float(values.max(initial=0.0)) > 255.0 else 255.0
-        scaled = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
-        image = Image.fromarray(scaled, "L")
+    if image.mode in _SIXTEEN_BIT or image.mode == "I":
+        values = np.asarray(image)
+        if image.mode == "I" and int(values.max(initial=0)) <= 255:
+            eight = np.clip(values, 0, 255).astype(np.uint8)  # 32-bit integers of 8-bit range
+        else:
+            wide = np.clip(values, 0, 65535).astype(np.uint32)
+            # Integer rounding: an 8-bit value v stored as v * 257 comes back as exactly v.
+            eight = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        image = Image.fromarray(eight)
+    elif image.mode == "F":
+        floats = np.asarray(image, dtype=np.float32)
+        top = 65535.0 if float(floats.max(initial=0.0)) > 255.0 else 255.0
+        image = Image.fromarray(np.clip(np.round(floats * (255.0 / top)), 0, 255).astype(np.uint8))
     if image.mode in _ALPHA or image.mode == "P" or "transparency" in image.info:
         try:
             rgba = image.convert("RGBA")

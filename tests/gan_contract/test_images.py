@@ -25,8 +25,13 @@ def test_every_variant_of_a_digit_prepares_to_the_digit(mnist_digits, resolution
 def test_sixteen_bit_is_scaled_not_clipped():
     wide = Image.fromarray(np.array([[0, 257, 32768, 65535]], np.uint16))
     np.testing.assert_array_equal(np.asarray(to_mode(wide, "L")), [[0, 1, 128, 255]])
-    dark = Image.fromarray(np.array([[0, 100, 200]], np.int32), "I")  # 32-bit, 8-bit range
+    dark = Image.fromarray(np.array([[0, 100, 200]], np.int32))  # mode I, of 8-bit range
+    assert dark.mode == "I"
     np.testing.assert_array_equal(np.asarray(to_mode(dark, "L")), [[0, 100, 200]])
+    bright = Image.fromarray(np.array([[0, 257 * 100, 65535, 70000]], np.int32))  # 16-bit range
+    np.testing.assert_array_equal(np.asarray(to_mode(bright, "L")), [[0, 100, 255, 255]])
+    floats = Image.fromarray(np.array([[0.0, 25700.0, 300.0]], np.float32))  # mode F, 16-bit range
+    np.testing.assert_array_equal(np.asarray(to_mode(floats, "L")), [[0, 100, 1]])
 
 
 def test_transparency_goes_black_in_every_mode():

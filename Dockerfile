@@ -20,6 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /srv
 COPY pyproject.toml README.md ./
 COPY service/ service/
+# The conventions the service shares with training (numpy and Pillow only).
+COPY gan_contract/ gan_contract/
 RUN python3 -m pip install --no-cache-dir ".[serve${TF_EXTRA:+,${TF_EXTRA}}]"
 COPY models/ models/
 

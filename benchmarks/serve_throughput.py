@@ -220,7 +220,7 @@ def raw_signature(model_path: Path, max_batch: int, seconds: float) -> dict[str,
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from service.inference import seeds_to_z
+    from gan_contract.seeds import seeds_to_z
     from service.model_repository import load_version
 
     model = load_version(model_path)

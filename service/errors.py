@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gan_contract.errors import ContractError
+
 
 class ServiceError(Exception):
     """An error with an HTTP status and a message that tells the client what to do."""
@@ -80,6 +82,12 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.error, exc.message, exc.headers)
 
 
+async def _contract_error(_: Request, exc: Exception) -> JSONResponse:
+    # Routes turn the contract's refusals into the right ServiceError; any they miss is still
+    # the client's input breaking a convention (a seed string, an image), never a 500.
+    return error_response(422, InvalidRequest.error, str(exc))
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
@@ -113,5 +121,6 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on ``app``."""
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(ContractError, _contract_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

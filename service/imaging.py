@@ -3,23 +3,25 @@
 Usage::
 
     png = encode_png(images[0], compress_level=6)      # uint8 [H, W, C] -> PNG bytes
-    grid = make_grid(images)                            # [N, H, W, C] -> one [H', W', C] image
     array, size = decode_image(data, max_pixels=2**24, resolution=28, channels=1)
 
 These functions are CPU work: the routes run them in a thread pool, never on the event loop.
 ``decode_image`` reads only the header before checking the pixel count, so a decompression bomb
-is refused without being decoded.
+is refused without being decoded. How the decoded pixels become the model's input (mode,
+transparency, crop, size) is the contract's :func:`gan_contract.images.prepare_image`, the same
+function training applies to its images.
 """
 
 from __future__ import annotations
 
 import io
-import math
 import warnings
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from gan_contract.errors import ContractError
+from gan_contract.images import prepare_image
 from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 # Pillow's own bomb guard stays on as a second line; the service's limit is checked first.
@@ -41,39 +43,11 @@ def encode_pngs(images: np.ndarray, compress_level: int = 6) -> list[bytes]:
     return [encode_png(image, compress_level) for image in images]
 
 
-def make_grid(images: np.ndarray, padding: int = 2) -> np.ndarray:
-    """Tile [N, H, W, C] images into a near-square grid with ``padding`` black pixels between."""
-    count, height, width, channels = images.shape
-    cols = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / cols)
-    grid = np.zeros(
-        (rows * height + (rows - 1) * padding, cols * width + (cols - 1) * padding, channels),
-        dtype=np.uint8,
-    )
-    for index, image in enumerate(images):
-        row, col = divmod(index, cols)
-        top, left = row * (height + padding), col * (width + padding)
-        grid[top : top + height, left : left + width] = image
-    return grid
-
-
-def _convert(image: Image.Image, mode: str, resolution: int) -> Image.Image:
-    """``image`` in ``mode`` (L or RGB), resized to ``resolution`` squared."""
-    if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
-        # Composite transparency on black, the background generated images have.
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image)
-    image = image.convert(mode)
-    if image.size != (resolution, resolution):
-        image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
-    return image
-
-
 def decode_image(
     data: bytes, *, max_pixels: int, resolution: int, channels: int
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """Decode an uploaded image to uint8 [resolution, resolution, channels].
+    """Decode an uploaded image to uint8 [resolution, resolution, channels] (prepared by
+    :func:`gan_contract.images.prepare_image`: mode, transparency over black, centre crop, size).
 
     Returns the array and the original (width, height). Raises 415 for data that is no image,
     413 for an image with more than ``max_pixels`` pixels (checked before decoding) and 422 for
@@ -103,12 +77,9 @@ def decode_image(
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidRequest(f"the image could not be decoded: {exc}") from exc
     try:
-        image = _convert(opened, "L" if channels == 1 else "RGB", resolution)
-    except (OSError, ValueError) as exc:  # e.g. a CIELab TIFF: no conversion to L or RGB
-        raise UnsupportedMediaType(
-            f"images of mode {opened.mode} cannot be converted; send grayscale or RGB ({exc})"
-        ) from exc
-    array = np.asarray(image, dtype=np.uint8)
-    if channels == 1:
-        array = array[..., None]
+        array = prepare_image(opened, resolution, channels)
+    except ContractError as exc:  # e.g. a CIELab TIFF: no conversion to L or RGB
+        raise UnsupportedMediaType(str(exc)) from exc
+    except (OSError, ValueError) as exc:  # pixels Pillow read lazily and found broken
+        raise InvalidRequest(f"the image could not be decoded: {exc}") from exc
     return array, (width, height)

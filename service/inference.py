@@ -14,8 +14,8 @@ Each load of a model version is a :class:`~service.servable.Servable` of its own
 ``model.generation``: retiring one load never stops the batchers of another load of the same
 (name, version).
 
-Seeds follow StyleGAN's convention (docs/model-format.md):
-``z = numpy.random.RandomState(seed).randn(z_dim).astype("float32")``.
+Seeds follow StyleGAN's convention (:func:`gan_contract.seeds.seeds_to_z`,
+docs/model-format.md): ``z = numpy.random.RandomState(seed).randn(z_dim).astype("float32")``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from functools import partial
@@ -33,8 +31,9 @@ from typing import Any
 import numpy as np
 
 from gan_contract.reproducibility import MAX_PIXEL_DEVIATION, pixel_deviation
+from gan_contract.seeds import seeds_to_z
 from service.batcher import BatchConfig, Batcher
-from service.errors import InvalidRequest, Unavailable
+from service.errors import Unavailable
 from service.imaging import encode_pngs
 from service.metrics import Metrics
 from service.model_repository import LoadedModel, ModelRepository
@@ -42,57 +41,6 @@ from service.servable import Servable
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-MAX_SEED = 2**32 - 1
-_RANGE = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
-
-
-def parse_seeds(spec: str, max_count: int) -> list[int]:
-    """Seeds of a range string like ``"0-7,12,20-23"``, refusing more than ``max_count``.
-
-    The count is checked before any range is expanded, so ``"0-4294967295"`` costs nothing.
-    """
-    bounds: list[tuple[int, int]] = []
-    total = 0
-    for part in spec.split(","):
-        match = _RANGE.match(part)
-        if match is None:
-            raise InvalidRequest(
-                f"seeds: {part.strip()!r} is not a seed or a range; write e.g. '0-7,12,20-23'"
-            )
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
-        if high < low:
-            raise InvalidRequest(f"seeds: range {low}-{high} runs backwards; write {high}-{low}")
-        if high > MAX_SEED:
-            raise InvalidRequest(f"seeds: {high} is out of range; seeds lie in 0..{MAX_SEED}")
-        total += high - low + 1
-        if total > max_count:
-            raise InvalidRequest(
-                f"seeds: {spec!r} asks for more than {max_count} images; send fewer per request"
-            )
-        bounds.append((low, high))
-    return [seed for low, high in bounds for seed in range(low, high + 1)]
-
-
-_local = threading.local()
-
-
-def seeds_to_z(seeds: Sequence[int], z_dim: int) -> np.ndarray:
-    """float32 [N, z_dim] noise of ``seeds`` (StyleGAN's convention).
-
-    Re-seeding one ``RandomState`` per thread gives the same numbers as
-    ``RandomState(seed).randn`` at a fiftieth of the cost: a new ``RandomState`` first seeds
-    itself from OS entropy (about 0.3 ms) before the legacy seeding replaces that state.
-    """
-    state: np.random.RandomState | None = getattr(_local, "state", None)
-    if state is None:
-        state = _local.state = np.random.RandomState()
-    z = np.empty((len(seeds), z_dim), dtype=np.float32)
-    for row, seed in enumerate(seeds):
-        state.seed(seed)
-        z[row] = state.randn(z_dim)
-    return z
 
 
 def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray | None:
@@ -358,14 +306,6 @@ class InferenceEngine:
                 metric = self.metrics.images_scored
             counter = self._counters[key] = metric.labels(model.name, str(model.version))
         return counter
-
-    def queue_depths(self) -> dict[str, int]:
-        """Rows waiting per ``name/version/signature``."""
-        return {
-            f"{s.model.name}/{s.model.version}/{signature}": batcher.queued_rows
-            for s in self._servables.values()
-            for signature, batcher in s.batchers.items()
-        }
 
     async def generate(
         self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float

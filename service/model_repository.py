@@ -6,9 +6,10 @@ Usage::
     model = repo.get("mnist")            # the served version (pinned, else the latest)
     images = model.generate(z, labels, 1.0)
 
-Loading checks every served version against docs/model-format.md (``model.json`` keys and the two
-signatures' inputs) and raises :class:`ModelLoadError` with one clear sentence when something is
-missing or broken, so that the service refuses to start rather than serving half its models.
+Loading checks every served version against docs/model-format.md (``model.json`` with the
+contract's :mod:`gan_contract.model_card`, and the two signatures' inputs) and raises
+:class:`ModelLoadError` with one clear sentence when something is missing or broken, so that the
+service refuses to start rather than serving half its models.
 
 The loaded versions live in one dict that is replaced as a whole (never mutated), so that a later
 hot reload can swap in new versions atomically while requests keep reading the old dict.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -28,20 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from gan_contract.model_card import ModelCardError, read_model_card
 from service.errors import NotFound
 
 logger = logging.getLogger(__name__)
-
-REQUIRED_KEYS: dict[str, type | tuple[type, ...]] = {
-    "name": str,
-    "version": int,
-    "z_dim": int,
-    "resolution": int,
-    "channels": int,
-    "num_classes": int,
-    "class_names": list,
-    "calibration": dict,
-}
 
 
 class ModelLoadError(RuntimeError):
@@ -150,33 +140,11 @@ class LoadedModel:
 
 
 def read_model_json(path: Path) -> dict[str, Any]:
-    """Read and validate ``path/model.json``."""
-    file = path / "model.json"
-    if not file.is_file():
-        raise ModelLoadError(f"{path}: model.json is missing")
+    """Read and validate ``path/model.json`` (:func:`gan_contract.model_card.read_model_card`)."""
     try:
-        meta = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{file}: not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise ModelLoadError(f"{file}: expected a JSON object")
-    for key, kind in REQUIRED_KEYS.items():
-        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
-            raise ModelLoadError(f"{file}: key {key!r} is missing or not a {kind}")
-    if meta["channels"] not in (1, 3):
-        raise ModelLoadError(f"{file}: channels must be 1 or 3, not {meta['channels']}")
-    if meta["z_dim"] < 1 or meta["resolution"] < 1 or meta["num_classes"] < 0:
-        raise ModelLoadError(f"{file}: z_dim and resolution must be positive")
-    calibration = meta["calibration"]
-    levels = calibration.get("quantile_levels")
-    real = calibration.get("real_logits")
-    # An empty real_logits is a model exported without held-out real images: no percentiles.
-    shapes_ok = isinstance(levels, list) and isinstance(real, list)
-    if not shapes_ok or (real and len(levels) != len(real)):
-        raise ModelLoadError(
-            f"{file}: calibration needs quantile_levels and real_logits of equal length"
-        )
-    return meta
+        return read_model_card(path)
+    except ModelCardError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def _check_signature(

@@ -20,10 +20,13 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from gan_contract.errors import ContractError
+from gan_contract.grid import make_grid
+from gan_contract.seeds import MAX_SEED, parse_seeds
 from service import imaging
 from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
 from service.errors import InvalidRequest
-from service.inference import MAX_SEED, InferenceEngine, parse_seeds, real_percentiles
+from service.inference import InferenceEngine, real_percentiles
 from service.model_repository import LoadedModel
 from service.schemas import (
     GeneratedImage,
@@ -227,7 +230,8 @@ async def generate_one(
 
 
 def _grid_png(images: np.ndarray, level: int) -> bytes:
-    return imaging.encode_png(imaging.make_grid(images), level)
+    # The contract's layout: gan-sample --grid draws the same picture of the same images.
+    return imaging.encode_png(make_grid(images), level)
 
 
 @model_router.post(
@@ -284,7 +288,10 @@ async def generate(
                 raise InvalidRequest(
                     f"seeds string longer than {settings.max_seed_string_length} characters"
                 )
-            seeds = parse_seeds(body.seeds, limit)
+            try:
+                seeds = parse_seeds(body.seeds, limit)
+            except ContractError as error:
+                raise InvalidRequest(str(error)) from None
         else:
             seeds = list(body.seeds or [])
             if not seeds:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Quiet TensorFlow's C++ logging in every test process.
@@ -28,6 +30,15 @@ def mnist_dir() -> Path:
     if not (path / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip(f"MNIST IDX files not found in {path} (set GAN_MNIST_DIR to their folder)")
     return path
+
+
+@pytest.fixture(scope="session")
+def mnist_digits(mnist_dir: Path) -> np.ndarray:
+    """The first 24 MNIST test digits, uint8 [24, 28, 28] (white on black)."""
+    count = 24
+    with gzip.open(mnist_dir / "t10k-images-idx3-ubyte.gz", "rb") as handle:
+        raw = handle.read(16 + count * 28 * 28)  # a 16-byte IDX header, then the pixels
+    return np.frombuffer(raw, np.uint8, offset=16).reshape(count, 28, 28).copy()
 
 
 @pytest.fixture(scope="session")

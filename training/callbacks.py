@@ -30,7 +30,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training.sampling import make_grid, save_png, seeds_to_z, to_uint8
+from gan_contract.grid import make_grid
+from gan_contract.seeds import seeds_to_z
+from training.sampling import save_png, to_uint8
 
 
 class Checkpoints:
@@ -206,7 +208,7 @@ class SampleGrid(keras.callbacks.Callback):
         # A direct call, not predict: under a multi-worker strategy predict runs collectives
         # that the other workers (which write no samples) would never join.
         images = np.asarray(self.model.ema_generator([z, self.labels], training=False))
-        grid = make_grid(to_uint8(images), self.columns, padding=1)
+        grid = make_grid(to_uint8(images), self.columns)  # the contract's layout
         return save_png(grid, self.directory / f"step-{step:07d}.png")
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:

@@ -55,7 +55,7 @@ EXPORT_EXAMPLES = """examples:
 SAMPLE_EXAMPLES = """examples:
   gan-sample models/mnist --seeds 0-35 --grid grid.png              # latest version
   gan-sample models/mnist/1 --seeds 0-9 --class 3 --psi 0.7 --outdir out/
-  gan-sample models/mnist --seeds 0-9 --padding 2 --grid docs/mnist-grid.png  # a row per class
+  gan-sample models/mnist --seeds 0-9 --grid docs/mnist-grid.png   # a row per class
 """
 
 # Help for each TrainConfig field; the flag is the field name with dashes.
@@ -291,8 +291,14 @@ def export_main(argv: Sequence[str] | None = None) -> int:
 # -- gan-sample ------------------------------------------------------------------------------
 
 
+# The most seeds one gan-sample run draws (the service has its own, smaller, limit).
+MAX_SAMPLE_SEEDS = 100_000
+
+
 def build_sample_parser() -> argparse.ArgumentParser:
     """The argument parser of ``gan-sample``."""
+    from gan_contract.grid import GRID_PADDING
+
     parser = argparse.ArgumentParser(
         prog="gan-sample",
         description="Generate images from an exported model (no service needed). Seeds map to "
@@ -304,7 +310,11 @@ def build_sample_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "model_dir", type=Path, metavar="MODEL_DIR", help="models/NAME (latest) or models/NAME/V"
     )
-    parser.add_argument("--seeds", default="0-35", help="seeds, e.g. 0-7,12,20-23 [0-35]")
+    parser.add_argument(
+        "--seeds",
+        default="0-35",
+        help=f"seeds, e.g. 0-7,12,20-23, at most {MAX_SAMPLE_SEEDS} [0-35]",
+    )
     parser.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = none) [1.0]")
     parser.add_argument(
         "--class", dest="class_label", type=int, help="class label of a conditional model"
@@ -313,7 +323,12 @@ def build_sample_parser() -> argparse.ArgumentParser:
     out.add_argument("--outdir", type=Path, help="write one PNG per image into this folder")
     out.add_argument("--grid", type=Path, metavar="FILE", help="write one PNG grid of all images")
     parser.add_argument(
-        "--padding", type=int, default=0, metavar="PX", help="black pixels between grid cells [0]"
+        "--padding",
+        type=int,
+        default=GRID_PADDING,
+        metavar="PX",
+        help=f"black pixels between grid cells; the service's grids have {GRID_PADDING} "
+        f"[{GRID_PADDING}]",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
@@ -323,20 +338,17 @@ def build_sample_parser() -> argparse.ArgumentParser:
 
 def sample_main(argv: Sequence[str] | None = None) -> int:
     """``gan-sample MODEL_DIR --seeds ... (--outdir DIR | --grid FILE)``."""
-    from training.sampling import (
-        make_grid,
-        parse_seeds,
-        resolve_version_dir,
-        save_png,
-        seeds_to_z,
-    )
+    from gan_contract.grid import make_grid
+    from gan_contract.model_card import read_model_card
+    from gan_contract.seeds import parse_seeds, seeds_to_z
+    from training.sampling import resolve_version_dir, save_png
 
     args = build_sample_parser().parse_args(argv)
     try:
-        seeds = parse_seeds(args.seeds)
+        seeds = parse_seeds(args.seeds, MAX_SAMPLE_SEEDS)
         version_dir = resolve_version_dir(args.model_dir)
-        info = json.loads((version_dir / "model.json").read_text())
-    except (ValueError, OSError) as error:
+        info = read_model_card(version_dir)
+    except (ValueError, OSError) as error:  # ContractError and ModelDirError are ValueErrors
         _fail("gan-sample", str(error))
     num_classes = int(info.get("num_classes", 0))
     if args.class_label is not None and num_classes == 0:

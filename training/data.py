@@ -14,9 +14,12 @@ Dataset specs:
   (L, LA, P, RGB, RGBA, CMYK, 16-bit) converted to the requested channels (transparent pixels
   become black), centre-cropped to a square and resized. Class labels, when conditional, are the
   names of the first-level subfolders. Unreadable or truncated files are skipped and counted.
+
+Every image of every kind is prepared by :func:`gan_contract.images.prepare_image`, the function
+the service applies to the images it scores.
 - ``mnist-idx:DIR``: the gzipped (or plain) IDX files of MNIST-format data, with labels.
-- ``npz:PATH``: arrays ``x`` ([N, H, W] or [N, H, W, C], uint8 or floats in [0, 1]) and optional
-  ``y`` (integer labels) and ``class_names``.
+- ``npz:PATH``: arrays ``x`` ([N, H, W] or [N, H, W, C]; uint8, uint16 grayscale or floats in
+  [0, 1]) and optional ``y`` (integer labels) and ``class_names``.
 - ``digits``: scikit-learn's bundled 8x8 digits (no download), upscaled.
 - ``keras:mnist``, ``keras:fashion_mnist``, ``keras:cifar10``: downloaded through Keras.
 """
@@ -28,12 +31,12 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from PIL import Image
+from gan_contract.errors import ContractError
+from gan_contract.images import image_from_array, prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -170,34 +173,26 @@ def make_pipeline(
 
 
 def fit_images(images: np.ndarray, resolution: int, channels: int) -> np.ndarray:
-    """uint8 [N, H, W(, C)] -> uint8 [N, R, R, channels]: channels, centre crop, resize."""
+    """uint8 [N, H, W(, C)] (or uint16 grayscale, or floats in [0, 1] or 0..255) -> uint8
+    [N, R, R, channels], each image prepared by :func:`gan_contract.images.prepare_image`.
+
+    That is the function the service applies to images sent to ``/score``: both sides see the
+    same pixels for the same picture (mode, transparency, centre crop, Lanczos resize).
+    """
     if images.ndim == 3:
         images = images[..., None]
-    if images.dtype != np.uint8:
+    if images.dtype not in (np.uint8, np.uint16):
         scale = 255.0 if float(np.max(images, initial=0.0)) <= 1.0 else 1.0
         images = np.clip(np.round(images.astype(np.float32) * scale), 0, 255).astype(np.uint8)
-    if images.shape[-1] == 4:
-        images = images[..., :3]
-    if images.shape[-1] == 3 and channels == 1:
-        weights = np.array([0.299, 0.587, 0.114], np.float32)
-        images = np.round(images.astype(np.float32) @ weights)[..., None].astype(np.uint8)
-    elif images.shape[-1] == 1 and channels == 3:
-        images = np.repeat(images, 3, axis=-1)
-    h, w = images.shape[1:3]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    images = images[:, top : top + side, left : left + side]
-    if side == resolution:
-        return np.ascontiguousarray(images)
-    import tensorflow as tf
-
-    out = []
-    for start in range(0, len(images), 4096):  # chunks bound the float32 memory
-        chunk = tf.image.resize(images[start : start + 4096], (resolution, resolution),
-                                method="area" if side > resolution else "bicubic",
-                                antialias=True)  # fmt: skip
-        out.append(np.clip(np.round(chunk.numpy()), 0, 255).astype(np.uint8))
-    return np.concatenate(out)
+    if images.dtype == np.uint8 and images.shape[1:] == (resolution, resolution, channels):
+        return np.ascontiguousarray(images)  # what prepare_image would return, without the work
+    out = np.empty((len(images), resolution, resolution, channels), np.uint8)
+    try:
+        for index, image in enumerate(images):
+            out[index] = prepare_image(image_from_array(image), resolution, channels)
+    except ContractError as error:
+        raise DatasetError(f"cannot prepare the images: {error}") from error
+    return out
 
 
 # -- the kinds ---------------------------------------------------------------------------------
@@ -238,7 +233,7 @@ def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) 
 
 
 def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
-    """One image file as uint8 [R, R, C], or None when it cannot be read."""
+    """One image file as uint8 [R, R, C] (its first frame), or None when it cannot be read."""
     from PIL import Image
 
     try:
@@ -246,34 +241,11 @@ def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
             opened.seek(0)  # the first frame of an animation
             image = opened.copy()
         image.load()
-        image = _to_mode(image, "L" if channels == 1 else "RGB")
-        side = min(image.size)
-        left, top = (image.width - side) // 2, (image.height - side) // 2
-        image = image.crop((left, top, left + side, top + side))
-        if side != resolution:
-            image = image.resize((resolution, resolution), Image.Resampling.LANCZOS)
-        array = np.asarray(image, dtype=np.uint8)
+        return prepare_image(image, resolution, channels)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        # ValueError includes the contract's ContractError (a mode it cannot convert).
         log.debug("skipping %s: %s", path, error)
         return None
-    return array[..., None] if array.ndim == 2 else array
-
-
-def _to_mode(image: Image.Image, mode: str) -> Image.Image:
-    """Any Pillow mode -> L or RGB: 16/32-bit scaled to 8 bits, transparency over black."""
-    from PIL import Image
-
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max(initial=0) > 255 else 255.0
-        image = Image.fromarray(np.clip(array * (255.0 / top), 0, 255).astype(np.uint8), "L")
-    if image.mode == "P" or image.mode == "PA":
-        image = image.convert("RGBA")
-    if image.mode in ("LA", "RGBA", "La", "RGBa"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, rgba)
-    return image.convert(mode)
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -35,10 +35,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import tensorflow as tf
@@ -189,35 +185,13 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type == "worker" and task_id == 0 and "chief" not in jobs
 
 
-@contextlib.contextmanager
-def writable_dir(strategy: tf.distribute.Strategy, path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A directory to save into: ``path`` on the chief, elsewhere a temporary one deleted after.
-
-    With multi-worker training every worker must take part in a save (variables may be read
-    through collectives), but only the chief's copy is kept::
-
-        with writable_dir(strategy, run_dir / "export") as target:
-            save(model, target)
-    """
-    if is_chief(strategy):
-        target = Path(path)
-        target.mkdir(parents=True, exist_ok=True)
-        yield target
-        return
-    scratch = Path(tempfile.mkdtemp(prefix="gan-worker-"))
-    try:
-        yield scratch
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
 def per_replica_batch(global_batch: int, strategy: tf.distribute.Strategy) -> int:
     """The batch each replica sees; the global batch must divide evenly among replicas."""
     replicas = strategy.num_replicas_in_sync
     if global_batch < replicas or global_batch % replicas:
         raise DistributionError(
-            f"the global batch size {global_batch} must be a multiple of the number of "
-            f"replicas ({replicas})"
+            f"--batch-size {global_batch} is the global batch: it must be a multiple of the "
+            f"{replicas} replicas"
         )
     return global_batch // replicas
 

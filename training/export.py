@@ -27,11 +27,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_contract.model_card import ModelCardError, validate_model_card
+from gan_contract.seeds import SEED_CONVENTION, seeds_to_z
 from training.config import TrainConfig
 from training.data import ImageData
 from training.gan import GAN
 from training.networks import build_networks
-from training.sampling import SEED_CONVENTION, seeds_to_z, to_uint8
+from training.sampling import to_uint8
 
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 VERIFY_SEEDS = list(range(8))
@@ -223,6 +225,10 @@ def export_model(
             "seed_convention": SEED_CONVENTION,
             "run": Path(run_dir).name if run_dir is not None else "",
         }
+        try:
+            validate_model_card(info, "the exported model.json", complete=True)
+        except ModelCardError as error:
+            raise ExportError(str(error)) from error
         # Another export may take a version number at the same moment: retry with the next one.
         for _ in range(100):
             version = _next_version(model_root)

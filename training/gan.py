@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from training import losses
 from training.config import TrainConfig
+from training.distribute import needs_loss_scaling
 
 Augment = Callable[[tf.Tensor], tf.Tensor]
 
@@ -39,7 +40,7 @@ def make_optimizer(learning_rate: float, config: TrainConfig) -> keras.optimizer
     optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(
         learning_rate=learning_rate, beta_1=config.beta1, beta_2=config.beta2
     )
-    if config.precision == "mixed_float16":
+    if needs_loss_scaling(config.precision):
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 
@@ -253,10 +254,6 @@ class GAN(keras.Model):
                 )
             else:
                 strategy.extended.update(target, lambda e, s: e.assign(s), args=(source,))
-
-    def copy_to_ema(self) -> None:
-        """Make the EMA generator an exact copy of the generator (used at initialisation)."""
-        self.ema_generator.set_weights(self.generator.get_weights())
 
 
 def _multi_worker(strategy: tf.distribute.Strategy) -> bool:

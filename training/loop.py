@@ -14,7 +14,8 @@ Usage::
 
 A run directory holds ``options.json`` (the resolved TrainConfig), ``run.json`` (command,
 classes, history), ``metrics.jsonl``, ``tensorboard/``, ``samples/`` and ``checkpoints/``.
-Only the chief writes any of it; ``_is_chief`` is the one place that decides.
+Only the chief writes any of it; :func:`training.distribute.is_chief` is the one place that
+decides.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from training import augment, distribute
 from training import callbacks as cb
 from training.config import ConfigError, TrainConfig
 from training.data import ImageData, load_dataset, make_pipeline, split_holdout
@@ -57,40 +59,7 @@ class TrainResult:
     chief: bool = True  # False on the other workers of a multi-worker run (they export nothing)
 
 
-def get_strategy(name: str) -> tf.distribute.Strategy:
-    """The distribution strategy for ``name`` (``training.distribute`` when installed)."""
-    try:
-        from training import distribute
-    except ImportError:
-        return tf.distribute.get_strategy()
-    return distribute.make_strategy(name)
-
-
-def _is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """Whether this worker writes checkpoints, samples, logs and exports."""
-    try:
-        from training import distribute
-    except ImportError:
-        return True
-    return bool(distribute.is_chief(strategy))
-
-
-def _set_precision(policy: str) -> None:
-    try:
-        from training import distribute
-    except ImportError:
-        keras.mixed_precision.set_global_policy(policy)
-        return
-    distribute.set_precision(policy)
-
-
 def _make_augment(policy: str) -> Any:
-    if not policy:
-        return None
-    try:
-        from training import augment
-    except ImportError as error:
-        raise ConfigError(f"augment policy {policy!r} needs training/augment.py") from error
     try:
         return augment.make_augment(policy)
     except ValueError as error:  # an unknown policy name: the CLI's exit code 2, not a traceback
@@ -152,15 +121,13 @@ def train(
     ``extra_callbacks`` (e.g. periodic evaluation) run after the built-in ones.
     """
     config.validate()
-    _set_precision(config.precision)
+    distribute.set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
-    strategy = get_strategy(config.strategy)
-    chief = _is_chief(strategy)
-    if config.batch_size % strategy.num_replicas_in_sync:
-        raise ConfigError(
-            f"--batch-size {config.batch_size} is the global batch: it must be a multiple of the "
-            f"{strategy.num_replicas_in_sync} replicas"
-        )
+    strategy = distribute.make_strategy(config.strategy)
+    chief = distribute.is_chief(strategy)
+    # --batch-size is the global batch; raises DistributionError (a ConfigError) when the
+    # replicas cannot share it evenly.
+    distribute.per_replica_batch(config.batch_size, strategy)
 
     data, holdout = load_data(config)
     if data.skipped and verbose:

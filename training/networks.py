@@ -25,6 +25,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from training import resnet
 from training.config import TrainConfig
 
 LABEL_EMBED_DIM = 32
@@ -141,12 +142,6 @@ def build_networks(config: TrainConfig, num_classes: int = 0) -> tuple[keras.Mod
             build_discriminator(config, num_classes=num_classes),
         )
     if config.architecture == "resnet":
-        try:
-            from training import resnet  # a separate module, imported only when used
-        except ImportError as error:
-            raise ValueError(
-                "architecture 'resnet' needs training/resnet.py, which is not installed here"
-            ) from error
         common = {"resolution": config.resolution, "channels": config.channels}
         return (
             resnet.build_resnet_generator(

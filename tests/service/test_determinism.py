@@ -15,7 +15,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gan_contract.reproducibility import pixel_deviation
-from service.inference import InferenceEngine, seeds_to_z
+from gan_contract.seeds import seeds_to_z
+from service.inference import InferenceEngine
 from service.metrics import Metrics
 from service.model_repository import ModelRepository, load_version
 from service.settings import Settings

@@ -128,7 +128,7 @@ def test_pinned_version_is_404_when_not_served(client: TestClient) -> None:
         ({"seeds": [-1]}, "greater than or equal to 0"),
         ({"seeds": [2**32]}, "less than or equal to 4294967295"),
         ({"seeds": []}, "at least one seed"),
-        ({"seeds": "0-4294967295", "response": "grid"}, "more than 16 images"),
+        ({"seeds": "0-4294967295", "response": "grid"}, "more than 16 seeds"),
         ({"seeds": "0-99999999999"}, "out of range"),
         ({"seeds": "7-3"}, "backwards"),
         ({"seeds": "1,x"}, "not a seed or a range"),

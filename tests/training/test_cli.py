@@ -73,7 +73,8 @@ def test_sample_grid_one_row_per_class(exported_model, tmp_path: Path):
         )
         == 0
     )
-    assert Image.open(grid).size == (5 * 16, 10 * 16)
+    # The contract's grid: 2 black pixels between cells, as the service's grids have.
+    assert Image.open(grid).size == (5 * 16 + 4 * 2, 10 * 16 + 9 * 2)
 
 
 def test_sample_outdir_is_deterministic(exported_model, tmp_path: Path):
@@ -103,7 +104,8 @@ def test_sample_outdir_is_deterministic(exported_model, tmp_path: Path):
     ("extra", "message"),
     [
         (["--class", "10"], "--class must be in 0..9"),
-        (["--seeds", "5-1"], "bad seed range"),
+        (["--seeds", "5-1"], "runs backwards"),
+        (["--seeds", "0-100000"], "more than 100000 seeds"),
         (["--psi", "0"], "--psi must be positive"),
     ],
 )

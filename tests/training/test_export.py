@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 from gan_contract.reproducibility import pixel_deviation
+from gan_contract.seeds import seeds_to_z
 from tests.images import assert_same_image
 from training import export
-from training.sampling import seeds_to_z
 
 
 def test_model_json_describes_the_run(exported_model):

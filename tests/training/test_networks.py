@@ -1,7 +1,5 @@
 """Network shapes, ranges, dtypes and conditioning for every supported resolution and channels."""
 
-import sys
-
 import keras
 import numpy as np
 import pytest
@@ -58,11 +56,3 @@ def test_outputs_stay_float32_under_mixed_precision():
 def test_unsupported_resolution_is_an_error():
     with pytest.raises(ValueError, match="unsupported resolution"):
         build_generator(TrainConfig(**TINY), resolution=48)
-
-
-def test_resnet_dispatch_needs_its_module(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(sys.modules, "training.resnet", None)  # as if the file were absent
-    # ``from training import resnet`` finds an already imported module on the package itself.
-    monkeypatch.delattr(sys.modules["training"], "resnet", raising=False)
-    with pytest.raises(ValueError, match=r"training/resnet\.py"):
-        build_networks(TrainConfig(architecture="resnet", **TINY))

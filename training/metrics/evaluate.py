@@ -23,7 +23,6 @@ precision and recall are float32 in chunks.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from gan_contract.model_card import ModelCardError, read_model_card
+from gan_contract.seeds import seeds_to_z
 from training.metrics.classification import class_accuracy, per_class_coverage
 from training.metrics.extractors import Extractor, Features
 from training.metrics.frechet import frechet_distance
@@ -73,7 +74,7 @@ class Reference:
 
 def latents(num: int, z_dim: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """z for seeds 0..num-1 (``RandomState(seed).randn(z_dim)``) and labels cycling the classes."""
-    z = np.stack([np.random.RandomState(s).randn(z_dim) for s in range(num)]).astype(np.float32)
+    z = seeds_to_z(range(num), z_dim)
     labels = (np.arange(num) % num_classes if num_classes > 0 else np.zeros(num)).astype(np.int32)
     return z, labels
 
@@ -136,11 +137,11 @@ def _subset(features: Features, index: np.ndarray) -> Features:
 
 
 def load_model_json(version_dir: Path) -> dict[str, Any]:
-    path = version_dir / "model.json"
-    if not path.is_file():
-        raise ModelDirError(f"{version_dir} has no model.json")
-    meta: dict[str, Any] = json.loads(path.read_text())
-    return meta
+    """The validated ``model.json`` of ``version_dir`` (:mod:`gan_contract.model_card`)."""
+    try:
+        return read_model_card(version_dir)
+    except ModelCardError as error:
+        raise ModelDirError(str(error)) from error
 
 
 def saved_model_generator(version_dir: Path) -> GenerateFn:

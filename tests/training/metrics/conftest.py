@@ -74,6 +74,8 @@ def bank_model(mnist: RealImages, tmp_path_factory: pytest.TempPathFactory) -> P
             "max_width": 16,
         },
         "metrics": {},
+        # No score signature, so no calibration to measure: an empty one, as the schema allows.
+        "calibration": {"quantile_levels": [], "real_logits": []},
     }
     (version / "model.json").write_text(json.dumps(meta))
     return version.parent

@@ -42,9 +42,11 @@ from service.inference import InferenceEngine
 from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
 from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.playground import playground_router
 from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
+from service.walk_routes import walk_router
 
 logger = logging.getLogger("service")
 
@@ -198,6 +200,8 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     install_handlers(app)
     app.include_router(router)
     app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.include_router(walk_router, dependencies=[Depends(require_api_key)])
+    app.include_router(playground_router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

@@ -33,11 +33,11 @@ FILES: dict[str, str] = {
 }
 # The page may change with the service: browsers revalidate, and the ETag-less answer is small.
 CACHE = "no-cache"
-# The page loads its own scripts and styles and images from the service itself (and blob: URLs
-# of the answers it receives); nothing else.
+# The page loads its scripts, styles and images from the service itself (and blob: URLs of the
+# answers it receives); nothing else.
 POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 
 

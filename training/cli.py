@@ -440,6 +440,6 @@ def _sample_walk(args: argparse.Namespace, version_dir: Path, info: dict[str, An
         for i in range(0, len(z), 256)
     ])  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(encode_animation(images, fmt, fps=args.fps))  # type: ignore[arg-type]
+    args.out.write_bytes(encode_animation(images, fmt, fps=args.fps))
     print(f"wrote {args.out} ({len(images)} frames from {version_dir})")
     return 0

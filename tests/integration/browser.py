@@ -204,7 +204,10 @@ def take_screenshots(url: str, outdir: Path) -> list[Path]:
     """The README's pictures of the page at ``url``: wide and phone-width, after a walk."""
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp, Chromium(Path(tmp), timeout=60) as browser:
+    with (
+        tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp,
+        Chromium(Path(tmp), timeout=60) as browser,
+    ):
         browser.viewport(1280, 900)
         browser.navigate(url)
         browser.wait_for("document.querySelectorAll('#grid img').length > 0")

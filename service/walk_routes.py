@@ -25,7 +25,7 @@ from service.errors import InvalidRequest, PayloadTooLarge
 from service.inference import InferenceEngine, seeds_to_z
 from service.model_repository import LoadedModel
 from service.settings import Settings
-from service.walk_schemas import AnimateRequest
+from service.walk_schemas import AnimateRequest, WalkFromSeeds
 
 walk_router = APIRouter()
 
@@ -50,9 +50,9 @@ def _check_limits(body: AnimateRequest, model: LoadedModel, settings: Settings) 
 
 def _keys(body: AnimateRequest, model: LoadedModel) -> np.ndarray:
     """float32 [K, z_dim] key frames of the request."""
-    if body.seeds is not None:
+    if isinstance(body, WalkFromSeeds):
         return seeds_to_z(body.seeds, model.z_dim)
-    noise = body.noise or []
+    noise = body.noise
     if any(len(vector) != model.z_dim for vector in noise):
         raise InvalidRequest(
             f"noise must be a list of vectors of length z_dim={model.z_dim} "
@@ -64,13 +64,13 @@ def _keys(body: AnimateRequest, model: LoadedModel) -> np.ndarray:
 def _key_labels(body: AnimateRequest, model: LoadedModel) -> list[int] | None:
     """The class of each key, or None for an unconditional model."""
     label = body.class_label
-    count = body.key_count
+    rows = body.seeds if isinstance(body, WalkFromSeeds) else list(range(len(body.noise)))
+    count = len(rows)
     if model.num_classes == 0:
         if label is not None:
             raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
         return None
     if label is None:  # as /generate: the seed (or the index) modulo the number of classes
-        rows = body.seeds if body.seeds is not None else list(range(count))
         return [row % model.num_classes for row in rows]
     labels = [label] * count if isinstance(label, int) else list(label)
     if len(labels) != count:
@@ -142,6 +142,6 @@ async def animate(
         "X-Model": f"{chosen.name}/{chosen.version}",
         "X-Frames": str(body.frames),
     }
-    if body.seeds is not None:
+    if isinstance(body, WalkFromSeeds):
         headers["X-Seeds"] = ",".join(map(str, body.seeds))
     return Response(data, media_type=MEDIA_TYPES[body.format], headers=headers)

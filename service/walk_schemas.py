@@ -2,7 +2,8 @@
 
 Usage::
 
-    request = AnimateRequest(seeds=[0, 7, 42], frames=60, fps=15, format="gif")
+    request = WalkFromSeeds(seeds=[0, 7, 42], frames=60, fps=15, format="gif")
+    request = WalkFromNoise(noise=[z0, z1], loop=False)     # latent vectors as key frames
 
 Every field is bounded here, so that the OpenAPI document states the bounds. The bounds that
 depend on the settings (frames and pixels per response, psi range) or on the chosen model
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 # Hard ceilings of the schema; the settings' limits (GAN_MAX_WALK_FRAMES, ...) are usually lower.
 MAX_KEYS = 64
@@ -28,32 +29,11 @@ LabelList = Annotated[list[Label], Field(min_length=1, max_length=MAX_KEYS)]
 Vector = Annotated[list[Coordinate], Field(min_length=1, max_length=MAX_Z_DIM)]
 
 
-class AnimateRequest(BaseModel):
-    """A latent walk through key frames given as ``seeds`` or as ``noise`` (exactly one)."""
+class WalkOptions(BaseModel):
+    """What every walk request may say besides its key frames."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"seeds": [0, 7, 42], "frames": 60, "fps": 15},
-                {"seeds": [3, 4], "class_label": [3, 8], "frames": 24, "format": "gif"},
-                {"seeds": [1, 2], "loop": False, "interpolation": "lerp", "scale": 4},
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    seeds: list[Seed] | None = Field(
-        None,
-        min_length=2,
-        max_length=MAX_KEYS,
-        description="Key frames as seeds in 0..2**32-1 (StyleGAN's convention), visited in order.",
-    )
-    noise: list[Vector] | None = Field(
-        None,
-        min_length=2,
-        max_length=MAX_KEYS,
-        description="Key frames as latent vectors, each of the model's z_dim finite floats.",
-    )
     frames: int = Field(
         30, ge=2, le=MAX_FRAMES, description="Frames of the animation (GAN_MAX_WALK_FRAMES)."
     )
@@ -96,13 +76,43 @@ class AnimateRequest(BaseModel):
         description="Each pixel becomes scale x scale pixels (nearest neighbour).",
     )
 
-    @model_validator(mode="after")
-    def _one_source(self) -> AnimateRequest:
-        if (self.seeds is None) == (self.noise is None):
-            raise ValueError("give exactly one of seeds or noise (at least 2 key frames)")
-        return self
 
-    @property
-    def key_count(self) -> int:
-        """Number of key frames."""
-        return len(self.seeds if self.seeds is not None else self.noise or [])
+class WalkFromSeeds(WalkOptions):
+    """A latent walk through key frames given as seeds."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"seeds": [0, 7, 42], "frames": 60, "fps": 15},
+                {"seeds": [3, 4], "class_label": [3, 8], "frames": 24, "format": "gif"},
+                {"seeds": [1, 2], "loop": False, "interpolation": "lerp", "scale": 4},
+            ]
+        },
+    )
+
+    seeds: list[Seed] = Field(
+        min_length=2,
+        max_length=MAX_KEYS,
+        description="Key frames as seeds in 0..2**32-1 (StyleGAN's convention), visited in order.",
+    )
+
+
+class WalkFromNoise(WalkOptions):
+    """A latent walk through key frames given as latent vectors."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"noise": [[0.5] * 64, [-0.5] * 64], "frames": 12}]},
+    )
+
+    noise: list[Vector] = Field(
+        min_length=2,
+        max_length=MAX_KEYS,
+        description="Key frames as latent vectors, each of the model's z_dim finite floats.",
+    )
+
+
+# The body of POST /animate: exactly one of the two, as the OpenAPI document says (anyOf of two
+# closed objects), so that a schema-valid body never lacks its key frames.
+AnimateRequest = WalkFromSeeds | WalkFromNoise

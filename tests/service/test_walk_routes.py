@@ -93,7 +93,8 @@ def test_the_same_walk_twice_is_the_same_file(client):
         ({"noise": [[0.0] * 3, [1.0] * 3]}, 422, "z_dim"),
         ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi"),
         ({"seeds": [1]}, 422, ""),
-        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "exactly one"),
+        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "Extra inputs"),
+        ({"frames": 4}, 422, "seeds: Field required"),
         ({"seeds": [1, 2], "colour": "red"}, 422, ""),
         ({"seeds": [1, 2], "format": "mp4"}, 422, ""),
         ({"seeds": [1, 2], "model": "nope"}, 404, "unknown model"),
@@ -122,13 +123,19 @@ def test_a_walk_needs_the_key_but_the_page_does_not(limited):
 def test_the_walk_is_documented_in_openapi(client):
     doc = client.get("/openapi.json").json()
     operation = doc["paths"]["/animate"]["post"]
-    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert schema["additionalProperties"] is False
-    props = schema["properties"]
-    assert props["frames"]["minimum"] == 2 and props["frames"]["maximum"] >= 120
-    assert props["fps"]["maximum"] == 60 and props["scale"]["maximum"] == 8
-    assert set(props["format"]["enum"]) == {"webp", "gif"}
+    assert operation["requestBody"]["required"] is True
+    choices = operation["requestBody"]["content"]["application/json"]["schema"]["anyOf"]
+    schemas = [doc["components"]["schemas"][c["$ref"].rsplit("/", 1)[1]] for c in choices]
+    # Two closed objects, one with seeds and one with noise: a schema-valid body has key frames.
+    assert sorted(tuple(s["required"]) for s in schemas) == [("noise",), ("seeds",)]
+    for schema in schemas:
+        assert schema["additionalProperties"] is False
+        props = schema["properties"]
+        assert props["frames"]["minimum"] == 2 and props["frames"]["maximum"] >= 120
+        assert props["fps"]["maximum"] == 60 and props["scale"]["maximum"] == 8
+        assert set(props["format"]["enum"]) == {"webp", "gif"}
+        keys = props.get("seeds") or props["noise"]
+        assert keys["minItems"] == 2 and keys["maxItems"] == 64
     assert set(operation["responses"]["200"]["content"]) == {"image/webp", "image/gif"}
     assert {"413", "422", "503"} <= set(operation["responses"])
     assert "/" not in doc["paths"] and "/static/{name}" not in doc["paths"]

@@ -95,7 +95,7 @@ class Settings(BaseSettings):
         description="Frames of one POST /animate walk.",
     )
     max_walk_pixels: int = Field(
-        default=4096 * 4096,
+        default=2048 * 2048,
         ge=1,
         description="Pixels of all the frames of one POST /animate answer together (after "
         "scaling); bounds its memory and encoding time.",

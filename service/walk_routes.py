@@ -14,13 +14,15 @@ frames: each one is the image /generate gives for the same noise, class and psi.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from gan_contract.animation import MEDIA_TYPES, encode_animation
 from gan_contract.walks import walk
-from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
+from service.dependencies import ERRORS, EngineDep, SettingsDep, json_content
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.inference import InferenceEngine, seeds_to_z
 from service.model_repository import LoadedModel
@@ -132,11 +134,11 @@ async def animate(
     request.state.images = body.frames
     with engine.using(chosen):
         images = await _frames(engine, chosen, z, labels, body.truncation_psi)
-    data = await in_codec_pool(
-        request,
-        lambda: encode_animation(
-            images, body.format, fps=body.fps, loop=body.loop, scale=body.scale
-        ),
+    # Not in the codec pool: a long walk takes a second or more to encode, and the PNGs of
+    # /generate must not wait behind it. The default executor's few threads bound how many
+    # walks encode at once.
+    data = await asyncio.to_thread(
+        encode_animation, images, body.format, fps=body.fps, loop=body.loop, scale=body.scale
     )
     headers = {
         "X-Model": f"{chosen.name}/{chosen.version}",

@@ -37,6 +37,8 @@ async function api(path, options = {}) {
   if (response.status === 401) {
     $("key-form").hidden = false;
     $("api-key").focus();
+    throw new ApiError(state.key ? "The API key was refused; enter another."
+                                 : "This service needs an API key: enter it above.");
   }
   throw new ApiError(`${response.status}: ${detail}`);
 }
@@ -246,7 +248,7 @@ async function playWalk(event) {
     loop: true,
     truncation_psi: Number($("psi").value),
     format: "webp",
-    scale: Math.max(1, Math.min(8, Math.round(224 / model.resolution))),
+    scale: 1,  // the page enlarges it (pixelated): the service then encodes the fewest pixels
     ...modelQuery(),
   };
   if (model.num_classes > 0) {

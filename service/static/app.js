@@ -359,6 +359,14 @@ function clearDrawing() {
 // --- completion (models whose card lists the `complete` signature) -------------------------
 
 const MASK_COLOR = "rgba(255, 40, 40, 1)";
+// The painted strokes alone, off screen: the mask, whatever colours the image has.
+const maskLayer = document.createElement("canvas");
+maskLayer.width = maskLayer.height = 280;
+
+function paintMask(context, from, to) {
+  line(MASK_COLOR, 26)(context, from, to);
+  line("#fff", 26)(maskLayer.getContext("2d"), from, to);
+}
 
 function loadMaskImage(src) {
   if ($("complete").hidden) return;
@@ -368,6 +376,7 @@ function loadMaskImage(src) {
     context.imageSmoothingEnabled = false;
     context.clearRect(0, 0, 280, 280);
     context.drawImage(image, 0, 0, 280, 280);
+    maskLayer.getContext("2d").clearRect(0, 0, 280, 280);
   };
   image.src = src;
 }
@@ -378,7 +387,7 @@ function maskedImage() {
   const painted = document.createElement("canvas");
   painted.width = painted.height = resolution;
   const paintedContext = painted.getContext("2d");
-  paintedContext.drawImage($("mask"), 0, 0, resolution, resolution);
+  paintedContext.drawImage(maskLayer, 0, 0, resolution, resolution);
   const out = document.createElement("canvas");
   out.width = out.height = resolution;
   const context = out.getContext("2d");
@@ -388,9 +397,8 @@ function maskedImage() {
       context.drawImage(image, 0, 0);
       const pixels = context.getImageData(0, 0, resolution, resolution);
       const mask = paintedContext.getImageData(0, 0, resolution, resolution).data;
-      for (let i = 0; i < mask.length; i += 4) {
-        const red = mask[i] > 200 && mask[i + 1] < 120 && mask[i + 2] < 120;
-        if (red) pixels.data[i + 3] = 0;
+      for (let i = 3; i < mask.length; i += 4) {
+        if (mask[i] > 0) pixels.data[i] = 0;  // painted (even partly): missing
       }
       context.putImageData(pixels, 0, 0);
       out.toBlob(resolve, "image/png");
@@ -473,7 +481,7 @@ async function start() {
   setUpDrop();
   clearDrawing();
   drawable($("draw"), line("#fff", 22));
-  drawable($("mask"), line(MASK_COLOR, 26));
+  drawable($("mask"), paintMask);
   $("draw-clear").addEventListener("click", clearDrawing);
   $("draw-score").addEventListener("click", () => {
     $("draw").toBlob((blob) => scoreBlob(blob, "drawing"), "image/png");

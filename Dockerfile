@@ -19,6 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv
 COPY pyproject.toml README.md ./
+COPY gan_contract/ gan_contract/
 COPY service/ service/
 RUN python3 -m pip install --no-cache-dir ".[serve${TF_EXTRA:+,${TF_EXTRA}}]"
 COPY models/ models/

@@ -74,12 +74,22 @@ def test_noise_keys_gif_and_scale(client):
     assert Image.open(io.BytesIO(answer.content)).info["loop"] == 0
 
 
-def test_the_same_walk_twice_is_the_same_file(client):
+def _generated(client: TestClient) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('gan_images_generated_total{model="uncond",version="1"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_the_same_walk_twice_is_the_same_file_and_counted(client):
     body = {"seeds": [1, 2], "model": "uncond", "frames": 4}
+    before = _generated(client)
     first = client.post("/animate", json=body)
     second = client.post("/animate", json=body)
     # Same machine, same batch shapes, lossless encoder: the bytes repeat.
     assert first.content == second.content
+    assert _generated(client) == before + 8  # every frame counts as a generated image
+    assert 'route="/animate"' in client.get("/metrics").text
 
 
 @pytest.mark.parametrize(

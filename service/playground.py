@@ -29,6 +29,7 @@ playground_router = APIRouter()
 FILES: dict[str, str] = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "canvas.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 # The page may change with the service: browsers revalidate, and the ETag-less answer is small.

@@ -1,7 +1,8 @@
 // The playground page. It uses only the service's public HTTP API, as any client would:
 // GET /v1/models and /v1/models/{name}, POST /generate, POST /animate, POST /score, and
-// POST /complete when a model's card lists it. No framework, no build step.
-"use strict";
+// POST /complete when a model's card lists it. No framework, no build step: an ES module that
+// imports the drawing helpers of canvas.js.
+import { MaskPainter, clearCanvas, drawable, line } from "/static/canvas.js";
 
 const MAX_SEED = 4294967295;
 const $ = (id) => document.getElementById(id);
@@ -313,98 +314,12 @@ function setUpDrop() {
   });
 }
 
-// Freehand drawing on a canvas with pointer events (mouse, pen, touch).
-function drawable(canvas, stroke) {
-  const context = canvas.getContext("2d");
-  let last = null;
-  const point = (event) => {
-    const box = canvas.getBoundingClientRect();
-    return [(event.clientX - box.left) * canvas.width / box.width,
-            (event.clientY - box.top) * canvas.height / box.height];
-  };
-  canvas.addEventListener("pointerdown", (event) => {
-    canvas.setPointerCapture(event.pointerId);
-    last = point(event);
-  });
-  canvas.addEventListener("pointermove", (event) => {
-    if (!last) return;
-    const next = point(event);
-    stroke(context, last, next);
-    last = next;
-  });
-  const end = () => { last = null; };
-  canvas.addEventListener("pointerup", end);
-  canvas.addEventListener("pointercancel", end);
-  return context;
-}
-
-function line(color, width) {
-  return (context, [x0, y0], [x1, y1]) => {
-    context.strokeStyle = color;
-    context.lineWidth = width;
-    context.lineCap = "round";
-    context.beginPath();
-    context.moveTo(x0, y0);
-    context.lineTo(x1, y1);
-    context.stroke();
-  };
-}
-
-function clearDrawing() {
-  const context = $("draw").getContext("2d");
-  context.fillStyle = "#000";
-  context.fillRect(0, 0, 280, 280);
-}
-
 // --- completion (models whose card lists the `complete` signature) -------------------------
 
-const MASK_COLOR = "rgba(255, 40, 40, 1)";
-// The painted strokes alone, off screen: the mask, whatever colours the image has.
-const maskLayer = document.createElement("canvas");
-maskLayer.width = maskLayer.height = 280;
-
-function paintMask(context, from, to) {
-  line(MASK_COLOR, 26)(context, from, to);
-  line("#fff", 26)(maskLayer.getContext("2d"), from, to);
-}
+const maskPainter = new MaskPainter($("mask"));
 
 function loadMaskImage(src) {
-  if ($("complete").hidden) return;
-  const image = new Image();
-  image.onload = () => {
-    const context = $("mask").getContext("2d");
-    context.imageSmoothingEnabled = false;
-    context.clearRect(0, 0, 280, 280);
-    context.drawImage(image, 0, 0, 280, 280);
-    maskLayer.getContext("2d").clearRect(0, 0, 280, 280);
-  };
-  image.src = src;
-}
-
-// The selected image at the model's resolution with alpha 0 where the mask was painted.
-function maskedImage() {
-  const resolution = currentModel().resolution;
-  const painted = document.createElement("canvas");
-  painted.width = painted.height = resolution;
-  const paintedContext = painted.getContext("2d");
-  paintedContext.drawImage(maskLayer, 0, 0, resolution, resolution);
-  const out = document.createElement("canvas");
-  out.width = out.height = resolution;
-  const context = out.getContext("2d");
-  return new Promise((resolve) => {
-    const image = new Image();
-    image.onload = () => {
-      context.drawImage(image, 0, 0);
-      const pixels = context.getImageData(0, 0, resolution, resolution);
-      const mask = paintedContext.getImageData(0, 0, resolution, resolution).data;
-      for (let i = 3; i < mask.length; i += 4) {
-        if (mask[i] > 0) pixels.data[i] = 0;  // painted (even partly): missing
-      }
-      context.putImageData(pixels, 0, 0);
-      out.toBlob(resolve, "image/png");
-    };
-    image.src = state.selected.src;
-  });
+  if (!$("complete").hidden) maskPainter.show(src);
 }
 
 async function complete() {
@@ -418,7 +333,7 @@ async function complete() {
     const response = await api("/complete?" + params, {
       method: "POST",
       headers: { "Content-Type": "image/png" },
-      body: await maskedImage(),
+      body: await maskPainter.maskedPng(state.selected.src, currentModel().resolution),
     });
     let src;
     if ((response.headers.get("Content-Type") || "").startsWith("image/")) {
@@ -479,10 +394,9 @@ async function start() {
     loadModels().then(() => setStatus("Key accepted.")).catch(report);
   });
   setUpDrop();
-  clearDrawing();
+  clearCanvas($("draw"));
   drawable($("draw"), line("#fff", 22));
-  drawable($("mask"), paintMask);
-  $("draw-clear").addEventListener("click", clearDrawing);
+  $("draw-clear").addEventListener("click", () => clearCanvas($("draw")));
   $("draw-score").addEventListener("click", () => {
     $("draw").toBlob((blob) => scoreBlob(blob, "drawing"), "image/png");
   });

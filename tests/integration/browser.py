@@ -160,6 +160,10 @@ class Chromium:
                 )
             time.sleep(0.05)
 
+    def add_init_script(self, source: str) -> None:
+        """Run ``source`` in every page this browser opens from now on, before its own scripts."""
+        self.send("Page.addScriptToEvaluateOnNewDocument", source=source)
+
     def navigate(self, url: str) -> None:
         """Open ``url`` and wait until its scripts have run (DOMContentLoaded)."""
         self.send("Page.navigate", url=url)

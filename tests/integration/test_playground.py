@@ -111,6 +111,72 @@ def test_the_playground_generates_walks_and_scores(service: ServiceProcess, brow
     assert browser.errors() == []
 
 
+# Before the page's scripts: the model card lists `complete`, and POST /complete (a separate
+# endpoint) is stood in for by an echo that keeps what the page sent.
+FAKE_COMPLETION = """(() => {
+  const real = window.fetch.bind(window);
+  window.fetch = async (url, options) => {
+    const path = String(url);
+    if (path.startsWith('/complete')) {
+      window.completeSent = options.body;
+      return new Response(options.body, {headers: {'Content-Type': 'image/png'}});
+    }
+    const response = await real(url, options);
+    if (!path.startsWith('/v1/models/')) return response;
+    const card = await response.json();
+    card.metadata.signatures = ['generate', 'score', 'encode', 'complete'];
+    return new Response(JSON.stringify(card), {headers: {'Content-Type': 'application/json'}});
+  };
+})()"""
+
+# The alpha channel of the PNG the page sent: [width, height, transparent pixels].
+SENT_ALPHA = """(async () => {
+  const bitmap = await createImageBitmap(window.completeSent);
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const context = canvas.getContext('2d');
+  context.drawImage(bitmap, 0, 0);
+  const data = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  let missing = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] === 0) missing++;
+  return [bitmap.width, bitmap.height, missing];
+})()"""
+
+PAINT_MASK = """(() => {
+  const canvas = document.getElementById('mask');
+  const box = canvas.getBoundingClientRect();
+  const at = (x, y) => ({clientX: box.left + x * box.width, clientY: box.top + y * box.height,
+                         pointerId: 1, bubbles: true});
+  canvas.dispatchEvent(new PointerEvent('pointerdown', at(0.1, 0.1)));
+  canvas.dispatchEvent(new PointerEvent('pointermove', at(0.5, 0.5)));
+  canvas.dispatchEvent(new PointerEvent('pointerup', at(0.5, 0.5)));
+  return true;
+})()"""
+
+
+@pytest.mark.slow
+def test_completion_appears_when_the_model_card_lists_it(
+    service: ServiceProcess, browser: Chromium
+):
+    browser.add_init_script(FAKE_COMPLETION)
+    browser.navigate(service.url + "/")
+    browser.wait_for("!document.getElementById('complete').hidden")
+    browser.wait_for(f"{LOADED}.length === 9")
+    browser.evaluate("document.querySelector('#grid .cell').click()")
+    browser.evaluate(PAINT_MASK)
+    browser.evaluate("document.getElementById('complete-run').click()")
+    browser.wait_for(
+        "(() => { const i = document.getElementById('complete-img'); "
+        "return !i.hidden && i.complete && i.naturalWidth > 0; })()"
+    )
+    width, height, missing = browser.evaluate(SENT_ALPHA)
+    resolution = browser.evaluate("Number(document.querySelector('#grid img').naturalWidth)")
+    # The image went at the model's resolution, transparent where the mask was painted (a
+    # diagonal stroke over part of it), opaque elsewhere.
+    assert width == height == resolution
+    assert 0 < missing < resolution * resolution
+    assert browser.errors() == []
+
+
 def test_the_browser_client_reports_console_errors(browser: Chromium):
     # The check above means something only if errors do reach it.
     browser.navigate("data:text/html,<script>console.error('boom'); null.x;</script>")

@@ -120,7 +120,7 @@ def test_a_walk_needs_the_key_but_the_page_does_not(limited):
     assert limited.post("/animate", json={"seeds": [1, 2]}).status_code == 401
     page = limited.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert '<script src="/static/app.js"' in page.text
+    assert '<script type="module" src="/static/app.js"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
     script = limited.get("/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]

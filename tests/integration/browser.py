@@ -160,6 +160,12 @@ class Chromium:
                 )
             time.sleep(0.05)
 
+    def press_enter(self) -> None:
+        """Press and release Enter on the focused element, as a keyboard user would."""
+        key = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
+        self.send("Input.dispatchKeyEvent", type="keyDown", text="\r", **key)
+        self.send("Input.dispatchKeyEvent", type="keyUp", **key)
+
     def add_init_script(self, source: str) -> None:
         """Run ``source`` in every page this browser opens from now on, before its own scripts."""
         self.send("Page.addScriptToEvaluateOnNewDocument", source=source)

@@ -105,9 +105,21 @@ def test_the_playground_generates_walks_and_scores(service: ServiceProcess, brow
     )
     assert result.startswith("dropped.png: logit")
 
+    # The keyboard reaches the controls: Enter on "Random" draws new seeds.
+    shown = browser.evaluate(LOADED)
+    browser.evaluate("document.getElementById('random-seed').focus()")
+    browser.press_enter()
+    browser.wait_for(
+        f"(() => {{ const s = {LOADED}; return s.length === 4 && s[0] !== {shown[0]!r}; }})()"
+    )
+
     # The model card is shown; completion stays hidden for a model without that signature.
     assert browser.evaluate("document.getElementById('card-facts').children.length") > 4
     assert browser.evaluate("document.getElementById('complete').hidden") is True
+
+    # At phone width nothing sticks out sideways.
+    browser.viewport(390, 844, mobile=True)
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
     assert browser.errors() == []
 
 

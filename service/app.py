@@ -47,9 +47,11 @@ from service.inference import InferenceEngine
 from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
 from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.playground import playground_router
 from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
+from service.walk_routes import walk_router
 
 logger = logging.getLogger("service")
 
@@ -207,10 +209,14 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     install_handlers(app)
     app.include_router(router)
     app.include_router(model_router)
+    app.include_router(walk_router)
+    app.include_router(playground_router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
-    app.add_middleware(ApiKeys, keys=app.state.api_keys, routes=model_router.routes)
+    app.add_middleware(
+        ApiKeys, keys=app.state.api_keys, routes=[*model_router.routes, *walk_router.routes]
+    )
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(RequestLog)
     return app

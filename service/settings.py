@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     max_seed_string_length: int = Field(
         default=1024, ge=1, description="Characters of a seed range string such as '0-7,12'."
     )
+    max_walk_frames: int = Field(
+        default=120,
+        ge=2,
+        le=1000,
+        description="Frames of one POST /animate walk.",
+    )
+    max_walk_pixels: int = Field(
+        default=2048 * 2048,
+        ge=1,
+        description="Pixels of all the frames of one POST /animate answer together (after "
+        "scaling); bounds its memory and encoding time.",
+    )
     min_truncation_psi: float = Field(default=-1.0, description="Smallest accepted truncation_psi.")
     max_truncation_psi: float = Field(default=2.0, description="Largest accepted truncation_psi.")
 

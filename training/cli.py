@@ -56,6 +56,7 @@ SAMPLE_EXAMPLES = """examples:
   gan-sample models/mnist --seeds 0-35 --grid grid.png              # latest version
   gan-sample models/mnist/1 --seeds 0-9 --class 3 --psi 0.7 --outdir out/
   gan-sample models/mnist --seeds 0-9 --grid docs/mnist-grid.png   # a row per class
+  gan-sample models/mnist --walk 0,7,42 --frames 60 --out walk.webp  # a latent walk (or .gif)
 """
 
 # Help for each TrainConfig field; the flag is the field name with dashes.
@@ -322,6 +323,13 @@ def build_sample_parser() -> argparse.ArgumentParser:
     out = parser.add_mutually_exclusive_group(required=True)
     out.add_argument("--outdir", type=Path, help="write one PNG per image into this folder")
     out.add_argument("--grid", type=Path, metavar="FILE", help="write one PNG grid of all images")
+    out.add_argument(
+        "--out", type=Path, metavar="FILE", help="with --walk: the animation (.webp or .gif)"
+    )
+    walk = parser.add_argument_group("latent walk (as POST /animate)")
+    walk.add_argument("--walk", metavar="SEEDS", help="key seeds visited in order, e.g. 0,7,42")
+    walk.add_argument("--frames", type=int, default=60, help="frames of the walk [60]")
+    walk.add_argument("--fps", type=float, default=15.0, help="frames per second [15]")
     parser.add_argument(
         "--padding",
         type=int,
@@ -359,6 +367,10 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-sample", f"--padding must be in 0..64, got {args.padding}")
     if not args.psi > 0:
         _fail("gan-sample", f"--psi must be positive, got {args.psi}")
+    if (args.walk is None) != (args.out is None):
+        _fail("gan-sample", "--walk and --out go together (--out FILE.webp or FILE.gif)")
+    if args.walk is not None:
+        return _sample_walk(args, version_dir, info)
     if num_classes and args.class_label is None:
         classes = list(range(num_classes))  # every seed in every class, row by row
     else:
@@ -396,4 +408,50 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         suffix = f"-class{label}" if num_classes else ""
         save_png(image, args.outdir / f"seed{seed:04d}{suffix}.png")
     print(f"wrote {len(images)} images to {args.outdir} from {version_dir}")
+    return 0
+
+
+def _sample_walk(args: argparse.Namespace, version_dir: Path, info: dict[str, Any]) -> int:
+    """``gan-sample --walk SEEDS --out FILE``: the animation POST /animate gives (defaults)."""
+    from gan_contract.animation import encode_animation
+    from gan_contract.walks import walk
+    from gan_contract.seeds import parse_seeds, seeds_to_z
+
+    fmt = args.out.suffix.lower().lstrip(".")
+    if fmt not in ("webp", "gif"):
+        _fail("gan-sample", f"--out must end in .webp or .gif, got {args.out.name!r}")
+    try:
+        seeds = parse_seeds(args.walk, 64)
+    except ValueError as error:
+        _fail("gan-sample", str(error))
+    if not 2 <= len(seeds) <= 64:
+        _fail("gan-sample", f"--walk needs 2..64 seeds, got {len(seeds)}")
+    if not 2 <= args.frames <= 1000:
+        _fail("gan-sample", f"--frames must be in 2..1000, got {args.frames}")
+    if not 1 <= args.fps <= 60:
+        _fail("gan-sample", f"--fps must be in 1..60, got {args.fps}")
+    num_classes = int(info.get("num_classes", 0))
+    key_labels = None
+    if num_classes:  # as the service: the seed modulo the number of classes, unless --class
+        key_labels = [args.class_label if args.class_label is not None else s % num_classes
+                      for s in seeds]  # fmt: skip
+    z, labels = walk(seeds_to_z(seeds, int(info["z_dim"])), args.frames, labels=key_labels)
+    if args.dry_run:
+        print(json.dumps({"model": str(version_dir), "walk": seeds, "frames": args.frames,
+                          "labels": labels.tolist(), "out": str(args.out)}, indent=2))  # fmt: skip
+        return 0
+
+    _quiet_tensorflow()
+    import numpy as np
+    import tensorflow as tf
+
+    generate = tf.saved_model.load(str(version_dir)).signatures["generate"]
+    images = np.concatenate([
+        generate(z=tf.constant(z[i : i + 256]), labels=tf.constant(labels[i : i + 256]),
+                 truncation_psi=tf.constant(args.psi, tf.float32))["images"].numpy()
+        for i in range(0, len(z), 256)
+    ])  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_bytes(encode_animation(images, fmt, fps=args.fps))
+    print(f"wrote {args.out} ({len(images)} frames from {version_dir})")
     return 0

@@ -147,3 +147,35 @@ def test_export_eval_num_without_a_fitting_extractor_is_one_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("gan-export: ") and "Traceback" not in err
     assert not (tmp_path / "x" / "1").exists()
+
+
+def test_sample_walk_writes_an_animation_starting_on_the_first_seed(exported_model, tmp_path):
+    model = str(exported_model.version_dir)
+    out = tmp_path / "walk.gif"
+    argv = [model, "--walk", "3,5", "--frames", "6", "--class", "7", "--out", str(out)]
+    assert sample_main(argv) == 0
+    gif = Image.open(out)
+    assert gif.n_frames == 6 and gif.size == (16, 16) and gif.info["loop"] == 0
+    assert sample_main([model, "--seeds", "3", "--class", "7", "--outdir", str(tmp_path)]) == 0
+    still = np.asarray(Image.open(tmp_path / "seed0003-class7.png"), dtype=int)
+    gif.seek(0)
+    first = np.asarray(gif.convert("L"), dtype=int)
+    # The walk's first frame is seed 3's noise after a float64 round trip through slerp: the
+    # same image up to one grey level (the service's promise across computations).
+    assert np.max(np.abs(first - still)) <= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--walk", "3", "--out", "w.webp"], "2..64 seeds"),
+        (["--walk", "1,2", "--out", "w.mp4"], ".webp or .gif"),
+        (["--walk", "1,2", "--frames", "1", "--out", "w.gif"], "--frames must be in 2..1000"),
+        (["--walk", "1,2", "--grid", "g.png"], "--walk and --out go together"),
+    ],
+)
+def test_bad_walk_arguments_exit_2(
+    exported_model, extra, message, capsys: pytest.CaptureFixture[str]
+):
+    assert _exit_code(sample_main, [str(exported_model.version_dir), *extra]) == 2
+    assert message in capsys.readouterr().err

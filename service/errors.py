@@ -80,8 +80,31 @@ async def _service_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.error, exc.message, exc.headers)
 
 
+def _malformed_json(exc: RequestValidationError) -> str | None:
+    """What is wrong with a body that is not JSON at all (a 400), or None for a 422 case."""
+    for item in exc.errors():
+        if item.get("type") != "json_invalid":
+            continue
+        loc = item.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        reason = str((item.get("ctx") or {}).get("error") or item.get("msg", "invalid JSON"))
+        body = exc.body if isinstance(exc.body, str) else None
+        if position is None or body is None:
+            return f"the request body is not valid JSON: {reason}"
+        line = body.count("\n", 0, position) + 1
+        column = position - (body.rfind("\n", 0, position) + 1) + 1
+        return (
+            f"the request body is not valid JSON: {reason} at line {line}, column {column} "
+            f"(character {position + 1})"
+        )
+    return None
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = _malformed_json(exc)
+    if malformed is not None:  # not a request that breaks the rules: no request at all
+        return error_response(400, "bad_request", malformed)
     errors = [
         {key: value for key, value in item.items() if key in ("loc", "msg", "type")}
         for item in exc.errors()

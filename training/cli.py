@@ -14,7 +14,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from training.config import (
     ARCHITECTURES,
@@ -25,6 +25,8 @@ from training.config import (
     ConfigError,
     TrainConfig,
 )
+from training.startup import SAMPLE_NEEDS, check_dataset_path, load_tensorflow, require_packages
+from training.startup import fail as _fail
 
 TRAIN_EXAMPLES = """examples:
   # a small conditional model on scikit-learn's digits (no download), then images from it
@@ -105,17 +107,6 @@ CHOICES: dict[str, Sequence[Any]] = {
 }
 
 
-def _fail(prog: str, message: str) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def _quiet_tensorflow() -> None:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 # -- gan-train -------------------------------------------------------------------------------
 
 
@@ -180,11 +171,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             config = TrainConfig(**args).validate()
     except ConfigError as error:
         _fail("gan-train", str(error))
+    check_dataset_path("gan-train", config.dataset)
+    require_packages("gan-train")
     if control["dry_run"]:
         print(json.dumps({**config.to_dict(), **{k: str(v) for k, v in control.items()}}, indent=2))
         return 0
 
-    _quiet_tensorflow()
+    load_tensorflow("gan-train", ", then the data and the networks")
     from training.data import DatasetError
     from training.loop import TrainingDiverged, train
 
@@ -267,11 +260,12 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-export", "--eval-num must be 0 (off) or a positive number of samples")
     if not args.name or "/" in args.name or args.name.startswith("."):
         _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
+    require_packages("gan-export")
     if args.dry_run:
         resolved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         print(json.dumps({**resolved, "training_options": config.to_dict()}, indent=2))
         return 0
-    _quiet_tensorflow()
+    load_tensorflow("gan-export", ", then the run's checkpoint")
     from training.data import DatasetError
     from training.export import ExportError, export_run
     from training.metrics.callback import last_eval_metrics
@@ -351,6 +345,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         classes = list(range(num_classes))  # every seed in every class, row by row
     else:
         classes = [args.class_label or 0]
+    require_packages("gan-sample", SAMPLE_NEEDS)
     if args.dry_run:
         resolved = {
             "model": str(version_dir),
@@ -363,7 +358,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(resolved, indent=2))
         return 0
 
-    _quiet_tensorflow()
+    load_tensorflow("gan-sample")
     import numpy as np
     import tensorflow as tf
 

@@ -61,8 +61,20 @@ def test_run_prints_floor_and_ceiling_and_writes_json(
     out = tmp_path / "report.json"
     argv = [str(bank_model), "--dataset", f"npz:{data}", "--num", "300"]
     assert main([*argv, "--kid-subsets", "3", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "floor: real vs real" in printed and "ceiling: untrained G" in printed
     report = json.loads(out.read_text())
-    assert set(report["rows"]) == {"model", "model_half", "real_vs_real", "untrained"}
-    assert report["rows"]["real_vs_real"]["num_real"] == 500
+    rows = report["rows"]
+    assert set(rows) == {"model", "model_matched", "real_vs_real", "untrained"}
+    # The floor is measured at the model's size (300 of one real half against the other half),
+    # and the row compared with it has exactly its sizes; the table says so.
+    sizes = {key: (rows[key]["num_generated"], rows[key]["num_real"]) for key in rows}
+    assert sizes["real_vs_real"] == sizes["model_matched"] == (300, 500)
+    assert sizes["model"] == (300, 1000)
+    assert "| model, floor's sizes |" in printed and "300 / 500 |" in printed
+    # 300 images (30 per class) are too few for several figures: said on stderr, and in JSON.
+    warnings = [line for line in captured.err.splitlines() if "gan-eval: warning:" in line]
+    assert len(warnings) == len(report["warnings"]) >= 2
+    assert any("KID subsets hold only 300" in w for w in warnings)
+    assert any("30 per class" in w for w in warnings)

@@ -26,6 +26,14 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
+class BadRequest(ServiceError):
+    """400: the body cannot be parsed at all (malformed JSON), as opposed to a 422 request that
+    parses but breaks a rule."""
+
+    status_code = 400
+    error = "bad_request"
+
+
 class InvalidRequest(ServiceError):
     status_code = 422
     error = "invalid_request"

@@ -101,6 +101,27 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its C++ start-up notices (CPU features, oneDNN) in the log.
+
+    They are written to file descriptor 2 directly, and TensorFlow 2.21 prints them whatever
+    ``os.environ`` says by then, so fd 2 points to /dev/null during the import only. A
+    ``TF_CPP_MIN_LOG_LEVEL`` the user set is their choice and wins.
+    """
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # for what TensorFlow logs later
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list[int]]) -> None:
     """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown)."""
     resolved = settings.model_dump(mode="json", exclude={"api_keys"})
@@ -123,8 +144,6 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of ``gan-serve``."""
     args = build_parser().parse_args(argv)
     require_packages()
-    # Keep TensorFlow's C++ start-up notices out of the JSON log (a level the user set wins).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from service.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -153,6 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("service").info(
             "loading TensorFlow and %d model(s) from %s", len(found), settings.model_dir
         )
+        import_tensorflow_quietly()
         configure_tensorflow()
         repository = ModelRepository.load(
             settings.model_dir, settings.model_versions, settings.default_model

@@ -9,6 +9,7 @@ Each case runs in a fresh interpreter (this one has TensorFlow loaded already) a
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -108,3 +109,20 @@ def test_a_dry_run_needs_no_tensorflow(tool: str):
     }[tool]
     result, stderr = run_tool(tool, [*argv, "--dry-run"])
     assert result["code"] in (0, None) and not result["tensorflow"], stderr
+
+
+@pytest.mark.slow
+def test_loading_tensorflow_is_one_line_without_its_native_notices():
+    code = "from training.startup import load_tensorflow; load_tensorflow('gan-x', ', then y')"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    # TensorFlow's C++ notices (oneDNN, CPU features, absl's pre-init warning) would follow here.
+    assert done.stderr.splitlines() == ["gan-x: loading TensorFlow, then y..."]

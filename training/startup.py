@@ -5,7 +5,7 @@ Usage (in a CLI, after its arguments are parsed and checked)::
     from training.startup import TRAIN_EXTRA, load_tensorflow, require_packages
 
     require_packages("gan-train", TRAIN_EXTRA)  # exit 2, naming the install command, if missing
-    load_tensorflow("gan-train")                # one progress line; TF's C++ notices kept quiet
+    load_tensorflow("gan-train")                # one progress line; TF's C++ notices kept out
 
 Nothing here imports TensorFlow or any optional package at import time, so a tool can refuse a
 bad argument or a missing package in well under a second.
@@ -13,10 +13,11 @@ bad argument or a missing package in well under a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import NoReturn
 
@@ -78,22 +79,40 @@ def require_packages(prog: str, needs: Mapping[str, str] = TRAIN_EXTRA) -> None:
         fail(prog, f"missing {', '.join(missing)}: {INSTALL_HINT}")
 
 
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ start-up notices (CPU features, oneDNN) out of the output.
-
-    Must run before TensorFlow is imported; a level the user set in ``TF_CPP_MIN_LOG_LEVEL``
-    wins, so ``TF_CPP_MIN_LOG_LEVEL=0`` brings the notices back for debugging.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null meanwhile: TensorFlow's C++ code writes there directly,
+    below ``sys.stderr``. A Python exception is still raised (and printed) as usual."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def load_tensorflow(prog: str, doing: str = "") -> None:
-    """Import TensorFlow quietly, after one line saying so (it takes seconds on a CPU)."""
-    quiet_tensorflow()
-    if "tensorflow" not in sys.modules:
-        print(f"{prog}: loading TensorFlow{doing}...", file=sys.stderr, flush=True)
-    import tensorflow as tf
+    """Import TensorFlow after one line saying so (it takes seconds on a CPU), keeping its C++
+    start-up notices (CPU features, oneDNN) out of the output.
 
+    ``TF_CPP_MIN_LOG_LEVEL`` set in the environment of the process start is the user's choice and
+    wins (``TF_CPP_MIN_LOG_LEVEL=0`` shows every notice). Setting it from Python is not enough:
+    TensorFlow 2.21 prints the import-time notices whatever ``os.environ`` says by then, so
+    they are silenced at the file-descriptor level, during the import only.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    print(f"{prog}: loading TensorFlow{doing}...", file=sys.stderr, flush=True)
+    user_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    if user_level is not None:
+        import tensorflow  # noqa: F401
+
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # for what TensorFlow logs later, and subprocesses
+    with native_stderr_silenced():
+        import tensorflow as tf
     # TensorFlow's Python warnings go through its absl logger: as quiet as the C++ side.
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"].strip() in ("2", "3"):
-        tf.get_logger().setLevel("ERROR")
+    tf.get_logger().setLevel("ERROR")

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.startup import check_dataset_path, load_tensorflow, require_packages
+from training.startup import check_dataset_path, fail, load_tensorflow, require_packages
 
 EXAMPLES = """examples:
   gan-eval models/mnist --dataset mnist-idx:../shared/data/mnist
@@ -103,7 +103,7 @@ def _train_extractor(argv: list[str]) -> int:
     parser = _train_parser()
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.resolution < 8:
-        parser.error("--epochs must be >= 1 and --resolution >= 8")
+        fail(parser.prog, "--epochs must be >= 1 and --resolution >= 8")
     check_dataset_path(parser.prog, args.dataset)
     require_packages(parser.prog)
     if args.dry_run:
@@ -115,7 +115,7 @@ def _train_extractor(argv: list[str]) -> int:
     try:
         real = load_real_images(args.dataset, args.resolution, args.channels, labelled=True)
     except DatasetError as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     from training.metrics.domain_classifier import train_domain_classifier
 
     try:
@@ -123,7 +123,7 @@ def _train_extractor(argv: list[str]) -> int:
             real, args.out, epochs=args.epochs, holdout=args.holdout, seed=args.seed
         )
     except ValueError as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     print(
         f"held-out accuracy {info['heldout_accuracy']:.2%} on {info['num_heldout']} images; "
         f"exported to {args.out}"
@@ -135,9 +135,9 @@ def _evaluate(argv: list[str]) -> int:
     parser = _eval_parser()
     args = parser.parse_args(argv)
     if args.num < 10:
-        parser.error("--num must be at least 10")
+        fail(parser.prog, "--num must be at least 10")
     if args.kid_subsets < 1 or args.batch_size < 1:
-        parser.error("--kid-subsets and --batch-size must be >= 1")
+        fail(parser.prog, "--kid-subsets and --batch-size must be >= 1")
     check_dataset_path("gan-eval", args.dataset)
     require_packages("gan-eval")
     from training.metrics.evaluate import (  # numpy and scipy; no TensorFlow yet
@@ -156,9 +156,9 @@ def _evaluate(argv: list[str]) -> int:
         # The real images are prepared at the model's size, as its training data was.
         res, channels = int(meta["resolution"]), int(meta["channels"])
     except ModelDirError as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     except KeyError as exc:
-        parser.error(f"{args.model_dir}: model.json lacks the key {exc}")
+        fail(parser.prog, f"{args.model_dir}: model.json lacks the key {exc}")
     if args.dry_run:
         _print_options(args, model=str(version_dir), resolution=res, channels=channels)
         return 0
@@ -180,9 +180,9 @@ def _evaluate(argv: list[str]) -> int:
             log=lambda msg: print(f"gan-eval: {msg}", file=sys.stderr),
         )
     except (ModelDirError, DatasetError, ExtractorError) as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     except KeyError as exc:
-        parser.error(f"{args.model_dir}: model.json lacks the key {exc}")
+        fail(parser.prog, f"{args.model_dir}: model.json lacks the key {exc}")
     report["dataset"] = args.dataset
     out = args.json or Path("runs") / "eval" / (
         f"{version_dir.parent.name}-{version_dir.name}-"

@@ -60,7 +60,7 @@ def _eval_parser() -> argparse.ArgumentParser:
         "--json",
         type=Path,
         help="report path (default runs/eval/NAME-VERSION-EXTRACTOR.json, e.g. "
-        "runs/eval/mnist-1-mnist_classifier.json)",
+        "runs/eval/mnist-1-classifier_mnist_classifier.json)",
     )
     parser.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
     parser.add_argument("--batch-size", type=int, default=250, help="generation batch size")

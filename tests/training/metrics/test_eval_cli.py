@@ -54,15 +54,25 @@ def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
 
 
 def test_run_prints_floor_and_ceiling_and_writes_json(
-    bank_model: Path, mnist: RealImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bank_model: Path,
+    mnist: RealImages,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ):
     data = tmp_path / "mnist-part.npz"
     np.savez(data, x=mnist.images[:1000, ..., 0], y=mnist.labels[:1000])
-    out = tmp_path / "report.json"
+    monkeypatch.chdir(tmp_path)  # the report goes to the default path that --help names
     argv = [str(bank_model), "--dataset", f"npz:{data}", "--num", "300"]
-    assert main([*argv, "--kid-subsets", "3", "--json", str(out)]) == 0
+    assert main([*argv, "--kid-subsets", "3"]) == 0
     captured = capsys.readouterr()
     printed = captured.out
+    [out] = (tmp_path / "runs" / "eval").glob("*.json")
+    assert out.name == "bank-1-classifier_mnist_classifier.json"  # NAME-VERSION-EXTRACTOR
+    assert f"report: runs/eval/{out.name}" in printed
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "runs/eval/NAME-VERSION-EXTRACTOR.json" in "".join(capsys.readouterr().out.split())
     assert "floor: real vs real" in printed and "ceiling: untrained G" in printed
     report = json.loads(out.read_text())
     rows = report["rows"]

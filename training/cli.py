@@ -1,8 +1,9 @@
 """The command-line tools ``gan-train``, ``gan-export`` and ``gan-sample``.
 
 Each is a thin layer: parse arguments, build the typed config, call one function. TensorFlow is
-imported only after the arguments are parsed (``--help`` and bad arguments stay instant). Bad
-arguments print one clear message and exit with code 2, never a traceback.
+imported only after the arguments, the input paths and the installed packages are checked
+(:mod:`training.startup`), so ``--help``, ``--dry-run`` and mistakes stay instant. Bad arguments
+print one clear message and exit with code 2, never a traceback.
 """
 
 from __future__ import annotations

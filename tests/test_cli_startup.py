@@ -40,15 +40,27 @@ print(json.dumps({{"code": code, "tensorflow": sys.modules.get("tensorflow") is 
 """
 
 
-def run_tool(tool: str, argv: list[str], blocked: tuple[str, ...] = ()) -> tuple[dict, str]:
-    """Run ``tool``'s entry point in a fresh interpreter; (its exit and TF import, its stderr)."""
+def run_tool(
+    tool: str, argv: list[str], blocked: tuple[str, ...] = (), env: dict[str, str] | None = None
+) -> tuple[dict, str]:
+    """Run ``tool``'s entry point in a fresh interpreter.
+
+    Returns its exit code, whether TensorFlow was imported and what it printed (``"out"``), and
+    its stderr.
+    """
     module, function = ENTRY_POINTS[tool].split(":")
     code = SCRIPT.format(blocked=list(blocked), module=module, function=function, argv=argv)
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
     assert done.stdout.strip(), done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+    *printed, last = done.stdout.strip().splitlines()
+    return {**json.loads(last), "out": "\n".join(printed)}, done.stderr
 
 
 @pytest.mark.parametrize(
@@ -75,7 +87,7 @@ def test_a_missing_package_is_one_line_naming_the_install_command(
         "gan-serve": [],
     }[tool]
     result, stderr = run_tool(tool, argv, blocked)
-    assert result == {"code": 2, "tensorflow": False}, stderr
+    assert result == {"code": 2, "tensorflow": False, "out": ""}, stderr
     [line] = stderr.strip().splitlines()
     assert line.startswith(f"{tool}: error: missing {package}")
     install = "make run" if tool == "gan-serve" else "make train-setup"
@@ -96,7 +108,7 @@ def test_a_missing_package_is_one_line_naming_the_install_command(
 )
 def test_an_argument_error_comes_before_tensorflow(tool: str, argv: list[str], message: str):
     result, stderr = run_tool(tool, argv)
-    assert result == {"code": 2, "tensorflow": False}, stderr
+    assert result == {"code": 2, "tensorflow": False, "out": ""}, stderr
     [line] = stderr.strip().splitlines()
     assert line.startswith(f"{tool}: error: ") and message in line
 
@@ -108,8 +120,15 @@ def test_a_dry_run_needs_no_tensorflow(tool: str):
         "gan-eval": ["models/mnist", "--dataset", "digits"],
         "gan-serve": ["--model-dir", "models"],
     }[tool]
-    result, stderr = run_tool(tool, [*argv, "--dry-run"])
+    result, stderr = run_tool(tool, [*argv, "--dry-run"], env={"GAN_API_KEYS": "secret-key"})
     assert result["code"] in (0, None) and not result["tensorflow"], stderr
+    resolved = json.loads(result["out"])  # the resolved options, as JSON
+    if tool == "gan-serve":
+        assert resolved["models"] == {"mnist": [1]}
+        assert resolved["settings"]["poll_seconds"] == 10.0
+        assert "secret-key" not in result["out"] and resolved["settings"]["api_keys"] == "1 key(s)"
+    else:
+        assert resolved["dataset"] == "digits"
 
 
 @pytest.mark.slow

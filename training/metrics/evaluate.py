@@ -21,9 +21,9 @@ Class accuracy and per-class coverage appear for conditional models when the ext
 classifier over the same number of classes. All statistics are float64 (FD, KID); distances for
 precision and recall are float32 in chunks.
 
-``report["warnings"]`` says where the sample is too small for a figure to mean much (FD with fewer
-images than feature dimensions, a KID within its own spread, coverage from a few images per
-class); ``gan-eval`` prints them under the table.
+``report["warnings"]`` says where the sample is too small for a figure to mean much (FD from fewer
+images than ten times the feature dimensions, a KID within its spread over subsets, coverage and
+recall from a few hundred images per class); ``gan-eval`` prints them under the table.
 """
 
 from __future__ import annotations

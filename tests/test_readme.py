@@ -2,7 +2,9 @@
 
 Every command in its ``bash`` blocks is checked: ``make`` targets exist; every ``gan-*`` command
 parses with its tool's own argument parser and, when its inputs exist in a fresh checkout, runs
-with ``--dry-run`` (which checks paths and options without TensorFlow); every ``curl`` runs, in
+with ``--dry-run`` (which checks paths and options without TensorFlow); the commands that use an
+earlier command's model or run run on the session's tiny exported model instead (``gan-sample``
+for real, the others as dry runs); every ``curl`` runs, in
 order, against the bundled model in-process. The Python client example runs against the same
 app, once as is and once with the service answering 503 first.
 """

@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean
+.PHONY: run train-setup test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,19 @@ $(VENV)/.serve: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[serve,cpu]'
 	touch $@
 
+$(VENV)/.train: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[serve,train,cpu]'
+	touch $@
+
 $(VENV)/.dev: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[dev,cpu]'
 	touch $@
 
 run: $(VENV)/.serve  ## serve the bundled default model on http://$(HOST):$(PORT)
 	$(VENV)/bin/gan-serve --host $(HOST) --port $(PORT) --model-dir models
+
+train-setup: $(VENV)/.train  ## install the training tools (gan-train, gan-sample, ...) into .venv
+	@echo "training tools installed: $(VENV)/bin/gan-train --help"
 
 test: $(VENV)/.dev  ## the whole test suite, on the CPU
 	$(PY) -m pytest

@@ -9,7 +9,7 @@ Usage::
 
 Nothing happens at import time: the app's lifespan loads every model (unless a loaded
 :class:`~service.model_repository.ModelRepository` is passed in), warms it up, starts the
-batchers, starts the model watcher when ``GAN_POLL_SECONDS`` > 0 (:mod:`service.reload`), and
+batchers, starts the model watcher unless ``GAN_POLL_SECONDS`` is 0 (:mod:`service.reload`), and
 only then sets ``app.state.ready`` so that /readyz answers 200. On shutdown it clears the flag
 first, then stops the watcher and the batchers. ``create_app_from_env`` is the zero-argument
 factory for ``uvicorn --factory`` (without the SIGTERM drain of ``gan-serve``, which lives in

@@ -8,19 +8,26 @@ Examples::
 The models are loaded before the server starts listening: a missing or broken model directory
 ends the command with one error line and exit status 2, never a half-alive server. Logs are JSON
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
-(:mod:`service.server`).
+(:mod:`service.server`). Arguments, settings, the installed packages and the model directory are
+checked before TensorFlow is imported; ``--dry-run`` prints the resolved configuration and stops.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import Any
 
 EXAMPLES = """examples:
   gan-serve
   gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
   GAN_MAX_BATCH_SIZE=64 GAN_MODEL_VERSIONS='{"mnist": 1}' gan-serve
+  gan-serve --dry-run                         # the resolved settings and the models found
 
 Every other setting is a GAN_* environment variable (see the README's configuration table).
 """
@@ -50,7 +57,42 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="log level (default: %(default)s)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved settings and the models found, then exit",
+    )
     return parser
+
+
+# Module name -> the package that provides it: what serving needs (the [serve] extra and TF).
+SERVE_NEEDS = {
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "pydantic": "pydantic",
+    "pydantic_settings": "pydantic-settings",
+    "PIL": "pillow",
+    "prometheus_client": "prometheus-client",
+    "multipart": "python-multipart",
+    "tensorflow": "tensorflow-cpu",
+}
+
+
+def require_packages() -> None:
+    """Exit 2 with one line naming the missing packages and the command that installs them."""
+    missing = []
+    for module, package in SERVE_NEEDS.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or half-removed installation
+            found = False
+        if not found:
+            missing.append(package)
+    if missing:
+        fail(
+            f"missing {', '.join(missing)}: install the service with `make run` "
+            "(or `pip install -e '.[serve,cpu]'`; `.[serve,gpu]` on an NVIDIA GPU)"
+        )
 
 
 def fail(message: str) -> None:
@@ -59,9 +101,49 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its C++ start-up notices (CPU features, oneDNN) in the log.
+
+    They are written to file descriptor 2 directly, and TensorFlow 2.21 prints them whatever
+    ``os.environ`` says by then, so fd 2 points to /dev/null during the import only. A
+    ``TF_CPP_MIN_LOG_LEVEL`` the user set is their choice and wins.
+    """
+    if "tensorflow" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # for what TensorFlow logs later
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list[int]]) -> None:
+    """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown)."""
+    resolved = settings.model_dump(mode="json", exclude={"api_keys"})
+    resolved["api_keys"] = f"{len(settings.api_keys)} key(s)"
+    print(
+        json.dumps(
+            {
+                "host": args.host,
+                "port": args.port,
+                "log_level": args.log_level,
+                "settings": resolved,
+                "models": found,
+            },
+            indent=2,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``gan-serve``."""
     args = build_parser().parse_args(argv)
+    require_packages()
     from service.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -83,7 +165,14 @@ def main(argv: list[str] | None = None) -> None:
         # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
         from service.model_repository import discover
 
-        discover(settings.model_dir)
+        found = discover(settings.model_dir)
+        if args.dry_run:
+            print_dry_run(args, settings, found)
+            return
+        logging.getLogger("service").info(
+            "loading TensorFlow and %d model(s) from %s", len(found), settings.model_dir
+        )
+        import_tensorflow_quietly()
         configure_tensorflow()
         repository = ModelRepository.load(
             settings.model_dir, settings.model_versions, settings.default_model

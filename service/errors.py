@@ -28,6 +28,14 @@ class ServiceError(Exception):
         self.headers = headers or {}
 
 
+class BadRequest(ServiceError):
+    """400: the body cannot be parsed at all (malformed JSON), as opposed to a 422 request that
+    parses but breaks a rule."""
+
+    status_code = 400
+    error = "bad_request"
+
+
 class InvalidRequest(ServiceError):
     status_code = 422
     error = "invalid_request"
@@ -88,8 +96,31 @@ async def _contract_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, InvalidRequest.error, str(exc))
 
 
+def _malformed_json(exc: RequestValidationError) -> str | None:
+    """What is wrong with a body that is not JSON at all (a 400), or None for a 422 case."""
+    for item in exc.errors():
+        if item.get("type") != "json_invalid":
+            continue
+        loc = item.get("loc", ())
+        position = loc[-1] if loc and isinstance(loc[-1], int) else None
+        reason = str((item.get("ctx") or {}).get("error") or item.get("msg", "invalid JSON"))
+        body = exc.body if isinstance(exc.body, str) else None
+        if position is None or body is None:
+            return f"the request body is not valid JSON: {reason}"
+        line = body.count("\n", 0, position) + 1
+        column = position - (body.rfind("\n", 0, position) + 1) + 1
+        return (
+            f"the request body is not valid JSON: {reason} at line {line}, column {column} "
+            f"(character {position + 1})"
+        )
+    return None
+
+
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    malformed = _malformed_json(exc)
+    if malformed is not None:  # not a request that breaks the rules: no request at all
+        return error_response(400, "bad_request", malformed)
     errors = [
         {key: value for key, value in item.items() if key in ("loc", "msg", "type")}
         for item in exc.errors()

@@ -106,7 +106,9 @@ class Settings(BaseSettings):
 
     # --- operations -----------------------------------------------------------------------------
     poll_seconds: float = Field(
-        default=0.0,
+        # On by default, as TensorFlow Serving polls its model base path by default: a new export
+        # is served without a restart. A scan lists a few directories; it costs nothing.
+        default=10.0,
         ge=0.0,
         description="Seconds between scans of model_dir for new or removed versions (0 = off).",
     )

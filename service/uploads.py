@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from service import imaging
-from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from service.errors import BadRequest, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from service.model_repository import LoadedModel
 from service.schemas import ScoreRequest
 from service.settings import Settings
@@ -82,6 +82,11 @@ async def score_inputs(
         try:
             body = ScoreRequest.model_validate_json(await request.body())
         except ValidationError as exc:
+            for error in exc.errors():
+                if error["type"] == "json_invalid":  # e.g. "Invalid JSON: ... at line 1 column 2"
+                    raise BadRequest(
+                        f"the request body is not valid JSON: {error['msg']}"
+                    ) from None
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
             )

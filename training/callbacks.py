@@ -113,10 +113,16 @@ class ProgressBar(keras.callbacks.Callback):
         from tqdm import tqdm
 
         start = int(self.model.step.numpy())
-        self.bar = tqdm(total=self.total_steps, initial=start, unit="step", dynamic_ncols=True)
+        # The first step traces and compiles the graph (seconds on a CPU): say so meanwhile.
+        self.bar = tqdm(
+            total=self.total_steps, initial=start, unit="step", dynamic_ncols=True,
+            desc="tracing the train step",
+        )  # fmt: skip
         self._t0, self._s0 = time.perf_counter(), start
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if batch == 0:
+            self.bar.set_description_str("training", refresh=False)
         self.bar.update(1)
         if batch % 10 == 0 and logs:
             step = int(self.model.step.numpy())

@@ -1,8 +1,9 @@
 """The command-line tools ``gan-train``, ``gan-export`` and ``gan-sample``.
 
 Each is a thin layer: parse arguments, build the typed config, call one function. TensorFlow is
-imported only after the arguments are parsed (``--help`` and bad arguments stay instant). Bad
-arguments print one clear message and exit with code 2, never a traceback.
+imported only after the arguments, the input paths and the installed packages are checked
+(:mod:`training.startup`), so ``--help``, ``--dry-run`` and mistakes stay instant. Bad arguments
+print one clear message and exit with code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from training.config import (
     ARCHITECTURES,
@@ -25,6 +26,8 @@ from training.config import (
     ConfigError,
     TrainConfig,
 )
+from training.startup import SAMPLE_NEEDS, check_dataset_path, load_tensorflow, require_packages
+from training.startup import fail as _fail
 
 TRAIN_EXAMPLES = """examples:
   # a small conditional model on scikit-learn's digits (no download), then images from it
@@ -106,17 +109,6 @@ CHOICES: dict[str, Sequence[Any]] = {
 }
 
 
-def _fail(prog: str, message: str) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def _quiet_tensorflow() -> None:
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 # -- gan-train -------------------------------------------------------------------------------
 
 
@@ -181,11 +173,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             config = TrainConfig(**args).validate()
     except ConfigError as error:
         _fail("gan-train", str(error))
+    check_dataset_path("gan-train", config.dataset)
+    require_packages("gan-train")
     if control["dry_run"]:
         print(json.dumps({**config.to_dict(), **{k: str(v) for k, v in control.items()}}, indent=2))
         return 0
 
-    _quiet_tensorflow()
+    load_tensorflow("gan-train", ", then the data and the networks")
     from training.data import DatasetError
     from training.loop import TrainingDiverged, train
 
@@ -268,11 +262,12 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-export", "--eval-num must be 0 (off) or a positive number of samples")
     if not args.name or "/" in args.name or args.name.startswith("."):
         _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
+    require_packages("gan-export")
     if args.dry_run:
         resolved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
         print(json.dumps({**resolved, "training_options": config.to_dict()}, indent=2))
         return 0
-    _quiet_tensorflow()
+    load_tensorflow("gan-export", ", then the run's checkpoint")
     from training.data import DatasetError
     from training.export import ExportError, export_run
     from training.metrics.callback import last_eval_metrics
@@ -375,6 +370,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         classes = list(range(num_classes))  # every seed in every class, row by row
     else:
         classes = [args.class_label or 0]
+    require_packages("gan-sample", SAMPLE_NEEDS)
     if args.dry_run:
         resolved = {
             "model": str(version_dir),
@@ -387,7 +383,7 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(resolved, indent=2))
         return 0
 
-    _quiet_tensorflow()
+    load_tensorflow("gan-sample")
     import numpy as np
     import tensorflow as tf
 
@@ -414,8 +410,8 @@ def sample_main(argv: Sequence[str] | None = None) -> int:
 def _sample_walk(args: argparse.Namespace, version_dir: Path, info: dict[str, Any]) -> int:
     """``gan-sample --walk SEEDS --out FILE``: the animation POST /animate gives (defaults)."""
     from gan_contract.animation import encode_animation
-    from gan_contract.walks import walk
     from gan_contract.seeds import parse_seeds, seeds_to_z
+    from gan_contract.walks import walk
 
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in ("webp", "gif"):
@@ -441,7 +437,8 @@ def _sample_walk(args: argparse.Namespace, version_dir: Path, info: dict[str, An
                           "labels": labels.tolist(), "out": str(args.out)}, indent=2))  # fmt: skip
         return 0
 
-    _quiet_tensorflow()
+    require_packages("gan-sample", SAMPLE_NEEDS)
+    load_tensorflow("gan-sample")
     import numpy as np
     import tensorflow as tf
 

@@ -10,7 +10,8 @@ Examples::
 The first form prints a Markdown table (FD, KID, precision, recall and, for conditional models,
 class accuracy and per-class coverage) for the model, for real-vs-real (the floor) and for an
 untrained generator of the same architecture (the ceiling), and writes the report as JSON.
-Every failure is one line on stderr and exit code 2.
+Every failure is one line on stderr and exit code 2. Arguments, paths and installed packages are
+checked before TensorFlow is loaded; ``--dry-run`` prints the resolved options and stops there.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+from training.startup import check_dataset_path, fail, load_tensorflow, require_packages
 
 EXAMPLES = """examples:
   gan-eval models/mnist --dataset mnist-idx:../shared/data/mnist
@@ -53,10 +57,16 @@ def _eval_parser() -> argparse.ArgumentParser:
         help="auto (the bundled MNIST classifier), classifier:DIR, inception[:WEIGHTS.h5]",
     )
     parser.add_argument(
-        "--json", type=Path, help="report path (default runs/eval/NAME-VERSION.json)"
+        "--json",
+        type=Path,
+        help="report path (default runs/eval/NAME-VERSION-EXTRACTOR.json, e.g. "
+        "runs/eval/mnist-1-classifier_mnist_classifier.json)",
     )
     parser.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
     parser.add_argument("--batch-size", type=int, default=250, help="generation batch size")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved options and exit"
+    )
     return parser
 
 
@@ -78,20 +88,34 @@ def _train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--holdout", type=int, default=2000, help="images kept out to measure it")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the resolved options and exit"
+    )
     return parser
+
+
+def _print_options(args: argparse.Namespace, **extra: Any) -> None:
+    resolved = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    print(json.dumps({**resolved, **extra}, indent=2))
 
 
 def _train_extractor(argv: list[str]) -> int:
     parser = _train_parser()
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.resolution < 8:
-        parser.error("--epochs must be >= 1 and --resolution >= 8")
+        fail(parser.prog, "--epochs must be >= 1 and --resolution >= 8")
+    check_dataset_path(parser.prog, args.dataset)
+    require_packages(parser.prog)
+    if args.dry_run:
+        _print_options(args)
+        return 0
+    load_tensorflow(parser.prog, ", then the images")
     from training.metrics.real_images import DatasetError, load_real_images
 
     try:
         real = load_real_images(args.dataset, args.resolution, args.channels, labelled=True)
     except DatasetError as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     from training.metrics.domain_classifier import train_domain_classifier
 
     try:
@@ -99,7 +123,7 @@ def _train_extractor(argv: list[str]) -> int:
             real, args.out, epochs=args.epochs, holdout=args.holdout, seed=args.seed
         )
     except ValueError as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     print(
         f"held-out accuracy {info['heldout_accuracy']:.2%} on {info['num_heldout']} images; "
         f"exported to {args.out}"
@@ -111,10 +135,12 @@ def _evaluate(argv: list[str]) -> int:
     parser = _eval_parser()
     args = parser.parse_args(argv)
     if args.num < 10:
-        parser.error("--num must be at least 10")
+        fail(parser.prog, "--num must be at least 10")
     if args.kid_subsets < 1 or args.batch_size < 1:
-        parser.error("--kid-subsets and --batch-size must be >= 1")
-    from training.metrics.evaluate import (
+        fail(parser.prog, "--kid-subsets and --batch-size must be >= 1")
+    check_dataset_path("gan-eval", args.dataset)
+    require_packages("gan-eval")
+    from training.metrics.evaluate import (  # numpy and scipy; no TensorFlow yet
         EvalOptions,
         ModelDirError,
         evaluate_model_dir,
@@ -123,13 +149,23 @@ def _evaluate(argv: list[str]) -> int:
         resolve_version_dir,
     )
     from training.metrics.extractors import ExtractorError, load_extractor
-    from training.metrics.real_images import DatasetError, load_real_images
 
     try:
         version_dir = resolve_version_dir(args.model_dir)
         meta = load_model_json(version_dir)
         # The real images are prepared at the model's size, as its training data was.
         res, channels = int(meta["resolution"]), int(meta["channels"])
+    except ModelDirError as exc:
+        fail(parser.prog, str(exc))
+    except KeyError as exc:
+        fail(parser.prog, f"{args.model_dir}: model.json lacks the key {exc}")
+    if args.dry_run:
+        _print_options(args, model=str(version_dir), resolution=res, channels=channels)
+        return 0
+    load_tensorflow("gan-eval", ", then the images and the model")
+    from training.metrics.real_images import DatasetError, load_real_images
+
+    try:
         real = load_real_images(args.dataset, res, channels, int(meta["num_classes"]) > 0)
         extractor = load_extractor(args.extractor, (res, res, channels))
         options = EvalOptions(
@@ -144,9 +180,9 @@ def _evaluate(argv: list[str]) -> int:
             log=lambda msg: print(f"gan-eval: {msg}", file=sys.stderr),
         )
     except (ModelDirError, DatasetError, ExtractorError) as exc:
-        parser.error(str(exc))
+        fail(parser.prog, str(exc))
     except KeyError as exc:
-        parser.error(f"{args.model_dir}: model.json lacks the key {exc}")
+        fail(parser.prog, f"{args.model_dir}: model.json lacks the key {exc}")
     report["dataset"] = args.dataset
     out = args.json or Path("runs") / "eval" / (
         f"{version_dir.parent.name}-{version_dir.name}-"
@@ -156,7 +192,12 @@ def _evaluate(argv: list[str]) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"{report['model_dir']} on {args.dataset}, features: {extractor.name}")
     print(format_table(report))
-    print(f"(floor: disjoint real halves; ceiling: untrained generator; report: {out})")
+    print(
+        "(floor: disjoint real images at the model's sample size; ceiling: untrained generator; "
+        f"report: {out})"
+    )
+    for warning in report["warnings"]:
+        print(f"gan-eval: warning: {warning}", file=sys.stderr)
     return 0
 
 

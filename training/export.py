@@ -33,6 +33,7 @@ from training.config import TrainConfig
 from training.data import ImageData
 from training.gan import GAN
 from training.networks import build_networks
+from training.rundir import run_commands
 from training.sampling import to_uint8
 
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
@@ -216,6 +217,7 @@ def export_model(
             "images_seen": int(gan.images_seen.numpy()),
             "training_options": config.to_dict(),
             "command": command or meta.get("command", ""),
+            "commands": [command] if command else run_commands(meta),
             "metrics": metrics or {},
             "calibration": calibration(
                 module, holdout, config.z_dim, gan.num_classes, calibration_count

@@ -38,7 +38,7 @@ from training.config import ConfigError, TrainConfig
 from training.data import ImageData, load_dataset, make_pipeline, split_holdout
 from training.gan import GAN, make_optimizer
 from training.networks import build_networks
-from training.rundir import new_run_dir
+from training.rundir import new_run_dir, run_commands
 
 
 class TrainingDiverged(RuntimeError):
@@ -219,7 +219,13 @@ def _write_run_files(
     (run_dir / "options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     meta_path = run_dir / "run.json"
     meta: dict[str, Any] = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    meta.setdefault("command", command)
+    # Every command that trained the run, in order; "command" is the latest (a resume's, which
+    # may have raised --steps), so that an export never shows a superseded command line.
+    history = run_commands(meta)
+    if command and (resumed or not history):
+        history.append(command)
+    meta["commands"] = history
+    meta["command"] = history[-1] if history else command
     meta.setdefault("created_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     meta["num_classes"] = data.num_classes
     meta["class_names"] = data.class_names

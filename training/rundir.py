@@ -7,6 +7,7 @@ Usage::
     run_dir = new_run_dir("runs", "digits")              # runs/00003-digits (next free number)
     config, meta = read_run(run_dir)                     # options.json and run.json
     config = resume_config(run_dir, {"steps": 2000})     # ConfigError if an option contradicts
+    commands = run_commands(meta)                        # the first command, then each resume's
 
 This module does not import TensorFlow, so the CLIs can validate a resume before loading it.
 """
@@ -40,6 +41,15 @@ def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, Any]]:
     except (OSError, json.JSONDecodeError) as error:
         raise ConfigError(f"{str(path)!r} is not a run directory ({error})") from error
     return TrainConfig.from_dict(options), meta
+
+
+def run_commands(meta: dict[str, Any]) -> list[str]:
+    """Every command that trained a run (``run.json``'s ``meta``), first to last."""
+    if "commands" in meta:
+        return [str(c) for c in meta["commands"]]
+    # Written before the history was kept: the first command, then each resume's.
+    first = [meta["command"]] if meta.get("command") else []
+    return first + [r["command"] for r in meta.get("resumed", []) if r.get("command")]
 
 
 def resume_config(run_dir: str | Path, overrides: dict[str, Any]) -> TrainConfig:

@@ -165,7 +165,7 @@ def test_non_finite_numbers_in_json_are_refused(client: TestClient) -> None:
 def test_malformed_json_and_oversized_body(client: TestClient) -> None:
     headers = {"content-type": "application/json"}
     response = client.post("/generate", content="{seeds:", headers=headers)
-    assert response.status_code == 422 and response.json()["error"] == "invalid_request"
+    assert response.status_code == 400 and response.json()["error"] == "bad_request"
     big = '{"seeds": [1], "model": "' + "x" * 70_000 + '"}'
     assert_error(client.post("/generate", content=big, headers=headers), 413, "exceeds")
 

@@ -10,15 +10,20 @@ Rows of the report:
 
 - ``model``: ``num`` generated images (seeds 0..num-1 by the seed convention, psi = 1, labels
   cycling through the classes) against every real image;
-- ``model_half``: the first half of those against the real half B, the same sizes as the floor;
-- ``real_vs_real`` (the floor): real half A against the disjoint half B, the best any generator
-  can score at that sample size;
+- ``model_matched``: the first ``n`` of those against the real half B, where ``n`` =
+  min(num, half the real images): exactly the floor's sizes, so the two rows compare directly;
+- ``real_vs_real`` (the floor): ``n`` real images of half A against the disjoint half B, the best
+  any generator can score at those sample sizes;
 - ``untrained`` (the ceiling): a freshly initialised generator of the same architecture, rebuilt
   from ``model.json``'s ``training_options``, the worst.
 
 Class accuracy and per-class coverage appear for conditional models when the extractor is a
 classifier over the same number of classes. All statistics are float64 (FD, KID); distances for
 precision and recall are float32 in chunks.
+
+``report["warnings"]`` says where the sample is too small for a figure to mean much (FD from fewer
+images than ten times the feature dimensions, a KID within its spread over subsets, coverage and
+recall from a few hundred images per class); ``gan-eval`` prints them under the table.
 """
 
 from __future__ import annotations
@@ -43,10 +48,10 @@ from training.sampling import ModelDirError, resolve_version_dir
 # (z float32 [B, z_dim], labels int32 [B]) -> uint8 images [B, H, W, C]
 GenerateFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-ROWS = ("model", "model_half", "real_vs_real", "untrained")
+ROWS = ("model", "model_matched", "real_vs_real", "untrained")
 ROW_TITLES = {
     "model": "model",
-    "model_half": "model, half size",
+    "model_matched": "model, floor's sizes",
     "real_vs_real": "floor: real vs real",
     "untrained": "ceiling: untrained G",
 }
@@ -224,13 +229,15 @@ def evaluate_model_dir(
         saved_model_generator(version_dir), z_dim, num_classes, reference, extractor, options
     )
     half_a, half_b = halves(real_images.shape[0], options.seed)
+    # The floor at the model's sample size (up to half the real images): a random part of half A.
+    n_floor = min(options.num, half_a.size)
+    half_a = np.sort(np.random.RandomState(options.seed).permutation(half_a)[:n_floor])
     real_b = _subset(reference.features, half_b)
     labels_a = None if real_labels is None else real_labels[half_a]
     labels_b = None if real_labels is None else real_labels[half_b]
-    n_half = min(options.num, half_b.size)
-    log("model at half size, and the real-vs-real floor")
-    rows["model_half"] = compute_metrics(
-        real_b, labels_b, _subset(fake, np.arange(n_half)), fake_labels[:n_half], classes, options
+    log(f"the model and the real-vs-real floor at equal sizes ({n_floor} / {half_b.size})")
+    rows["model_matched"] = compute_metrics(
+        real_b, labels_b, _subset(fake, np.arange(n_floor)), fake_labels[:n_floor], classes, options
     )
     rows["real_vs_real"] = compute_metrics(
         real_b, labels_b, _subset(reference.features, half_a), labels_a, classes, options
@@ -254,8 +261,56 @@ def evaluate_model_dir(
         "extractor": {"name": extractor.name, **extractor.info},
         "options": asdict(options),
         "rows": rows,
+        "warnings": sample_size_warnings(rows, fake.features.shape[1], classes, options),
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+# Below these sizes a figure depends more on the sample size than on the model.
+MIN_IMAGES_PER_CLASS = 500  # per-class coverage and recall need many images per class
+FD_DIMS_FACTOR = 10  # FD's covariance estimate needs N well above the feature dimension
+
+
+def sample_size_warnings(
+    rows: dict[str, Any], feature_dim: int, num_classes: int, options: EvalOptions
+) -> list[str]:
+    """Plain-language warnings where the sample sizes are too small for a figure to mean much."""
+    warnings: list[str] = []
+    model, floor = rows["model"], rows["real_vs_real"]
+    n = int(model["num_generated"])
+    n_floor = int(floor["num_generated"])
+    if n_floor < FD_DIMS_FACTOR * feature_dim:
+        warnings.append(
+            f"FD at N={n_floor} (under {FD_DIMS_FACTOR}x the {feature_dim} feature dimensions) is "
+            "biased upward: compare the model with the floor only at the same sizes (the "
+            '"floor\'s sizes" row), never with an FD measured at another N'
+        )
+    if n_floor < options.kid_subset_size:
+        warnings.append(
+            f"KID subsets hold only {n_floor} images (fewer than {options.kid_subset_size}): "
+            "its spread over subsets is large"
+        )
+    for key in ("model", "model_matched"):
+        kid, spread = rows[key]["kid"], rows[key]["kid_std"]
+        if kid <= spread:
+            warnings.append(
+                f"the {ROW_TITLES[key]} row's KID ({kid:.3g} ± {spread:.2g}) is within its "
+                "spread over subsets (a negative value is noise): at this N it does not tell "
+                "the model from real data"
+            )
+            break
+    if num_classes and n // num_classes < MIN_IMAGES_PER_CLASS:
+        warnings.append(
+            f"coverage and recall grow with the number of generated images ({n // num_classes} "
+            f"per class here, under {MIN_IMAGES_PER_CLASS}): read them against the floor at the "
+            "same sizes, not against a larger run"
+        )
+    elif not num_classes and n < MIN_IMAGES_PER_CLASS * 10:
+        warnings.append(
+            f"recall grows with the number of generated images ({n} here): read it against the "
+            "floor at the same sizes, not against a larger run"
+        )
+    return warnings
 
 
 COLUMNS = (

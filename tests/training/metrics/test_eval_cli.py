@@ -54,15 +54,37 @@ def test_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
 
 
 def test_run_prints_floor_and_ceiling_and_writes_json(
-    bank_model: Path, mnist: RealImages, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bank_model: Path,
+    mnist: RealImages,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ):
     data = tmp_path / "mnist-part.npz"
     np.savez(data, x=mnist.images[:1000, ..., 0], y=mnist.labels[:1000])
-    out = tmp_path / "report.json"
+    monkeypatch.chdir(tmp_path)  # the report goes to the default path that --help names
     argv = [str(bank_model), "--dataset", f"npz:{data}", "--num", "300"]
-    assert main([*argv, "--kid-subsets", "3", "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
+    assert main([*argv, "--kid-subsets", "3"]) == 0
+    captured = capsys.readouterr()
+    printed = captured.out
+    [out] = (tmp_path / "runs" / "eval").glob("*.json")
+    assert out.name == "bank-1-classifier_mnist_classifier.json"  # NAME-VERSION-EXTRACTOR
+    assert f"report: runs/eval/{out.name}" in printed
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "runs/eval/NAME-VERSION-EXTRACTOR.json" in "".join(capsys.readouterr().out.split())
     assert "floor: real vs real" in printed and "ceiling: untrained G" in printed
     report = json.loads(out.read_text())
-    assert set(report["rows"]) == {"model", "model_half", "real_vs_real", "untrained"}
-    assert report["rows"]["real_vs_real"]["num_real"] == 500
+    rows = report["rows"]
+    assert set(rows) == {"model", "model_matched", "real_vs_real", "untrained"}
+    # The floor is measured at the model's size (300 of one real half against the other half),
+    # and the row compared with it has exactly its sizes; the table says so.
+    sizes = {key: (rows[key]["num_generated"], rows[key]["num_real"]) for key in rows}
+    assert sizes["real_vs_real"] == sizes["model_matched"] == (300, 500)
+    assert sizes["model"] == (300, 1000)
+    assert "| model, floor's sizes |" in printed and "300 / 500 |" in printed
+    # 300 images (30 per class) are too few for several figures: said on stderr, and in JSON.
+    warnings = [line for line in captured.err.splitlines() if "gan-eval: warning:" in line]
+    assert len(warnings) == len(report["warnings"]) >= 2
+    assert any("KID subsets hold only 300" in w for w in warnings)
+    assert any("30 per class" in w for w in warnings)

@@ -12,6 +12,7 @@ from training.metrics.evaluate import (
     halves,
     latents,
     resolve_version_dir,
+    sample_size_warnings,
 )
 from training.metrics.extractors import load_extractor
 from training.metrics.real_images import RealImages
@@ -66,3 +67,32 @@ def test_missing_model_directory_is_a_clear_error(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="integer version"):
         resolve_version_dir(tmp_path / "empty")
+
+
+def _rows(n: int, n_real: int, kid: float, kid_std: float) -> dict:
+    n_floor = min(n, n_real // 2)
+    model = {"num_generated": n, "num_real": n_real, "kid": kid, "kid_std": kid_std}
+    matched = {**model, "num_generated": n_floor, "num_real": n_real // 2}
+    floor = {"num_generated": n_floor, "num_real": n_real // 2, "kid": 0.0, "kid_std": kid_std}
+    return {"model": model, "model_matched": matched, "real_vs_real": floor}
+
+
+def test_small_samples_are_flagged_metric_by_metric():
+    # gan-eval --num 1000 on 10,000 real images, 128-d features, 10 classes: a negative KID.
+    warnings = sample_size_warnings(_rows(1000, 10_000, -0.001, 0.004), 128, 10, EvalOptions())
+    text = " / ".join(warnings)
+    assert len(warnings) == 3, text
+    assert "FD at N=1000" in text and "1280" not in text  # says 10x the 128 dimensions
+    assert "within its spread" in text and "negative value is noise" in text
+    assert "100 per class" in text
+    # Fewer images than a KID subset: the subsets shrink, and that is said too.
+    small = sample_size_warnings(_rows(200, 10_000, 0.05, 0.001), 128, 10, EvalOptions())
+    assert any("KID subsets hold only 200" in w for w in small)
+
+
+def test_the_reference_sample_size_raises_no_warning():
+    rows = _rows(10_000, 10_000, 0.004, 0.0008)
+    assert sample_size_warnings(rows, 128, 10, EvalOptions()) == []
+    # The same sizes with Inception's 2048-d features: FD needs more images than that.
+    [fd] = sample_size_warnings(rows, 2048, 10, EvalOptions())
+    assert fd.startswith("FD at N=5000")

@@ -1,0 +1,279 @@
+"""The README's commands work as written, so that it cannot drift from the code.
+
+Every command in its ``bash`` blocks is checked: ``make`` targets exist; every ``gan-*`` command
+parses with its tool's own argument parser and, when its inputs exist in a fresh checkout, runs
+with ``--dry-run`` (which checks paths and options without TensorFlow); the commands that use an
+earlier command's model or run run on the session's tiny exported model instead (``gan-sample``
+for real, the others as dry runs); every ``curl`` runs, in
+order, against the bundled model in-process. The Python client example runs against the same
+app, once as is and once with the service answering 503 first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.cli import build_parser as build_serve_parser
+from service.cli import main as serve_main
+from service.settings import Settings
+from tests.conftest import REPO_ROOT
+from tests.readme_commands import code_blocks, commands, pipeline
+from training.cli import (
+    build_export_parser,
+    build_sample_parser,
+    build_train_parser,
+    export_main,
+    sample_main,
+    train_main,
+)
+from training.eval_cli import _eval_parser, _train_parser
+from training.eval_cli import main as eval_main
+
+ParserAndMain = tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]], Any]]
+TOOLS: dict[str, ParserAndMain] = {
+    "gan-train": (build_train_parser, train_main),
+    "gan-export": (build_export_parser, export_main),
+    "gan-sample": (build_sample_parser, sample_main),
+    "gan-eval": (_eval_parser, eval_main),
+    "gan-serve": (build_serve_parser, serve_main),
+}
+# Commands the README shows that these tests do not run (installs, containers).
+NOT_RUN = {".venv/bin/pip", "pip", "docker", "kubectl"}
+# Words the README uses for "put your own here".
+PLACEHOLDER = re.compile(r"\b(DIR|PATH|NAME|FILE)\b")
+
+
+def _all_commands() -> Iterator[tuple[list[str], dict[str, str]]]:
+    for block in code_blocks("bash"):
+        yield from commands(block)
+
+
+def _tool(argv0: str) -> str | None:
+    name = Path(argv0).name
+    return name if name in TOOLS and argv0 in (name, f".venv/bin/{name}") else None
+
+
+TOOL_COMMANDS = [(argv, env) for argv, env in _all_commands() if _tool(argv[0])]
+CURL_COMMANDS = [argv for argv, _ in _all_commands() if argv[0] == "curl"]
+
+
+def test_the_readme_has_only_commands_these_tests_know():
+    unknown = [
+        argv
+        for argv, _ in _all_commands()
+        if argv[0] not in ("make", "curl", *NOT_RUN) and not _tool(argv[0])
+    ]
+    assert not unknown, f"add these README commands to tests/test_readme.py: {unknown}"
+    assert len(TOOL_COMMANDS) >= 8 and len(CURL_COMMANDS) >= 8  # the parsing found them
+
+
+def test_make_targets_exist():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([\w.-]+):", makefile, re.M))
+    for argv, _ in _all_commands():
+        if argv[0] == "make":
+            assert set(argv[1:]) <= targets, f"README runs {argv}; Makefile has {sorted(targets)}"
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The files and folders a parsed command reads (its outputs need not exist)."""
+    found = [str(getattr(args, key, None)) for key in ("model_dir", "run_dir", "resume")]
+    found = [value for value in found if value != "None"]
+    kind, _, path = str(getattr(args, "dataset", "")).partition(":")
+    if kind in ("folder", "npz", "mnist-idx"):
+        found.append(path)
+    return found
+
+
+def _practical(args: argparse.Namespace, argv: list[str]) -> bool:
+    """Whether the command's inputs exist in a fresh checkout (not made by an earlier command)."""
+    if any(PLACEHOLDER.search(token) for token in argv):
+        return False
+    return all((REPO_ROOT / path).exists() for path in _inputs(args))
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    tool = _tool(argv[0])
+    assert tool is not None
+    build, _ = TOOLS[tool]
+    rest = argv[1:]
+    if tool == "gan-eval" and rest[:1] == ["train-extractor"]:
+        build, rest = _train_parser, rest[1:]
+    try:
+        return build().parse_args(rest)
+    except SystemExit as stop:
+        raise AssertionError(f"the README's {' '.join(argv)!r} does not parse") from stop
+
+
+def _ids(item: tuple[list[str], dict[str, str]]) -> str:
+    return " ".join(item[0][:4])
+
+
+@pytest.mark.parametrize("command", TOOL_COMMANDS, ids=[_ids(c) for c in TOOL_COMMANDS])
+def test_tool_command_parses_and_dry_runs(
+    command: tuple[list[str], dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    argv, env = command
+    args = _parse(argv)
+    if not _practical(args, argv):
+        return  # its inputs come from an earlier README command: parsing is what can be checked
+    monkeypatch.chdir(REPO_ROOT)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    _, main = TOOLS[_tool(argv[0]) or ""]
+    try:
+        code = main([*argv[1:], "--dry-run"])
+    except SystemExit as stop:
+        code = stop.code
+    assert code in (0, None), f"{' '.join(argv)} --dry-run: {capsys.readouterr().err}"
+
+
+def test_several_tool_commands_run_for_real():
+    # Guard against a test that only parses: the quick start's and the evaluation's run.
+    practical = [argv for argv, _ in TOOL_COMMANDS if _practical(_parse(argv), argv)]
+    assert len(practical) >= 3, practical
+
+
+def test_commands_on_earlier_outputs_run(
+    exported_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Paths that earlier README commands create, and what stands in for them: the session's tiny
+    # conditional digits model, trained and exported as the quick start does (fewer steps).
+    stand_ins = {
+        "models/digits": str(exported_model.models_dir / "tiny"),
+        "runs/00001-resumable": str(exported_model.run_dir),
+    }
+    monkeypatch.chdir(tmp_path)  # outputs such as digits.png and threes/ land here
+    ran = []
+    for argv, _ in TOOL_COMMANDS:
+        if not any(token in stand_ins for token in argv):
+            continue
+        argv = [stand_ins.get(token, token) for token in argv]
+        tool = _tool(argv[0]) or ""
+        # gan-sample runs for real (a second each); training and export only as dry runs.
+        extra = [] if tool == "gan-sample" else ["--dry-run"]
+        if tool == "gan-export":
+            extra += ["--models-dir", str(tmp_path / "models")]
+        try:
+            code = TOOLS[tool][1]([*argv[1:], *extra])
+        except SystemExit as stop:
+            code = stop.code
+        assert code in (0, None), argv
+        ran.append(tool)
+    assert ran.count("gan-sample") >= 2 and "gan-export" in ran, ran
+    assert (tmp_path / "digits.png").is_file() and any((tmp_path / "threes").glob("*.png"))
+
+
+# -- the API examples -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled_settings() -> Settings:
+    """The bundled model as `make run` serves it (without the warm-up, to stay quick)."""
+    return Settings(model_dir=REPO_ROOT / "models", warmup=False, poll_seconds=0)
+
+
+def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
+    """Run one curl command line of the README through ``client``."""
+    method, headers, url, output = "GET", {}, "", None
+    body: bytes | None = None
+    form: dict[str, str] = {}
+    files: dict[str, tuple[str, bytes, str]] = {}
+    tokens = iter(argv[1:])
+    for token in tokens:
+        if token == "-s":
+            continue
+        if token == "-X":
+            method = next(tokens)
+        elif token == "-H":
+            name, _, value = next(tokens).partition(":")
+            headers[name.strip()] = value.strip()
+        elif token == "-d":
+            body, method = next(tokens).encode(), "POST"
+        elif token == "--data-binary":
+            body, method = (workdir / next(tokens).lstrip("@")).read_bytes(), "POST"
+        elif token == "-F":
+            name, _, value = next(tokens).partition("=")
+            method = "POST"
+            if value.startswith("@"):
+                files[name] = (value[1:], (workdir / value[1:]).read_bytes(), "image/png")
+            else:
+                form[name] = value
+        elif token == "-o":
+            output = workdir / next(tokens)
+        elif token.startswith("-"):
+            raise AssertionError(f"tests/test_readme.py cannot run curl option {token}")
+        else:
+            url = token
+    path = "/" + url.split("/", 1)[1] if "/" in url else "/"
+    response = client.request(
+        method, path, headers=headers, content=body, data=form or None, files=files or None
+    )
+    if output is not None:
+        output.write_bytes(response.content)
+    return response
+
+
+def test_every_curl_example_answers(
+    bundled_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)  # the examples write and read files such as seed42.png
+    with TestClient(create_app(bundled_settings)) as client:
+        for argv in CURL_COMMANDS:
+            curl, later = pipeline(argv)
+            response = _curl(client, curl, tmp_path)
+            assert response.status_code < 300, f"{' '.join(argv)}: {response.text[:300]}"
+            for stage in later:
+                assert stage[0] == "grep" and stage[1] in response.text, (argv, stage)
+
+
+class _Refusing(TestClient):
+    """A client whose first request to each path gets 503 + Retry-After, as an overloaded
+    service answers; later ones reach the app."""
+
+    refused: ClassVar[list[str]] = []
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:  # type: ignore[override]
+        if request.url.path not in self.refused:
+            self.refused.append(request.url.path)
+            body = {"error": "unavailable", "detail": "the queue is full; retry"}
+            return httpx.Response(503, headers={"Retry-After": "0"}, json=body, request=request)
+        return super().send(request, **kwargs)
+
+
+@pytest.mark.parametrize("refuse_first", [False, True], ids=["plain", "503 first"])
+def test_the_python_client_example_runs(
+    refuse_first: bool,
+    bundled_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):
+    [example] = code_blocks("python")
+    client_class = _Refusing if refuse_first else TestClient
+    _Refusing.refused = []
+
+    def connect(base_url: str, timeout: float) -> TestClient:
+        assert base_url == "http://127.0.0.1:8000"  # what `make run` serves
+        return client_class(create_app(bundled_settings), base_url=base_url)
+
+    monkeypatch.setattr(httpx, "Client", connect)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example, "README.md (Python example)", "exec"), {"__name__": "__main__"})
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in printed] == [f"seed {s}" for s in range(4)]
+    assert all("logit" in line and "percentile" in line for line in printed)
+    assert sorted(p.name for p in tmp_path.glob("seed*.png")) == [f"seed{s}.png" for s in range(4)]
+    if refuse_first:
+        assert _Refusing.refused == ["/generate", "/score"]

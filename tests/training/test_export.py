@@ -52,7 +52,7 @@ def test_next_export_is_the_next_version(exported_model, tmp_path: Path):
 def test_a_failed_verification_leaves_nothing(
     exported_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    monkeypatch.setattr(export, "verify", lambda path, gan: 9.0)
+    monkeypatch.setattr(export, "verify", lambda path, gan, **kwargs: 9.0)
     with pytest.raises(export.ExportError, match="differs"):
         export.export_model(exported_model.result.gan, tmp_path, "m", calibration_count=8)
     assert list((tmp_path / "m").iterdir()) == []

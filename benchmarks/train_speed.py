@@ -341,7 +341,7 @@ PRECISION_BASE: dict[str, Any] = {
 
 
 def measure_precision(steps: int, repeats: int) -> list[dict[str, Any]]:
-    """Seconds per train step under float32 and mixed_bfloat16 (best of ``repeats``, round-robin)."""
+    """Seconds per train step under float32 and mixed_bfloat16 (best of ``repeats``)."""
     import keras
 
     from training.config import TrainConfig

@@ -42,13 +42,13 @@ import tensorflow as tf
 
 
 class BatchSlice(NamedTuple):
-    """Which rows of the global batch a batch holds: slice ``index`` of ``count`` equal slices.
+    """Which rows of the global batch a batch holds: slice ``replica`` of ``replicas`` equal ones.
 
     One device holds the whole batch (the default); replica ``r`` of ``n`` holds ``(r, n)``.
     """
 
-    index: tf.Tensor | int = 0
-    count: int = 1
+    replica: tf.Tensor | int = 0
+    replicas: int = 1
 
 
 WHOLE = BatchSlice()
@@ -68,14 +68,14 @@ def draw_uniform(
 ) -> tf.Tensor:
     """``[batch, *tail]`` stateless uniform values in [low, high): rows of the global draw.
 
-    The values of all ``batch * part.count`` rows are drawn from ``seed`` and the batch's own
+    The values of all ``batch * part.replicas`` rows are drawn from ``seed`` and the batch's own
     slice is returned, so the values an image gets do not depend on how many replicas share the
     batch (the data is split across replicas the same way).
     """
     values = tf.random.stateless_uniform(
-        [batch * part.count, *tail], seed=seed, minval=low, maxval=high, dtype=dtype
+        [batch * part.replicas, *tail], seed=seed, minval=low, maxval=high, dtype=dtype
     )
-    start = tf.cast(part.index, tf.int32) * batch
+    start = tf.cast(part.replica, tf.int32) * batch
     return values[start : start + batch]
 
 

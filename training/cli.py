@@ -122,7 +122,7 @@ def _one_line_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., 
         def run(argv: Sequence[str] | None = None) -> int:
             try:
                 return main(argv)
-            except Exception as error:  # noqa: BLE001 (SystemExit and Ctrl-C pass through)
+            except Exception as error:  # SystemExit and Ctrl-C pass through
                 if os.environ.get("GAN_TRACEBACK"):
                     raise
                 message = str(error).strip().splitlines()
@@ -235,7 +235,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
                 holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
             )  # fmt: skip
         except (ExportError, OSError) as error:
-            _fail("gan-train", f"training finished ({result.run_dir}), but the export failed: {error}")
+            _fail(
+                "gan-train", f"training finished ({result.run_dir}), but the export failed: {error}"
+            )
         print(f"exported {version_dir}")
     return 0
 

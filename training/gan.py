@@ -206,7 +206,7 @@ class GAN(keras.Model):
         return loss
 
     def _critic_batches(self, images: tf.Tensor, labels: tf.Tensor) -> list[tuple[Any, Any]]:
-        """The (real, labels) batch of each D step, from the layout of :func:`stack_critic_batches`."""
+        """The (real, labels) batch of each D step (layout: :func:`stack_critic_batches`)."""
         n_critic = self.config.n_critic
         if images.shape.rank == 5:  # [B, n_critic, H, W, C]: D step i takes column i
             return [(images[:, i], labels[:, i]) for i in range(n_critic)]
@@ -333,8 +333,8 @@ def _global_draw(
     devices.
     """
     part = _batch_slice()
-    values = sample([batch * part.count, *tail], seed=seed)
-    start = tf.cast(part.index, tf.int32) * batch
+    values = sample([batch * part.replicas, *tail], seed=seed)
+    start = tf.cast(part.replica, tf.int32) * batch
     return values[start : start + batch]
 
 

@@ -1,4 +1,4 @@
-"""DiffAugment: policies, shapes, the transformations' invariants, stateless draws, gradients, XLA."""
+"""DiffAugment: policies, shapes, invariants, stateless draws, gradients, XLA."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from training.augment import (
     saturation,
     translation,
 )
-
 
 SEED = tf.constant([3, 4], tf.int64)
 

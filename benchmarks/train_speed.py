@@ -34,7 +34,9 @@ The third table (``--table precision``) times one ``train_step`` (D, G, EMA; Dif
 tiny networks (width 8, batch 16, 32x32x1) under float32 and mixed_bfloat16, for both
 architectures, and prints the bfloat16 / float32 step-time ratio beside the CPU model and
 whether the CPU has native bfloat16 (the ``avx512_bf16`` or ``amx_bf16`` flag): without them
-TensorFlow emulates bfloat16 and ``gan-train`` warns at start-up.
+TensorFlow emulates bfloat16 and ``gan-train`` warns at start-up. On a CPU with native bfloat16,
+``TF_ENABLE_ONEDNN_OPTS=0`` makes TensorFlow take its generic kernels, which emulate bfloat16 as
+on a CPU without it: a stand-in for measuring that case.
 """
 
 from __future__ import annotations

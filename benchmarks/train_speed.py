@@ -29,6 +29,14 @@ replicas is listed as not supported: TensorFlow compiles cross-device updates wi
 GPUs. To add a configuration (precision, XLA, a strategy,
 another architecture) add a :class:`Row` to ``ROWS``: the row's ``overrides`` are TrainConfig
 fields, so everything TrainConfig can express can be measured.
+
+The third table (``--table precision``) times one ``train_step`` (D, G, EMA; DiffAugment on) of
+tiny networks (width 8, batch 16, 32x32x1) under float32 and mixed_bfloat16, for both
+architectures, and prints the bfloat16 / float32 step-time ratio beside the CPU model and
+whether the CPU has native bfloat16 (the ``avx512_bf16`` or ``amx_bf16`` flag): without them
+TensorFlow emulates bfloat16 and ``gan-train`` warns at start-up. On a CPU with native bfloat16,
+``TF_ENABLE_ONEDNN_OPTS=0`` makes TensorFlow take its generic kernels, which emulate bfloat16 as
+on a CPU without it: a stand-in for measuring that case.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -307,6 +316,86 @@ def print_scale(results: list[dict[str, Any]]) -> None:
         print("n/a: TensorFlow compiles cross-device updates with XLA only on GPUs")
 
 
+def cpu_model() -> str:
+    """The CPU's model name as ``lscpu`` prints it (printed beside every speed figure)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return platform.processor() or "unknown"
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+PRECISION_BASE: dict[str, Any] = {
+    "dataset": "digits",
+    "resolution": 32,
+    "channels": 1,
+    "conditional": False,
+    "z_dim": 64,
+    "g_width": 8,
+    "d_width": 8,
+    "batch_size": 16,
+    "augment": "color,translation,cutout",
+    "strategy": "none",
+}
+
+
+def measure_precision(steps: int, repeats: int) -> list[dict[str, Any]]:
+    """Seconds per train step under float32 and mixed_bfloat16 (best of ``repeats``)."""
+    import keras
+
+    from training.config import TrainConfig
+    from training.data import load_dataset, make_pipeline
+    from training.distribute import set_precision
+    from training.loop import build_gan
+
+    data = load_dataset("digits", PRECISION_BASE["resolution"], PRECISION_BASE["channels"], False)
+    built: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for architecture in ("dcgan", "resnet"):
+        for precision in ("float32", "mixed_bfloat16"):
+            loss = "hinge" if architecture == "resnet" else "nonsaturating"
+            options = {**PRECISION_BASE, "architecture": architecture, "loss": loss}
+            config = TrainConfig(**options, precision=precision).validate()
+            set_precision(precision)
+            keras.utils.set_random_seed(0)
+            gan = build_gan(config, data.num_classes)
+            dataset = make_pipeline(data, config.batch_size, seed=0)
+            gan.fit(dataset, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)  # trace
+            built[(architecture, precision)] = (gan, dataset)
+            print(f"built {architecture} {precision}", flush=True)
+    set_precision("float32")
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in built}
+    for _ in range(repeats):
+        for key, (gan, dataset) in built.items():
+            start = time.perf_counter()
+            gan.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            times[key].append((time.perf_counter() - start) / steps)
+    results = []
+    for (architecture, precision), step_times in times.items():
+        base = min(times[(architecture, "float32")])
+        results.append({
+            "architecture": architecture,
+            "precision": precision,
+            "seconds_per_step": round(min(step_times), 4),
+            "ratio_to_float32": round(min(step_times) / base, 2),
+        })  # fmt: skip
+    return results
+
+
+def print_precision(results: list[dict[str, Any]], cpu: str, native_bf16: bool) -> None:
+    print(f"CPU: {cpu}; native bfloat16 (avx512_bf16/amx_bf16): {'yes' if native_bf16 else 'no'}")
+    header = f"{'architecture':<12} {'precision':<15} {'s/step':>8} {'x float32':>10}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        print(
+            f"{r['architecture']:<12} {r['precision']:<15} {r['seconds_per_step']:>8.4f} "
+            f"{r['ratio_to_float32']:>10.2f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="steps per timing [60]")
@@ -315,12 +404,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON output file")
     parser.add_argument(
         "--table",
-        choices=("overhead", "scale", "all"),
+        choices=("overhead", "scale", "precision", "all"),
         default="all",
-        help="gan-train vs plain loop, the precision/XLA/devices table, or both [all]",
+        help="gan-train vs plain loop, the precision/XLA/devices table, float32 vs bfloat16 "
+        "step time, or all three [all]",
     )
     parser.add_argument(
         "--scale-steps", type=int, default=20, help="steps per timing in the scale table [20]"
+    )
+    parser.add_argument(
+        "--precision-steps",
+        type=int,
+        default=5,
+        help="steps per timing in the float32 vs bfloat16 table [5]",
     )
     args = parser.parse_args(argv)
 
@@ -330,11 +426,24 @@ def main(argv: list[str] | None = None) -> int:
     split_cpu(2)
     import tensorflow as tf
 
+    from training.distribute import NATIVE_BFLOAT16_FLAGS, cpu_flags
+
+    cpu = cpu_model()
+    native_bf16 = bool((cpu_flags() or frozenset()) & NATIVE_BFLOAT16_FLAGS)
+    print(f"CPU: {cpu}")
     rows = [r for r in ROWS if not args.rows or any(r.name.startswith(p) for p in args.rows)]
-    if args.table == "scale":
+    if args.table in ("scale", "precision"):
         rows = []
     results = [measure_row(row, args.steps, args.repeats) for row in rows]
-    scale = measure_scale(args.scale_steps, args.repeats) if args.table != "overhead" else []
+    scale = measure_scale(args.scale_steps, args.repeats) if args.table in ("scale", "all") else []
+    precision = (
+        measure_precision(args.precision_steps, args.repeats)
+        if args.table in ("precision", "all")
+        else []
+    )
+    if precision:
+        print_precision(precision, cpu, native_bf16)
+        print()
     if scale:
         print_scale(scale)
         print()
@@ -342,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{'configuration':<40} {'gan-train img/s':>16} {'plain img/s':>12} {'ratio':>7}"
         f" {'median pair ratio':>18}"
     )
-    print(header)
-    print("-" * len(header))
+    if results:
+        print(header)
+        print("-" * len(header))
     for r in results:
         print(
             f"{r['row']:<40} {r['gan_train_images_per_s']:>16.1f} "
@@ -355,12 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "platform": platform.platform(),
+            "cpu_model": cpu,
+            "native_bfloat16": native_bf16,
             "cpus": os.cpu_count(),
             "gpus": len(tf.config.list_physical_devices("GPU")),
             "tensorflow": tf.__version__,
         },
         "rows": results,
         "scale_rows": scale,
+        "precision_rows": precision,
     }
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

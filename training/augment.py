@@ -10,8 +10,14 @@ Usage::
     from training.augment import make_augment
 
     augment = make_augment("color,translation,cutout")   # None for ""
-    d_real = discriminator([augment(real_images), labels])
-    d_fake = discriminator([augment(fake_images), labels])
+    seed = tf.constant([0, 7], tf.int64)                  # a stateless seed: the same draws again
+    d_real = discriminator([augment(real_images, seed), labels])
+
+Randomness is stateless: the parameters are a pure function of ``seed`` (a pair of int64, as for
+``tf.random.stateless_uniform``), so a run resumed from a checkpoint augments exactly as the
+uninterrupted run did. Under a distribution strategy each replica passes its ``BatchSlice``: the
+parameters are drawn for the whole global batch and each replica takes its own rows, so N replicas
+augment every image exactly as one device would.
 
 Policies (comma-separated, applied in the order given):
 
@@ -30,33 +36,76 @@ TensorFlow ops, so they run inside ``tf.function``, under XLA and under a distri
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import tensorflow as tf
 
-Augment = Callable[[tf.Tensor], tf.Tensor]
+
+class BatchSlice(NamedTuple):
+    """Which rows of the global batch a batch holds: slice ``replica`` of ``replicas`` equal ones.
+
+    One device holds the whole batch (the default); replica ``r`` of ``n`` holds ``(r, n)``.
+    """
+
+    replica: tf.Tensor | int = 0
+    replicas: int = 1
 
 
-def _uniform(x: tf.Tensor, low: float, high: float) -> tf.Tensor:
+WHOLE = BatchSlice()
+
+Augment = Callable[[tf.Tensor, tf.Tensor, BatchSlice], tf.Tensor]
+Transform = Callable[[tf.Tensor, tf.Tensor, BatchSlice], tf.Tensor]
+
+
+def draw_uniform(
+    seed: tf.Tensor,
+    batch: tf.Tensor,
+    tail: list[int],
+    low: float | tf.Tensor,
+    high: float | tf.Tensor,
+    part: BatchSlice = WHOLE,
+    dtype: tf.DType = tf.float32,
+) -> tf.Tensor:
+    """``[batch, *tail]`` stateless uniform values in [low, high): rows of the global draw.
+
+    The values of all ``batch * part.replicas`` rows are drawn from ``seed`` and the batch's own
+    slice is returned, so the values an image gets do not depend on how many replicas share the
+    batch (the data is split across replicas the same way).
+    """
+    values = tf.random.stateless_uniform(
+        [batch * part.replicas, *tail], seed=seed, minval=low, maxval=high, dtype=dtype
+    )
+    start = tf.cast(part.replica, tf.int32) * batch
+    return values[start : start + batch]
+
+
+def _sub_seeds(seed: tf.Tensor, count: int) -> list[tf.Tensor]:
+    """``count`` independent stateless seeds derived from ``seed``."""
+    seeds = tf.random.experimental.stateless_split(seed, num=count)
+    return [seeds[i] for i in range(count)]
+
+
+def _uniform(x: tf.Tensor, seed: tf.Tensor, part: BatchSlice, low: float, high: float) -> tf.Tensor:
     """One float per image, shaped to broadcast over [B, H, W, C], in the images' dtype."""
-    values = tf.random.uniform([tf.shape(x)[0], 1, 1, 1], low, high)
+    values = draw_uniform(seed, tf.shape(x)[0], [1, 1, 1], low, high, part)
     return tf.cast(values, x.dtype)
 
 
-def brightness(x: tf.Tensor) -> tf.Tensor:
+def brightness(x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
     """Add one random offset in [-0.5, 0.5) to every pixel of each image."""
-    return x + _uniform(x, -0.5, 0.5)
+    return x + _uniform(x, seed, part, -0.5, 0.5)
 
 
-def saturation(x: tf.Tensor) -> tf.Tensor:
+def saturation(x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
     """Scale each pixel's deviation from its channel mean by a random factor in [0, 2)."""
     mean = tf.reduce_mean(x, axis=3, keepdims=True)
-    return (x - mean) * _uniform(x, 0.0, 2.0) + mean
+    return (x - mean) * _uniform(x, seed, part, 0.0, 2.0) + mean
 
 
-def contrast(x: tf.Tensor) -> tf.Tensor:
+def contrast(x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
     """Scale each image's deviation from its mean by a random factor in [0.5, 1.5)."""
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    return (x - mean) * _uniform(x, 0.5, 1.5) + mean
+    return (x - mean) * _uniform(x, seed, part, 0.5, 1.5) + mean
 
 
 def _shift_axis(x: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
@@ -74,24 +123,30 @@ def _shift_axis(x: tf.Tensor, shift: tf.Tensor, axis: int) -> tf.Tensor:
     return tf.gather(padded, index, axis=axis, batch_dims=1)
 
 
-def translation(x: tf.Tensor, ratio: float = 0.125) -> tf.Tensor:
+def translation(
+    x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE, ratio: float = 0.125
+) -> tf.Tensor:
     """Shift each image by up to ``ratio`` of its size (rounded) in both directions."""
     batch = tf.shape(x)[0]
     sizes = tf.cast(tf.shape(x)[1:3], tf.float32)
     limits = tf.cast(sizes * ratio + 0.5, tf.int32)
-    shift_y = tf.random.uniform([batch], -limits[0], limits[0] + 1, dtype=tf.int32)
-    shift_x = tf.random.uniform([batch], -limits[1], limits[1] + 1, dtype=tf.int32)
+    seed_y, seed_x = _sub_seeds(seed, 2)
+    shift_y = draw_uniform(seed_y, batch, [], -limits[0], limits[0] + 1, part, tf.int32)
+    shift_x = draw_uniform(seed_x, batch, [], -limits[1], limits[1] + 1, part, tf.int32)
     return _shift_axis(_shift_axis(x, shift_y, 1), shift_x, 2)
 
 
-def cutout(x: tf.Tensor, ratio: float = 0.5) -> tf.Tensor:
+def cutout(
+    x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE, ratio: float = 0.5
+) -> tf.Tensor:
     """Zero one square of ``ratio`` of the image size per image, at a random centre."""
     batch = tf.shape(x)[0]
     height, width = tf.shape(x)[1], tf.shape(x)[2]
     cut = tf.cast(tf.cast(tf.shape(x)[1:3], tf.float32) * ratio + 0.5, tf.int32)
     # The centre ranges as in the paper's code: the square may hang over any edge.
-    centre_y = tf.random.uniform([batch, 1], 0, height + (1 - cut[0] % 2), dtype=tf.int32)
-    centre_x = tf.random.uniform([batch, 1], 0, width + (1 - cut[1] % 2), dtype=tf.int32)
+    seed_y, seed_x = _sub_seeds(seed, 2)
+    centre_y = draw_uniform(seed_y, batch, [1], 0, height + (1 - cut[0] % 2), part, tf.int32)
+    centre_x = draw_uniform(seed_x, batch, [1], 0, width + (1 - cut[1] % 2), part, tf.int32)
     top, left = centre_y - cut[0] // 2, centre_x - cut[1] // 2
     rows = tf.range(height)[tf.newaxis, :]
     cols = tf.range(width)[tf.newaxis, :]
@@ -102,7 +157,7 @@ def cutout(x: tf.Tensor, ratio: float = 0.5) -> tf.Tensor:
     return x * keep
 
 
-POLICIES: dict[str, tuple[Augment, ...]] = {
+POLICIES: dict[str, tuple[Transform, ...]] = {
     "color": (brightness, saturation, contrast),
     "translation": (translation,),
     "cutout": (cutout,),
@@ -133,9 +188,10 @@ def make_augment(policy: str) -> Augment | None:
         return None
     functions = [function for name in names for function in POLICIES[name]]
 
-    def augment(images: tf.Tensor) -> tf.Tensor:
-        for function in functions:
-            images = function(images)
+    def augment(images: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
+        # Each transformation draws from its own seed, split from the call's seed.
+        for function, own_seed in zip(functions, _sub_seeds(seed, len(functions)), strict=True):
+            images = function(images, own_seed, part)
         return images
 
     augment.__name__ = "diff_augment_" + "_".join(names)

@@ -2,18 +2,22 @@
 
 Each is a thin layer: parse arguments, build the typed config, call one function. TensorFlow is
 imported only after the arguments, the input paths and the installed packages are checked
-(:mod:`training.startup`), so ``--help``, ``--dry-run`` and mistakes stay instant. Bad arguments
-print one clear message and exit with code 2, never a traceback.
+(:mod:`training.startup`), so ``--help``, ``--dry-run`` and mistakes stay instant. Every failure
+(bad arguments, unreadable data, a diverged run, a failed export, an unexpected error) prints one
+clear line and exits with code 2, never a traceback; set ``GAN_TRACEBACK=1`` to see the traceback
+of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
+import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +113,25 @@ CHOICES: dict[str, Sequence[Any]] = {
 }
 
 
+def _one_line_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Turn any error a CLI did not foresee into one line and exit code 2 (the last resort)."""
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def run(argv: Sequence[str] | None = None) -> int:
+            try:
+                return main(argv)
+            except Exception as error:  # SystemExit and Ctrl-C pass through
+                if os.environ.get("GAN_TRACEBACK"):
+                    raise
+                message = str(error).strip().splitlines()
+                _fail(prog, f"{type(error).__name__}: {message[0] if message else 'failed'}")
+
+        return run
+
+    return wrap
+
+
 # -- gan-train -------------------------------------------------------------------------------
 
 
@@ -158,6 +181,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@_one_line_errors("gan-train")
 def train_main(argv: Sequence[str] | None = None) -> int:
     """``gan-train``: train (or resume), then optionally export."""
     parser = build_train_parser()
@@ -181,15 +205,17 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
     load_tensorflow("gan-train", ", then the data and the networks")
     from training.data import DatasetError
+    from training.distribute import bfloat16_warning
     from training.loop import TrainingDiverged, train
+
+    warning = bfloat16_warning(config.precision)
+    if warning:
+        print(f"gan-train: warning: {warning}", file=sys.stderr)
 
     try:
         result = train(config, outdir=control["outdir"], resume=control["resume"], command=command)
-    except (ConfigError, DatasetError) as error:
+    except (ConfigError, DatasetError, TrainingDiverged, OSError) as error:
         _fail("gan-train", str(error))
-    except TrainingDiverged as error:
-        print(f"gan-train: {error}", file=sys.stderr)
-        return 1
     print(f"{result.status} at step {int(result.gan.step.numpy())}: {result.run_dir}")
     if result.status != "finished":
         print(f"resume with: gan-train --resume {result.run_dir}")
@@ -197,13 +223,18 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if control["export"] and not result.chief:
         print("not the chief worker: the chief exports the model")
     elif control["export"]:
-        from training.export import export_model
+        from training.export import ExportError, export_model
         from training.metrics.callback import last_eval_metrics
 
-        version_dir = export_model(
-            result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
-            holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
-        )  # fmt: skip
+        try:
+            version_dir = export_model(
+                result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
+                holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
+            )  # fmt: skip
+        except (ExportError, OSError) as error:
+            _fail(
+                "gan-train", f"training finished ({result.run_dir}), but the export failed: {error}"
+            )
         print(f"exported {version_dir}")
     return 0
 
@@ -247,6 +278,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@_one_line_errors("gan-export")
 def export_main(argv: Sequence[str] | None = None) -> int:
     """``gan-export RUN_DIR --name NAME``."""
     args = build_export_parser().parse_args(argv)
@@ -278,7 +310,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
             metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
         )  # fmt: skip
-    except (ExportError, DatasetError, ExtractorError) as error:
+    except (ExportError, DatasetError, ExtractorError, OSError) as error:
         _fail("gan-export", str(error))
     print(f"exported {version_dir}")
     return 0
@@ -339,6 +371,7 @@ def build_sample_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@_one_line_errors("gan-sample")
 def sample_main(argv: Sequence[str] | None = None) -> int:
     """``gan-sample MODEL_DIR --seeds ... (--outdir DIR | --grid FILE)``."""
     from gan_contract.grid import make_grid

@@ -214,6 +214,42 @@ def check_jit(strategy: tf.distribute.Strategy) -> None:
         )
 
 
+NATIVE_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str] | None:
+    """The CPU's feature flags as Linux lists them, or None where they cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("flags", "Features"):
+                    return frozenset(value.split())
+    except OSError:
+        return None
+    return None
+
+
+def bfloat16_warning(policy: str) -> str | None:
+    """A warning when ``policy`` is bfloat16 but neither a GPU nor the CPU computes it natively.
+
+    Without AVX512-BF16 or AMX-BF16, TensorFlow emulates bfloat16 on the CPU, converting every
+    operand: a ResNet step took minutes where float32 took seconds on such a CPU
+    (``benchmarks/train_speed.py --precision`` measures it). None when there is nothing to say,
+    or when the flags cannot be read (not Linux).
+    """
+    if policy != "mixed_bfloat16" or tf.config.list_physical_devices("GPU"):
+        return None
+    flags = cpu_flags()
+    if flags is None or flags & NATIVE_BFLOAT16_FLAGS:
+        return None
+    return (
+        "this CPU has no native bfloat16 (no avx512_bf16 or amx_bf16 flag) and no GPU is "
+        "visible: TensorFlow emulates bfloat16, which is much slower than float32 here; "
+        "use --precision float32 on this machine"
+    )
+
+
 def set_precision(policy: str) -> None:
     """Set Keras' global dtype policy: ``float32``, ``mixed_float16`` or ``mixed_bfloat16``.
 

@@ -12,15 +12,19 @@ Usage::
                     jit_compile=config.jit)
     gan.fit(dataset, steps_per_epoch=config.steps, callbacks=[...])
 
-The dataset yields ``(images float32 in [-1, 1] [B*n_critic, H, W, C], labels int32 [B*n_critic])``
-with B the global batch. Per-example losses are averaged over the GLOBAL batch
-(``tf.nn.compute_average_loss``), so that N replicas apply the same update as one device.
-Noise comes from stateless RNG keyed by (seed, step), drawn for the global batch and sliced per
-replica: a resumed run draws the same z, and N replicas the same z as one device.
+The dataset yields ``(images float32 in [-1, 1] [B, H, W, C], labels int32 [B])`` with B the global
+batch; with ``n_critic`` > 1 it yields ``[B, n_critic, H, W, C]`` and ``[B, n_critic]`` (map a flat
+stream of ``B * n_critic`` rows with :func:`stack_critic_batches`), D step i taking column i.
+Per-example losses are averaged over the GLOBAL batch (``tf.nn.compute_average_loss``), so that
+N replicas apply the same update as one device. Every random draw (noise, WGAN-GP mixing
+weights, DiffAugment) is stateless, seeded by ``[config.seed, draw_counter(step, ...)]``, drawn
+for the global batch and sliced per replica: a resumed run draws the same values as the
+uninterrupted one, and N replicas the same values for each image as one device.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +33,9 @@ import keras
 import tensorflow as tf
 
 from training import losses
+from training.augment import Augment, BatchSlice
 from training.config import TrainConfig
 from training.distribute import needs_loss_scaling
-
-Augment = Callable[[tf.Tensor], tf.Tensor]
 
 
 def make_optimizer(learning_rate: float, config: TrainConfig) -> keras.optimizers.Optimizer:
@@ -136,51 +139,48 @@ class GAN(keras.Model):
 
     # -- the step -----------------------------------------------------------------------------
 
-    def _noise(self, batch: tf.Tensor, salt: int) -> tf.Tensor:
-        return self._global_draw(tf.random.stateless_normal, batch, [self.config.z_dim], salt)
+    def _seed(self, phase: int, draw: Draw) -> tf.Tensor:
+        """The stateless seed of one draw of the current step (see :func:`draw_counter`)."""
+        counter = draw_counter(self.step, self.config.n_critic, phase, draw)
+        return tf.stack([tf.cast(self.config.seed, tf.int64), counter])
 
-    def _global_draw(
-        self, sample: Callable[..., tf.Tensor], batch: tf.Tensor, tail: list[int], salt: int
-    ) -> tf.Tensor:
-        # Every replica draws the values of the whole global batch and takes its own slice (the
-        # data is split across replicas the same way), so N replicas see exactly the z (and the
-        # WGAN-GP mixing weights) that one device would: the update does not depend on the
-        # number of devices.
-        replica = tf.distribute.get_replica_context()
-        replica_id = 0 if replica is None else replica.replica_id_in_sync_group
-        replicas = 1 if replica is None else replica.num_replicas_in_sync
-        seed = tf.stack([tf.cast(self.config.seed, tf.int64), self.step * 16 + salt])
-        values = sample([batch * replicas, *tail], seed=seed)
-        start = tf.cast(replica_id, tf.int32) * batch
-        return values[start : start + batch]
+    def _noise(self, batch: tf.Tensor, phase: int) -> tf.Tensor:
+        seed = self._seed(phase, Draw.NOISE)
+        return _global_draw(tf.random.stateless_normal, seed, batch, [self.config.z_dim])
 
-    def _d(self, images: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    def _d(self, images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         if self.augment is not None:
-            images = self.augment(images)
+            images = self.augment(images, seed, _batch_slice())
         return tf.cast(self.discriminator([images, labels], training=True), tf.float32)
 
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
-    def _d_update(self, real: tf.Tensor, labels: tf.Tensor, salt: int) -> dict[str, tf.Tensor]:
+    def _d_update(self, real: tf.Tensor, labels: tf.Tensor, phase: int) -> dict[str, tf.Tensor]:
         cfg = self.config
         batch = tf.shape(real)[0]
-        z = self._noise(batch, salt)
+        z = self._noise(batch, phase)
         fake = self.generator([z, labels], training=True)
+        real_seed = self._seed(phase, Draw.AUGMENT_REAL)
         with tf.GradientTape() as tape:
-            real_logits = self._d(real, labels)
-            fake_logits = self._d(fake, labels)
+            real_logits = self._d(real, labels, real_seed)
+            fake_logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
             per_example = losses.discriminator_loss(
                 cfg.loss, real_logits, fake_logits, cfg.label_smoothing
             )
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
-                alpha = self._global_draw(tf.random.stateless_uniform, batch, [], salt + 8)
+                mix_seed = self._seed(phase, Draw.MIXING)
+                alpha = _global_draw(tf.random.stateless_uniform, mix_seed, batch, [])
+                mixed_seed = self._seed(phase, Draw.AUGMENT_MIXED)
                 penalty += cfg.gp_weight * losses.gradient_penalty(
-                    lambda x: self._d(x, labels), real, fake, alpha
+                    lambda x: self._d(x, labels, mixed_seed), real, fake, alpha
                 )
             if cfg.r1_gamma > 0:
-                penalty += losses.r1_penalty(lambda x: self._d(x, labels), real, cfg.r1_gamma)
+                # R1 looks at the very images D judged as real: the same augmentation.
+                penalty += losses.r1_penalty(
+                    lambda x: self._d(x, labels, real_seed), real, cfg.r1_gamma
+                )
             loss = self._average(per_example + penalty)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
@@ -194,25 +194,39 @@ class GAN(keras.Model):
         }
 
     def _g_update(self, labels: tf.Tensor) -> tf.Tensor:
-        z = self._noise(tf.shape(labels)[0], 15)
+        phase = self.config.n_critic  # G's draws come after every critic step's
+        z = self._noise(tf.shape(labels)[0], phase)
         with tf.GradientTape() as tape:
             fake = self.generator([z, labels], training=True)
-            loss = self._average(losses.generator_loss(self.config.loss, self._d(fake, labels)))
+            logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
+            loss = self._average(losses.generator_loss(self.config.loss, logits))
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
 
+    def _critic_batches(self, images: tf.Tensor, labels: tf.Tensor) -> list[tuple[Any, Any]]:
+        """The (real, labels) batch of each D step (layout: :func:`stack_critic_batches`)."""
+        n_critic = self.config.n_critic
+        if images.shape.rank == 5:  # [B, n_critic, H, W, C]: D step i takes column i
+            return [(images[:, i], labels[:, i]) for i in range(n_critic)]
+        if n_critic == 1:
+            return [(images, labels)]
+        raise ValueError(
+            f"with n_critic={n_critic} the dataset must yield [B, n_critic, H, W, C] batches "
+            "(map it with training.gan.stack_critic_batches), so that every replica holds its "
+            "rows of each D step's batch"
+        )
+
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         real_all, labels_all = data
         n_critic = self.config.n_critic
-        reals = tf.split(real_all, n_critic) if n_critic > 1 else [real_all]
-        label_chunks = tf.split(labels_all, n_critic) if n_critic > 1 else [labels_all]
         d_logs: dict[str, tf.Tensor] = {}
-        for i, (real, labels) in enumerate(zip(reals, label_chunks, strict=True)):
-            d_logs = self._d_update(real, labels, salt=i)
-        g_loss = self._g_update(label_chunks[-1])
+        batches = self._critic_batches(real_all, labels_all)
+        for phase, (real, labels) in enumerate(batches):
+            d_logs = self._d_update(real, labels, phase)
+        g_loss = self._g_update(batches[-1][1])
         self._update_ema()
         self.step.assign_add(1)
         self.images_seen.assign_add(self.config.batch_size * n_critic)
@@ -254,6 +268,71 @@ class GAN(keras.Model):
                 )
             else:
                 strategy.extended.update(target, lambda e, s: e.assign(s), args=(source,))
+
+
+class Draw(enum.IntEnum):
+    """The random draws of one phase of a step (a D step, or G's step after them)."""
+
+    NOISE = 0  # z of the generated images
+    MIXING = 1  # WGAN-GP's real/fake mixing weights
+    AUGMENT_REAL = 2  # DiffAugment of the real images (R1 reuses it: it looks at the same images)
+    AUGMENT_FAKE = 3  # DiffAugment of the generated images
+    AUGMENT_MIXED = 4  # DiffAugment of WGAN-GP's mixed images
+
+
+def draw_counter(step: Any, n_critic: int, phase: int, draw: Draw) -> Any:
+    """The second half of the stateless seed ``[config.seed, counter]`` of one draw.
+
+    ``phase`` is the D step (0 .. n_critic - 1) or ``n_critic`` for G's step. The counter is the
+    mixed-radix number (step, phase, draw): consecutive, and distinct for every draw of every step
+    whatever ``n_critic`` is, so no two draws of a run share a seed (and a resumed run draws what
+    the uninterrupted one did). Works on Python ints and on int64 tensors.
+    """
+    return (step * (n_critic + 1) + phase) * len(Draw) + int(draw)
+
+
+def stack_critic_batches(n_critic: int) -> Callable[[tf.Tensor, tf.Tensor], tuple[Any, Any]]:
+    """A ``dataset.map`` function: ``[n_critic * B, ...]`` batches to ``[B, n_critic, ...]``.
+
+    Column i holds rows ``i*B .. (i+1)*B - 1`` of the flat batch: D step i's batch. A strategy
+    splits dimension 0 across replicas, so each replica then holds its rows of EVERY D step's
+    batch, the rows the global noise and augmentation draws are sliced by: N replicas pair each
+    real image with the same label, noise and augmentation as one device.
+    """
+
+    def stack(images: tf.Tensor, labels: tf.Tensor) -> tuple[Any, Any]:
+        def columns(x: tf.Tensor) -> tf.Tensor:
+            shape = tf.shape(x)
+            grouped = tf.reshape(x, tf.concat([[n_critic, shape[0] // n_critic], shape[1:]], 0))
+            order = [1, 0, *range(2, len(x.shape) + 1)]
+            return tf.transpose(grouped, order)
+
+        return columns(images), columns(labels)
+
+    return stack
+
+
+def _batch_slice() -> BatchSlice:
+    """This replica's slice of the global batch (the whole batch outside a strategy)."""
+    replica = tf.distribute.get_replica_context()
+    if replica is None:
+        return BatchSlice()
+    return BatchSlice(replica.replica_id_in_sync_group, replica.num_replicas_in_sync)
+
+
+def _global_draw(
+    sample: Callable[..., tf.Tensor], seed: tf.Tensor, batch: tf.Tensor, tail: list[int]
+) -> tf.Tensor:
+    """``sample``'s values for the whole global batch, sliced to this replica's rows.
+
+    The data is split across replicas the same way, so N replicas see exactly the z (and the
+    WGAN-GP mixing weights) that one device would: the update does not depend on the number of
+    devices.
+    """
+    part = _batch_slice()
+    values = sample([batch * part.replicas, *tail], seed=seed)
+    start = tf.cast(part.replica, tf.int32) * batch
+    return values[start : start + batch]
 
 
 def _multi_worker(strategy: tf.distribute.Strategy) -> bool:

@@ -36,7 +36,7 @@ from training import augment, distribute
 from training import callbacks as cb
 from training.config import ConfigError, TrainConfig
 from training.data import ImageData, load_dataset, make_pipeline, split_holdout
-from training.gan import GAN, make_optimizer
+from training.gan import GAN, make_optimizer, stack_critic_batches
 from training.networks import build_networks
 from training.rundir import new_run_dir, run_commands
 
@@ -180,6 +180,8 @@ def train(
         dataset = make_pipeline(
             data, config.batch_size * config.n_critic, config.flip, config.seed, start_batch=start
         )
+        if config.n_critic > 1:
+            dataset = dataset.map(stack_critic_batches(config.n_critic))
         fit = gan.fit(
             dataset,
             epochs=1,

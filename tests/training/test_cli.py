@@ -179,3 +179,86 @@ def test_bad_walk_arguments_exit_2(
 ):
     assert _exit_code(sample_main, [str(exported_model.version_dir), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+TINY_RUN = [
+    "--dataset", "digits", "--resolution", "16", "--z-dim", "8", "--g-width", "4",
+    "--d-width", "4", "--max-width", "8", "--batch-size", "8", "--steps", "2",
+    "--holdout", "20", "--sample-every", "0", "--checkpoint-every", "0", "--log-every", "1",
+]  # fmt: skip
+
+
+def test_a_mixed_bfloat16_run_exports_and_warns_where_bfloat16_is_emulated(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    restore_policy: None,
+):
+    from training import distribute
+
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"sse2", "avx2", "fma"}))
+    argv = [
+        *TINY_RUN, "--precision", "mixed_bfloat16", "--augment", "color,translation,cutout",
+        "--outdir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models"),
+        "--export", "bf",
+    ]  # fmt: skip
+    assert _exit_code(train_main, argv) == 0
+    out, err = capsys.readouterr()
+    assert "exported" in out and (tmp_path / "models" / "bf" / "1" / "model.json").exists()
+    assert "no native bfloat16" in err and "--precision float32" in err
+
+
+def test_bfloat16_warning_only_without_native_support(monkeypatch: pytest.MonkeyPatch):
+    from training import distribute
+
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert distribute.bfloat16_warning("mixed_bfloat16") is None
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert distribute.bfloat16_warning("mixed_bfloat16") is None
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert "emulates bfloat16" in (distribute.bfloat16_warning("mixed_bfloat16") or "")
+    assert distribute.bfloat16_warning("float32") is None
+    assert distribute.bfloat16_warning("mixed_float16") is None
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path: Path):
+    from training.distribute import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2\n\n")
+    assert cpu_flags(str(info)) == frozenset({"fpu", "sse2", "avx2"})
+    assert cpu_flags(str(tmp_path / "missing")) is None
+
+
+def test_a_failed_export_after_training_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    from training import export
+
+    monkeypatch.setattr(export, "verify", lambda path, gan, **kwargs: 9.0)
+    argv = [*TINY_RUN, "--outdir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "m")]
+    assert _exit_code(train_main, [*argv, "--export", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # The progress bar shares stderr; the failure is one line, the last.
+    errors = [line for line in err.strip().splitlines() if "error" in line]
+    assert errors == [err.strip().splitlines()[-1]]
+    assert errors[0].startswith("gan-train: error: ")
+    assert "the export failed" in errors[0] and "differs" in errors[0]
+
+
+@pytest.mark.parametrize("main", [train_main, export_main, sample_main])
+def test_an_unexpected_error_is_one_line_and_exit_2(
+    main, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+):
+    import argparse
+
+    def broken(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("disk on fire\nsecond line")
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", broken)
+    monkeypatch.delenv("GAN_TRACEBACK", raising=False)
+    assert _exit_code(main, []) == 2
+    err = capsys.readouterr().err
+    prog = "gan-" + main.__name__.split("_")[0]
+    assert err.strip().splitlines() == [f"{prog}: error: RuntimeError: disk on fire"]

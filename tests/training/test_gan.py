@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from tests.training.tiny import TINY
 from training import losses
-from training.gan import ema_beta
+from training.gan import GAN, Draw, draw_counter, ema_beta, stack_critic_batches
 from training.loop import build_gan
 
 
@@ -17,7 +17,10 @@ def _batches(config, count: int = 4) -> tf.data.Dataset:
     size = config.batch_size * config.n_critic
     x = rng.uniform(-1, 1, (size * count, 16, 16, 1)).astype("float32")
     y = rng.randint(0, 10, size * count).astype("int32")
-    return tf.data.Dataset.from_tensor_slices((x, y)).batch(size).repeat()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(size).repeat()
+    if config.n_critic > 1:
+        dataset = dataset.map(stack_critic_batches(config.n_critic))
+    return dataset
 
 
 def test_ema_rampup_and_decay():
@@ -96,3 +99,64 @@ def test_short_digits_run_moves_both_losses_and_round_trips(exported_model):
     from training.export import verify
 
     assert verify(exported_model.version_dir, exported_model.result.gan) <= 1.0
+
+
+def test_stacked_batches_give_each_critic_step_its_rows_and_flat_ones_are_refused():
+    images = tf.reshape(tf.range(6 * 2, dtype=tf.float32), [6, 1, 1, 2])
+    labels = tf.range(6)
+    stacked_images, stacked_labels = stack_critic_batches(3)(images, labels)
+    assert stacked_images.shape == (2, 3, 1, 1, 2)
+    # D step i (column i) gets rows 2i and 2i + 1 of the flat batch, as on one device.
+    assert stacked_labels.numpy().tolist() == [[0, 2, 4], [1, 3, 5]]
+    np.testing.assert_array_equal(stacked_images[:, 1].numpy(), images[2:4].numpy())
+
+    config = TINY.replace(n_critic=2, batch_size=4)
+    gan = build_gan(config, num_classes=10)
+    flat = tf.data.Dataset.from_tensors(
+        (tf.zeros([8, 16, 16, 1]), tf.zeros([8], tf.int32))
+    ).repeat()
+    with pytest.raises(ValueError, match="stack_critic_batches"):
+        gan.fit(flat, steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
+
+
+@pytest.mark.parametrize("n_critic", [1, 2, 8, 9, 16, 17, 20])
+def test_draw_counters_never_repeat_within_or_across_steps(n_critic):
+    counters = [
+        draw_counter(step, n_critic, phase, draw)
+        for step in range(4)
+        for phase in range(n_critic + 1)  # the D steps, then G's
+        for draw in Draw
+    ]
+    assert len(set(counters)) == len(counters)
+
+
+def test_a_step_seeds_every_draw_differently(monkeypatch):
+    # 17 D steps: beyond the 16 seeds per step that one step's draws once had to share.
+    # Without augmentation, to keep the eager run short: the augmentations' seeds are taken
+    # all the same (the spy sees them), and the draws themselves are tested in test_augment.
+    config = TINY.replace(
+        loss="wgan-gp", n_critic=17, batch_size=2, g_width=4, d_width=4, max_width=8
+    )
+    gan = build_gan(config, num_classes=10)
+    gan.run_eagerly = True  # so that the seeds of every step are seen as values
+    seen: dict[tuple[int, int, int], tuple[int, int]] = {}
+    original = GAN._seed
+
+    def spy(self, phase, draw):
+        seed = original(self, phase, draw)
+        seen[(int(self.step.numpy()), phase, int(draw))] = tuple(seed.numpy().tolist())
+        return seed
+
+    monkeypatch.setattr(GAN, "_seed", spy)
+    gan.fit(_batches(config, count=1), steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
+    d_draws = {Draw.NOISE, Draw.MIXING, Draw.AUGMENT_REAL, Draw.AUGMENT_FAKE, Draw.AUGMENT_MIXED}
+    g_draws = {Draw.NOISE, Draw.AUGMENT_FAKE}
+    expected = {
+        (step, phase, int(draw))
+        for step in (0, 1)
+        for phase in range(18)
+        for draw in (d_draws if phase < 17 else g_draws)
+    }
+    assert set(seen) == expected
+    # D's noise, G's noise, the mixing weights and the augmentations of both steps all differ.
+    assert len(set(seen.values())) == len(seen)

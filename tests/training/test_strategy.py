@@ -1,7 +1,9 @@
 """Distribution strategies end to end, each in fresh processes (TF fixes its devices per process).
 
 - MirroredStrategy over two logical CPU devices applies the same update as one device on the same
-  global batch.
+  global batches: two D steps per G step, a new batch at every step, WGAN-GP and DiffAugment, so
+  that each replica must pair every real image with the label, noise, mixing weight and
+  augmentation one device gives it.
 - Two MultiWorkerMirroredStrategy workers on loopback train a few steps through ``gan-train``;
   the chief exports a model that loads, the other worker writes nothing.
 """
@@ -43,8 +45,15 @@ def test_mirrored_two_devices_apply_the_same_update_as_one(tmp_path: Path) -> No
     assert process.returncode == 0, process.stderr[-3000:]
     result = json.loads(out.read_text())
     assert result["same_start"]
-    assert result["max_update"] > 1e-3  # the two steps did move the weights
-    assert result["max_difference"] < 0.01 * result["max_update"]
+    assert result["max_update"] > 1e-3  # the steps did move the weights
+    # Two replicas add the same per-example terms in another order (two partial sums, then the
+    # all-reduce), which changes each gradient by a few float32 ulps (2**-24, about 6e-8,
+    # relative to the terms); Adam divides by the gradient's scale, so a step moves by about that
+    # relative amount too, and three steps of D and G feeding each other grow it to some 1e-5 of
+    # the update (2.6e-5 measured). 1e-3 of the update leaves a wide margin for other CPUs, while
+    # any other pairing of an image with its label, noise or augmentation changes the update by
+    # its own size.
+    assert result["max_difference"] < 1e-3 * result["max_update"]
     assert result["augment_shapes"] == [[2, 16, 16, 3], [2, 16, 16, 3]]
     assert "--jit with 2 replicas needs GPUs" in result["jit_error"]
     assert "must be a multiple of the 2 replicas" in result["odd_batch_error"]

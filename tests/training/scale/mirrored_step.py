@@ -2,8 +2,10 @@
 
 ``python -m tests.training.scale.mirrored_step ARCHITECTURE OUT.json`` splits the CPU into two
 logical devices (which must happen before TensorFlow initialises), trains the same tiny GAN for
-two steps on the same data under the default strategy and under MirroredStrategy over both
-devices, and writes the largest weight difference and the size of the update to OUT.json.
+a few steps (two D steps per G step, a new batch at every step, WGAN-GP and DiffAugment, so
+that every kind of random draw is in play) under the default strategy and under MirroredStrategy
+over both devices, and writes the largest weight difference and the size of the update to
+OUT.json.
 It also runs DiffAugment per replica and records the errors that ``--jit`` and an odd global
 batch give with two CPU replicas.
 """
@@ -16,16 +18,26 @@ from typing import Any
 
 from training.distribute import make_strategy, set_precision, split_cpu
 
+STEPS = 3
+
 
 def _dataset(config: Any) -> Any:
-    import numpy as np
+    """A new global batch at every step (random images and labels keyed by the step)."""
     import tensorflow as tf
 
-    rng = np.random.default_rng(0)
-    shape = (config.batch_size, config.resolution, config.resolution, config.channels)
-    images = rng.uniform(-1, 1, shape).astype("float32")
-    labels = (np.arange(config.batch_size) % 3).astype("int32")
-    return tf.data.Dataset.from_tensors((images, labels)).repeat()
+    from training.gan import stack_critic_batches
+
+    rows = config.batch_size * config.n_critic
+    shape = [rows, config.resolution, config.resolution, config.channels]
+
+    def batch(step: Any) -> tuple[Any, Any]:
+        seed = tf.stack([tf.constant(0, tf.int64), step])
+        images = tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
+        labels = tf.random.stateless_uniform([rows], seed=seed + 1, maxval=3, dtype=tf.int32)
+        return images, labels
+
+    dataset = tf.data.Dataset.range(2**62).map(batch)
+    return dataset.map(stack_critic_batches(config.n_critic)) if config.n_critic > 1 else dataset
 
 
 def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list[Any]]:
@@ -59,13 +71,15 @@ def main(architecture: str, out: str) -> None:
         g_width=2 if architecture == "resnet" else 4,
         d_width=2 if architecture == "resnet" else 4,
         batch_size=8,
-        loss="hinge" if architecture == "resnet" else "nonsaturating",
+        loss="hinge" if architecture == "resnet" else "wgan-gp",
+        n_critic=2,
+        augment="color,translation,cutout",
         lr_g=1e-2,
         lr_d=1e-2,
-        steps=2,
+        steps=STEPS,
     )
-    start_one, one = _train(config, "none", 2)
-    start_two, two = _train(config, "mirrored", 2)
+    start_one, one = _train(config, "none", STEPS)
+    start_two, two = _train(config, "mirrored", STEPS)
     result: dict[str, Any] = {
         "same_start": all(np.array_equal(a, b) for a, b in zip(start_one, start_two, strict=True)),
         "max_difference": max(float(np.abs(a - b).max()) for a, b in zip(one, two, strict=True)),
@@ -82,7 +96,8 @@ def main(architecture: str, out: str) -> None:
     batches = strategy.experimental_distribute_dataset(
         tf.data.Dataset.from_tensors(tf.zeros([4, 16, 16, 3])).repeat(2)
     )
-    per_replica = strategy.run(tf.function(augment), args=(next(iter(batches)),))
+    seed = tf.constant([0, 1], tf.int64)
+    per_replica = strategy.run(tf.function(augment), args=(next(iter(batches)), seed))
     local = strategy.experimental_local_results(per_replica)
     result["augment_shapes"] = [list(t.shape) for t in local]
     try:

@@ -70,10 +70,14 @@ def test_replica_slices_of_the_global_batch_add_up_to_the_one_device_update():
     labels = tf.constant(rng.randint(0, 10, 32).astype("int32"))
     variables = gan.discriminator.trainable_variables
 
+    seed = tf.constant([0, 0], tf.int64)  # no augmentation: the seed is not drawn from
+
     def gradients(rows: slice) -> list[np.ndarray]:
         with tf.GradientTape() as tape:
             per_example = losses.discriminator_loss(
-                "nonsaturating", gan._d(real[rows], labels[rows]), gan._d(fake[rows], labels[rows])
+                "nonsaturating",
+                gan._d(real[rows], labels[rows], seed),
+                gan._d(fake[rows], labels[rows], seed),
             )
             loss = gan._average(per_example)
         return [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, variables)]

@@ -16,6 +16,7 @@ the in-memory EMA generator for fixed seeds, and only then renamed to
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -134,13 +135,37 @@ def calibration(
     return result
 
 
+# The highest version number ever exported under a model's directory. A version number names one
+# model for good (the service caches pinned versions as immutable and refuses a used number with
+# other content), so a rollback that deletes version N must not let the next export take N again.
+LAST_VERSION_FILE = ".last-version"
+
+
 def _next_version(model_root: Path) -> int:
+    """One above both the highest version directory present and the highest ever exported."""
     versions = [
         int(p.name)
         for p in model_root.iterdir()
         if p.is_dir() and p.name.isascii() and p.name.isdigit()
     ]
-    return max(versions, default=0) + 1
+    return max(max(versions, default=0), _last_exported(model_root)) + 1
+
+
+def _last_exported(model_root: Path) -> int:
+    try:
+        text = (model_root / LAST_VERSION_FILE).read_text().strip()
+    except OSError:
+        return 0
+    return int(text) if text.isascii() and text.isdigit() else 0
+
+
+def _record_version(model_root: Path, version: int) -> None:
+    """Remember ``version`` as exported (written aside and renamed: never half a number)."""
+    if _last_exported(model_root) >= version:
+        return
+    aside = model_root / f"{LAST_VERSION_FILE}.{os.getpid()}"
+    aside.write_text(f"{version}\n")
+    aside.replace(model_root / LAST_VERSION_FILE)
 
 
 def _project_version() -> str:
@@ -253,6 +278,7 @@ def export_model(
                 tmp.rename(model_root / str(version))
             except OSError:
                 continue
+            _record_version(model_root, version)
             return model_root / str(version)
         raise ExportError(f"could not find a free version number in {model_root}")
     finally:

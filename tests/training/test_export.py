@@ -1,6 +1,7 @@
 """Export: versions, model.json, calibration, truncation and the all-or-nothing rename."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ def test_model_json_describes_the_run(exported_model):
 
 
 def test_no_temporary_directories_remain(exported_model):
-    assert [p.name for p in (exported_model.models_dir / "tiny").iterdir()] == ["1"]
+    names = sorted(p.name for p in (exported_model.models_dir / "tiny").iterdir())
+    assert names == [export.LAST_VERSION_FILE, "1"]
 
 
 def test_truncation_zero_gives_the_mean_image(exported_model):
@@ -51,6 +53,18 @@ def test_next_export_is_the_next_version(exported_model, tmp_path: Path):
     second = export.export_model(gan, tmp_path, "m", calibration_count=8)
     assert (first.name, second.name) == ("1", "2")
     assert json.loads((second / "model.json").read_text())["calibration"]["num_real"] == 0
+
+
+def test_an_export_after_a_rollback_never_takes_the_withdrawn_number(
+    exported_model, tmp_path: Path
+):
+    gan = exported_model.result.gan
+    export.export_model(gan, tmp_path, "m", calibration_count=8)
+    withdrawn = export.export_model(gan, tmp_path, "m", calibration_count=8)
+    shutil.rmtree(withdrawn)  # a rollback: version 2 deleted, version 1 served again
+    again = export.export_model(gan, tmp_path, "m", calibration_count=8)
+    assert again.name == "3"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [".last-version", "1", "3"]
 
 
 def test_a_failed_verification_leaves_nothing(

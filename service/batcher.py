@@ -145,6 +145,12 @@ class Batcher:
         """Rows waiting in the queue (not counting the running batch)."""
         return self._queued_rows
 
+    @property
+    def broken(self) -> bool:
+        """True once the consumer stopped on its own (an internal error): the batcher refuses
+        every request from then on, and the process needs a restart (see /healthz)."""
+        return self._broken
+
     def start(self) -> None:
         """Start the consumer task in the running event loop."""
         if self._task is None:

@@ -270,6 +270,15 @@ class InferenceEngine:
         """The batcher of ``model``'s load for ``signature``; 503 once it is unloaded."""
         return self._servable(model).batchers[signature]
 
+    def broken_batchers(self) -> list[str]:
+        """``name/version/signature`` of every batcher whose consumer stopped on its own."""
+        return [
+            f"{s.model.name}/{s.model.version}/{signature}"
+            for s in self._servables.values()
+            for signature, batcher in s.batchers.items()
+            if batcher.broken
+        ]
+
     def is_loaded(self, model: LoadedModel) -> bool:
         """True while this load of ``model`` has running batchers."""
         return model.generation in self._servables

@@ -58,10 +58,21 @@ REVALIDATE = "public, no-cache"
 # --- operations -----------------------------------------------------------------------------
 
 
-@router.get("/healthz", tags=["operations"], summary="Liveness: the process is up")
-async def healthz() -> dict[str, str]:
-    """Answer 200 while the process is alive; load balancers restart a replica that fails this."""
-    return {"status": "ok"}
+@router.get(
+    "/healthz",
+    tags=["operations"],
+    summary="Liveness: the process is up and can serve",
+    responses={503: ERRORS[503]},
+)
+async def healthz(request: Request) -> JSONResponse:
+    """200 while the process can serve; 503 once a model's batch queue stopped after an internal
+    error (it refuses every request from then on), so that the orchestrator restarts the replica."""
+    engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
+    broken = engine.broken_batchers() if engine is not None else []
+    if broken:
+        detail = f"the batch queue of {', '.join(broken)} stopped after an internal error"
+        return JSONResponse({"error": "unavailable", "detail": detail}, 503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get(
@@ -77,6 +88,12 @@ async def readyz(request: Request) -> JSONResponse:
             {"error": "unavailable", "detail": "not ready"}, 503, headers={"Retry-After": "1"}
         )
     engine: InferenceEngine = request.app.state.engine
+    broken = engine.broken_batchers()
+    if broken:  # those models refuse every request: take the replica out of rotation
+        detail = f"the batch queue of {', '.join(broken)} stopped after an internal error"
+        return JSONResponse(
+            {"error": "unavailable", "detail": detail}, 503, headers={"Retry-After": "1"}
+        )
     served = {m.name: m.version for m in engine.repository.all()}
     return JSONResponse({"status": "ready", "models": served})
 

@@ -67,3 +67,24 @@ def test_missing_model_directory_fails_startup(tmp_path: Path) -> None:
     app = create_app(Settings(model_dir=tmp_path / "absent"))
     with pytest.raises(ModelLoadError, match="does not exist"), TestClient(app):
         pass
+
+
+def test_a_stopped_batch_queue_fails_liveness_and_readiness(model_dir: Path) -> None:
+    from tests.service.conftest import make_settings
+
+    with TestClient(create_app(make_settings(model_dir, warmup=False))) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        batcher = engine.batcher(engine.repository.get("uncond"), "generate")
+
+        def broken_take() -> list[object]:
+            raise RuntimeError("queue bookkeeping broke")
+
+        batcher._take_batch = broken_take
+        refused = client.post("/generate", json={"seeds": [1], "model": "uncond"})
+        assert refused.status_code == 503
+        for path in ("/healthz", "/readyz"):
+            response = client.get(path)
+            assert response.status_code == 503, path
+            assert "uncond/1/generate stopped" in response.json()["detail"]
+        # The other model still serves; only the orchestrator's restart mends the broken one.
+        assert client.post("/generate", json={"seeds": [1], "model": "cond"}).status_code == 200

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from training.config import (
     ARCHITECTURES,
     LOSSES,
+    MASK_MODES,
     PRECISIONS,
     RESOLUTIONS,
     STRATEGIES,
@@ -40,6 +41,10 @@ TRAIN_EXAMPLES = """examples:
   # continue a run (Ctrl-C or SIGTERM leaves a checkpoint), with more steps
   gan-train --resume runs/00000-digits --steps 600
   gan-train --dataset npz:faces.npz --resolution 32 --channels 3 --dry-run
+
+  # partly observed data: half the pixels of every image missing (or a folder of RGBA images
+  # whose alpha marks missing pixels, or an npz with a 'mask' array beside 'x')
+  gan-train --dataset mnist-idx:../shared/data/mnist --resolution 28 --corrupt dropout:0.5
 
 dataset kinds: folder:PATH, mnist-idx:DIR, npz:PATH (arrays x, optional y), digits,
 keras:mnist|fashion_mnist|cifar10. A run writes runs/NNNNN-NAME/ (options.json, metrics.jsonl,
@@ -94,6 +99,12 @@ FIELD_HELP: dict[str, str] = {
     "flip": "random horizontal flips of the real images",
     "eval_every": "steps between evaluations (0 = off)",
     "name": "run name (default: from the dataset)",
+    "corrupt": "simulate missing pixels: dropout:P (each pixel with probability P) or "
+    "block:SIDE (one random square per image); empty = none",
+    "mask_mode": f"training on partly observed data, one of {list(MASK_MODES)}: ambient = D "
+    "compares only observed pixels (the fakes get the data's masks); zero-fill = a plain GAN on "
+    "images whose holes are black (a baseline); ignore = alpha is no mask (composited on "
+    "black)",
 }
 CHOICES: dict[str, Sequence[Any]] = {
     "resolution": RESOLUTIONS,
@@ -102,6 +113,7 @@ CHOICES: dict[str, Sequence[Any]] = {
     "loss": LOSSES,
     "strategy": STRATEGIES,
     "precision": PRECISIONS,
+    "mask_mode": MASK_MODES,
 }
 
 
@@ -169,7 +181,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """``gan-train``: train (or resume), then optionally export."""
     parser = build_train_parser()
     args = vars(parser.parse_args(argv))
-    control = {k: args.pop(k) for k in ("outdir", "resume", "export", "models_dir", "dry_run")}
+    names = ("outdir", "resume", "export", "models_dir", "dry_run")
+    control = {k: args.pop(k) for k in names}
     command = "gan-train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     try:
         if control["resume"] is not None:

@@ -55,6 +55,7 @@ EXPORT_EXAMPLES = """examples:
   gan-export runs/00000-digits --name digits          # -> models/digits/<next version>/
   gan-export runs/00000-digits --name digits --models-dir /srv/models --calibration 500
   gan-export runs/00000-mnist --name mnist --eval-num 10000   # metrics measured into model.json
+  gan-export runs/00000-mnist --name mnist --encoder-steps 3000   # + encode and complete
 """
 
 SAMPLE_EXAMPLES = """examples:
@@ -173,6 +174,11 @@ def build_train_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
     )
+    run.add_argument(
+        "--encoder-steps", type=int, default=0, metavar="N",
+        help="with --export: train an encoder N steps on the generator's samples and export "
+        "the encode and complete signatures too [0 = none]",
+    )  # fmt: skip
     run.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     return parser
 
@@ -181,8 +187,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """``gan-train``: train (or resume), then optionally export."""
     parser = build_train_parser()
     args = vars(parser.parse_args(argv))
-    names = ("outdir", "resume", "export", "models_dir", "dry_run")
+    names = ("outdir", "resume", "export", "models_dir", "dry_run", "encoder_steps")
     control = {k: args.pop(k) for k in names}
+    if control["encoder_steps"] < 0:
+        _fail("gan-train", "--encoder-steps must be 0 (none) or more")
     command = "gan-train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     try:
         if control["resume"] is not None:
@@ -215,12 +223,14 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if control["export"] and not result.chief:
         print("not the chief worker: the chief exports the model")
     elif control["export"]:
-        from training.export import export_model
+        from training.export import export_model, with_encoder
         from training.metrics.callback import last_eval_metrics
 
+        encoder, encoder_info = with_encoder(result.gan, control["encoder_steps"], verbose=True)
         version_dir = export_model(
             result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
             holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
+            encoder=encoder, encoder_info=encoder_info,
         )  # fmt: skip
         print(f"exported {version_dir}")
     return 0
@@ -260,6 +270,11 @@ def build_export_parser() -> argparse.ArgumentParser:
         "0 = take the run's last --eval-every record [0]",
     )
     parser.add_argument(
+        "--encoder-steps", type=int, default=0, metavar="N",
+        help="train an encoder N steps on the generator's samples and export the encode and "
+        "complete signatures too [0 = none]",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
     return parser
@@ -276,6 +291,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-export", str(error))
     if args.calibration < 1:
         _fail("gan-export", "--calibration must be at least 1")
+    if args.encoder_steps < 0:
+        _fail("gan-export", "--encoder-steps must be 0 (none) or more")
     if args.eval_num < 0:
         _fail("gan-export", "--eval-num must be 0 (off) or a positive number of samples")
     if not args.name or "/" in args.name or args.name.startswith("."):
@@ -294,6 +311,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         version_dir = export_run(
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
             metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
+            encoder_steps=args.encoder_steps,
         )  # fmt: skip
     except (ExportError, DatasetError, ExtractorError) as error:
         _fail("gan-export", str(error))

@@ -37,6 +37,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import require_api_key
+from service.completion import completion_router
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
@@ -198,6 +199,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     install_handlers(app)
     app.include_router(router)
     app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.include_router(completion_router, dependencies=[Depends(require_api_key)])
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

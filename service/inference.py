@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from service.batcher import BatchConfig, Batcher
+from service.completion_inference import OPTIONAL_SIGNATURES, completion_batch_fns
+from service.completion_inference import warm_up as warm_up_optional
 from service.errors import InvalidRequest, Unavailable
 from service.imaging import encode_pngs
 from service.metrics import Metrics
@@ -173,9 +175,14 @@ class InferenceEngine:
         if self.settings.warmup:
             sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
         level = self.settings.png_compress_level
+        # The optional encode and complete signatures, for the models that have them.
+        optional = completion_batch_fns(model, level)
+        if self.settings.warmup and optional:
+            await asyncio.get_running_loop().run_in_executor(None, warm_up_optional, model, sizes)
         for signature, fn, post in (
             ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
             ("score", _score_fn(model), None),
+            *optional,
         ):
             labels = (model.name, str(model.version), signature)
             batcher = Batcher(
@@ -199,7 +206,8 @@ class InferenceEngine:
         await asyncio.sleep(grace_s)
         while self._active.get(key, 0) > 0:
             await asyncio.sleep(0.05)
-        batchers = [self._batchers.pop((*key, sig), None) for sig in ("generate", "score")]
+        signatures = ("generate", "score", *OPTIONAL_SIGNATURES)
+        batchers = [self._batchers.pop((*key, sig), None) for sig in signatures]
         await asyncio.gather(*(b.stop() for b in batchers if b is not None))
         self._active.pop(key, None)
         logger.info("unloaded model %s version %d", model.name, model.version)
@@ -282,6 +290,16 @@ class InferenceEngine:
             yield
         finally:
             self._active[key] = self._active.get(key, 1) - 1
+
+    async def run(
+        self,
+        model: LoadedModel,
+        signature: str,
+        rows: dict[str, np.ndarray],
+        shared: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run ``signature`` of ``model`` on ``rows`` through its batcher (service.completion)."""
+        return await self._submit(model, signature, rows, shared)
 
     async def _submit(
         self,

@@ -56,6 +56,7 @@ EXPORT_EXAMPLES = """examples:
   gan-export runs/00000-digits --name digits --models-dir /srv/models --calibration 500
   gan-export runs/00000-mnist --name mnist --eval-num 10000   # metrics measured into model.json
   gan-export runs/00000-mnist --name mnist --encoder-steps 3000   # + encode and complete
+  gan-export models/mnist/1 --name mnist --encoder-steps 3000      # add them to a model version
 """
 
 SAMPLE_EXAMPLES = """examples:
@@ -248,7 +249,11 @@ def build_export_parser() -> argparse.ArgumentParser:
         epilog=EXPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gan-train run directory")
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR",
+        help="a gan-train run directory, or an exported model version (with --encoder-steps: "
+        "exported again as the next version, with an encoder)",
+    )  # fmt: skip
     parser.add_argument("--name", required=True, help="model name (models/NAME/<version>/)")
     parser.add_argument(
         "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
@@ -283,6 +288,8 @@ def build_export_parser() -> argparse.ArgumentParser:
 def export_main(argv: Sequence[str] | None = None) -> int:
     """``gan-export RUN_DIR --name NAME``."""
     args = build_export_parser().parse_args(argv)
+    if (args.run_dir / "saved_model.pb").is_file():
+        return _add_encoder(args)
     from training.rundir import read_run
 
     try:
@@ -315,6 +322,29 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         )  # fmt: skip
     except (ExportError, DatasetError, ExtractorError) as error:
         _fail("gan-export", str(error))
+    print(f"exported {version_dir}")
+    return 0
+
+
+def _add_encoder(args: argparse.Namespace) -> int:
+    """``gan-export MODEL_VERSION_DIR --name NAME --encoder-steps N``."""
+    if args.encoder_steps < 1:
+        _fail("gan-export", "an exported model version needs --encoder-steps N (N >= 1)")
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
+    if args.dry_run:
+        print(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+        return 0
+    _quiet_tensorflow()
+    from training.encoder import add_encoder
+    from training.export import ExportError
+
+    try:
+        version_dir = add_encoder(
+            args.run_dir, args.models_dir, args.name, args.encoder_steps, verbose=True
+        )
+    except (ExportError, ConfigError, KeyError, ValueError) as error:
+        _fail("gan-export", f"cannot add an encoder to {args.run_dir}: {error}")
     print(f"exported {version_dir}")
     return 0
 

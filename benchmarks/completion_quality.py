@@ -91,6 +91,26 @@ def run_complete(
     return np.concatenate(outs), np.concatenate(errors)
 
 
+def save_picture(
+    path: Path, originals: np.ndarray, cases: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> None:
+    """Rows: the originals, then per case the input (missing pixels grey) and the completion."""
+    from PIL import Image
+
+    rows = [originals]
+    for masks, completed in cases.values():
+        rows.append(np.where(masks[..., None] == 1, originals, np.uint8(128)))
+        rows.append(completed)
+    side = originals.shape[1]
+    grid = np.zeros((len(rows) * (side + 2), len(originals) * (side + 2)), np.uint8)
+    for r, row in enumerate(rows):
+        for c, image in enumerate(row):
+            top, left = r * (side + 2), c * (side + 2)
+            grid[top : top + side, left : left + side] = image[..., 0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="a model version directory with `complete`")
@@ -98,6 +118,9 @@ def main() -> None:
     parser.add_argument("--steps", default="0,50", help="optimisation steps to try [0,50]")
     parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/completion_quality.json")
+    )
+    parser.add_argument(
+        "--picture", type=Path, help="also write a before/after PNG of 10 images per case"
     )
     args = parser.parse_args()
 
@@ -119,6 +142,7 @@ def main() -> None:
     mean_image = np.round(train.images.astype(np.float64).mean(0)).astype(np.uint8)
 
     rows: list[dict[str, Any]] = []
+    pictures: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def record(case: str, method: str, filled: np.ndarray, masks: np.ndarray, secs: float) -> None:
         logits = classifier(filled).logits
@@ -149,6 +173,7 @@ def main() -> None:
                 t = time.perf_counter()
                 filled, _ = run_complete(complete, images, masks, truth, steps)
                 record(case, f"complete:{steps}+label", filled, masks, time.perf_counter() - t)
+                pictures[case] = (masks[:10], filled[:10])
                 t = time.perf_counter()
                 best_err = np.full(len(images), np.inf)
                 best = np.zeros_like(images)
@@ -171,6 +196,8 @@ def main() -> None:
         "completion": info.get("completion", {}),
         "rows": rows,
     }
+    if args.picture is not None and pictures:
+        save_picture(args.picture, images[:10], pictures)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"CPU: {result['cpu']}; wrote {args.out}")

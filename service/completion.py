@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -55,18 +56,26 @@ def _base64(items: list[str], field: str) -> list[bytes]:
     return decoded
 
 
-def _decode_one(
-    data: bytes, limit: int, model: LoadedModel, what: str, channels: int
-) -> np.ndarray:
-    """uint8 [R, R, channels] of an image that must be exactly the model's size."""
-    array, (width, height) = imaging.decode_image(
-        data, max_pixels=limit, resolution=model.resolution, channels=channels
-    )
-    if (width, height) != (model.resolution, model.resolution):
-        side = model.resolution
+def _decode_one(data: bytes, model: LoadedModel, what: str, channels: int) -> np.ndarray:
+    """uint8 [R, R, channels] of an image that must be exactly the model's size.
+
+    The size is read from the header first, so a large image is refused (422) undecoded.
+    """
+    side = model.resolution
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as peek:
+                size: tuple[int, int] | None = peek.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        size = None  # not an image: decode_image says so (415)
+    if size is not None and size != (side, side):
         raise InvalidRequest(
-            f"{what} is {width}x{height} pixels; model {model.name!r} takes {side}x{side} images"
+            f"{what} is {size[0]}x{size[1]} pixels; model {model.name!r} takes {side}x{side} images"
         )
+    array, _ = imaging.decode_image(
+        data, max_pixels=side * side, resolution=side, channels=channels
+    )
     return array
 
 
@@ -80,13 +89,12 @@ def decode_partial(
     """
     if masks is not None and len(masks) != len(images):
         raise InvalidRequest(f"{len(masks)} masks for {len(images)} images; give one per image")
-    limit = min(settings.max_image_pixels, settings.max_request_pixels)
     arrays, mask_arrays = [], []
     for index, data in enumerate(images):
-        arrays.append(_decode_one(data, limit, model, f"images[{index}]", model.channels))
+        arrays.append(_decode_one(data, model, f"images[{index}]", model.channels))
         mask: np.ndarray | None = None
         if masks is not None:
-            _decode_one(masks[index], limit, model, f"masks[{index}] (a mask of another size)", 1)
+            _decode_one(masks[index], model, f"masks[{index}] (a mask of another size)", 1)
             with Image.open(io.BytesIO(masks[index])) as opened:  # decoded safely just above
                 mask = mask_from_image(opened)
         else:

@@ -121,12 +121,14 @@ def test_client_mistakes_are_4xx(client: TestClient) -> None:
     grey, observed = _digit(), _bottom_missing()
     good = _with_alpha(grey, observed)
     wide = _png(np.zeros((RES, RES + 2), np.uint8), "L")
+    huge = _png(np.zeros((3000, 3000), np.uint8), "L")  # a few kB of PNG
     cases = [
         ({"images": [good], "class_label": 1, "steps": 41}, 422, "at most 40"),
         ({"images": [good]}, 422, "conditional"),
         ({"images": [good], "class_label": 10}, 422, "class_label"),
         ({"images": [_png(grey, "L")], "masks": [wide], "class_label": 1}, 422, "another size"),
         ({"images": [wide], "class_label": 1}, 422, "takes 16x16"),
+        ({"images": [huge], "class_label": 1}, 422, "is 3000x3000 pixels"),  # never decoded
         ({"images": [_with_alpha(grey, np.zeros((RES, RES), bool))], "class_label": 1}, 422,
          "no observed pixel"),
         ({"images": [good, good], "masks": [good], "class_label": 1}, 422, "1 masks for 2"),

@@ -19,6 +19,7 @@ import base64
 import binascii
 import io
 import warnings
+from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
@@ -37,6 +38,7 @@ from service.completion_schemas import (
 )
 from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
 from service.errors import InvalidRequest
+from service.inference import InferenceEngine
 from service.model_repository import LoadedModel
 from service.settings import Settings
 
@@ -109,11 +111,17 @@ def decode_partial(
     return np.stack(arrays), np.stack(mask_arrays)
 
 
-def _labels(class_label: int | list[int] | None, model: LoadedModel, count: int) -> np.ndarray:
+def _labels(
+    class_label: int | list[int] | None, model: LoadedModel, count: int, search: bool = False
+) -> np.ndarray | None:
+    """int32 labels of ``count`` images; None (with ``search``) when a conditional model got
+    no class: every class is then tried."""
     if model.num_classes == 0:
         if class_label is not None:
             raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
         return np.zeros(count, np.int32)
+    if class_label is None and search:
+        return None
     if class_label is None:
         raise InvalidRequest(
             f"model {model.name!r} is conditional: give class_label in 0..{model.num_classes - 1}"
@@ -132,8 +140,9 @@ async def _inputs(
     engine: EngineDep,
     settings: Settings,
     signature: str,
-) -> tuple[LoadedModel, np.ndarray, np.ndarray, np.ndarray]:
-    """The chosen model and the decoded images, masks and labels of a request."""
+) -> tuple[LoadedModel, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The chosen model and the decoded images, masks and labels of a request (labels None:
+    a /complete request for a conditional model without a class, completed in every class)."""
     chosen = engine.repository.get(body.model, body.version)
     ci.require(chosen, signature)
     limit = settings.max_images_per_request
@@ -141,8 +150,15 @@ async def _inputs(
         raise InvalidRequest(f"{len(body.images)} images; at most {limit} per request")
     request.state.model = f"{chosen.name}/{chosen.version}"
     request.state.images = len(body.images)
-    labels = _labels(body.class_label, chosen, len(body.images))
-    engine.check_room(chosen, signature, len(body.images))  # before decoding
+    labels = _labels(body.class_label, chosen, len(body.images), search=signature == "complete")
+    rows = len(body.images) * (chosen.num_classes if labels is None else 1)
+    if rows > limit:
+        raise InvalidRequest(
+            f"without class_label every image is completed in each of the {chosen.num_classes} "
+            f"classes: at most {limit // chosen.num_classes} images per request, or give "
+            "class_label"
+        )
+    engine.check_room(chosen, signature, rows)  # before decoding
     images = _base64(body.images, "images")
     masks = _base64(body.masks, "masks") if body.masks is not None else None
     pixels, mask = await in_codec_pool(request, decode_partial, images, masks, settings, chosen)
@@ -164,10 +180,28 @@ async def encode(
     model = engine.repository.get(body.model, body.version)
     with engine.using(model):  # a hot reload waits for this request, decoding included
         chosen, images, masks, labels = await _inputs(body, request, engine, settings, "encode")
+        assert labels is not None  # only /complete searches the classes
         z = await ci.encode(engine, chosen, images, masks, labels)
     return EncodeResponse(
         model=chosen.name, version=chosen.version, latents=np.asarray(z, np.float64).tolist()
     )
+
+
+async def _complete_every_class(
+    engine: InferenceEngine, model: LoadedModel, images: np.ndarray, masks: np.ndarray, steps: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Complete each image in every class and keep, per image, the class whose completion is
+    closest to the observed pixels; returns the kept outputs and their classes."""
+    classes = model.num_classes
+    labels = np.tile(np.arange(classes, dtype=np.int32), len(images))
+    out = await ci.complete(
+        engine, model, np.repeat(images, classes, 0), np.repeat(masks, classes, 0), labels, steps
+    )
+    best = np.asarray(out["observed_error"]).reshape(len(images), classes).argmin(axis=1)
+    rows = np.arange(len(images)) * classes + best
+    kept = {key: np.asarray(out[key])[rows] for key in ("images", "z", "observed_error")}
+    kept["png"] = [out["png"][row] for row in rows]
+    return kept, best.astype(np.int32)
 
 
 @completion_router.post(
@@ -206,7 +240,10 @@ async def complete(
         )
     with engine.using(model):
         chosen, images, masks, labels = await _inputs(body, request, engine, settings, "complete")
-        out = await ci.complete(engine, chosen, images, masks, labels, min(steps, allowed))
+        if labels is None:
+            out, labels = await _complete_every_class(engine, chosen, images, masks, steps)
+        else:
+            out = await ci.complete(engine, chosen, images, masks, labels, steps)
     headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
     level = settings.png_compress_level
     if body.response == "png":

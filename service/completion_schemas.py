@@ -42,7 +42,8 @@ class EncodeRequest(_PartialImages):
 
 
 class CompleteRequest(_PartialImages):
-    """Partly observed images to complete."""
+    """Partly observed images to complete. Without ``class_label``, a conditional model
+    completes each image in every class and keeps the class closest to the observed pixels."""
 
     model_config = ConfigDict(
         extra="forbid",

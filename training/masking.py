@@ -25,6 +25,7 @@ complete data).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -38,6 +39,9 @@ from training.gan import GAN
 
 # A separate stream of the run's seed for the simulated corruption (not the shuffling's).
 CORRUPTION_SEED_OFFSET = 7919
+# The masks of the last D step, per thread: MirroredStrategy traces each replica's step in a
+# thread of its own, and each replica's G step must read its own replica's tensor.
+_step_masks = threading.local()
 
 
 def attach_masks(data: ImageData, config: TrainConfig) -> ImageData:
@@ -93,17 +97,15 @@ class MaskedGAN(GAN):
     distribution, independent of the fake), and the G step reuses the last D step's.
     """
 
-    _g_masks: tf.Tensor | None = None
-
     def _observe(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
         images, masks = real[..., :-1], real[..., -1:]
         fake_masks = tf.roll(masks, shift=1, axis=0)
-        # A Python attribute set while the step is traced: the G step of the same trace reads it.
-        self._g_masks = fake_masks
+        # Set while the step is traced: the G step of the same trace (and thread) reads it.
+        _step_masks.value = fake_masks
         return images * masks, fake_masks
 
     def _measure(self, fake: tf.Tensor, masks: tf.Tensor | None) -> tf.Tensor:
-        masks = self._g_masks if masks is None else masks
+        masks = getattr(_step_masks, "value", None) if masks is None else masks
         if masks is None:  # a G step before any D step cannot happen in train_step
             raise RuntimeError("MaskedGAN: no masks for the generated images")
         return fake * tf.cast(masks, fake.dtype)

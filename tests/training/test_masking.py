@@ -140,3 +140,30 @@ def test_cli_refuses_a_bad_corruption_with_exit_code_2(capsys):
     assert exit_info.value.code == 2
     assert "dropout:P" in capsys.readouterr().err
     assert train_main(["--corrupt", "block:14", "--resolution", "28", "--dry-run"]) == 0
+
+
+MIRRORED_SCRIPT = """
+import sys, math
+from training.distribute import split_cpu
+split_cpu(2)
+from tests.training.tiny import TINY
+from training.loop import train
+config = TINY.replace(sample_every=0, checkpoint_every=0, log_every=1, steps=3,
+                      corrupt="block:8", strategy="mirrored")
+result = train(config, outdir=sys.argv[1], verbose=False)
+print(type(result.gan).__name__, result.status, int(result.gan.step.numpy()))
+print("finite", all(math.isfinite(v) for v in result.history[-1].values()))
+"""
+
+
+def test_masked_training_under_two_replicas(tmp_path: Path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    process = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "MaskedGAN finished 3" in process.stdout and "finite True" in process.stdout

@@ -103,3 +103,18 @@ def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, ca
     with pytest.raises(SystemExit) as exit_info:
         export_main([str(exported_model.version_dir), "--name", "x"])  # no --encoder-steps
     assert exit_info.value.code == 2 and "--encoder-steps" in capsys.readouterr().err
+
+
+def test_gan_train_exports_the_encoder_signatures(tmp_path):
+    import json
+
+    from training.cli import train_main
+
+    argv = ["--dataset", "digits", "--resolution", "16", "--z-dim", "8", "--g-width", "8",
+            "--d-width", "8", "--max-width", "16", "--batch-size", "16", "--steps", "2",
+            "--holdout", "100", "--sample-every", "0", "--checkpoint-every", "0",
+            "--outdir", str(tmp_path / "runs"), "--models-dir", str(tmp_path / "models"),
+            "--export", "withenc", "--encoder-steps", "2"]  # fmt: skip
+    assert train_main(argv) == 0
+    info = json.loads((tmp_path / "models" / "withenc" / "1" / "model.json").read_text())
+    assert info["signatures"] == ["complete", "encode", "generate", "score"]

@@ -36,6 +36,7 @@ class Field:
     kind: type
     meaning: str
     required: bool = False  # readers refuse a card without it
+    always: bool = True  # every export writes it (False: only some models have it)
 
 
 FIELDS: dict[str, Field] = {
@@ -52,12 +53,20 @@ FIELDS: dict[str, Field] = {
     "steps": Field(int, "optimizer steps of the generator"),
     "images_seen": Field(int, "real images shown to the discriminator"),
     "training_options": Field(dict, "the resolved training options"),
-    "command": Field(str, "the command line that trained it"),
+    "command": Field(str, "the last command line that trained it (a resume's, after a resume)"),
+    "commands": Field(list, "every command line that trained it, first to last"),
     "metrics": Field(dict, "evaluation metrics measured at export (may be empty)"),
     "calibration": Field(dict, "quantiles of D's logits (see below)", True),
     "created_at": Field(str, "ISO 8601 UTC time of export"),
     "project_version": Field(str, "version of this project that exported it"),
     "seed_convention": Field(str, "the seed rule, in words"),
+    "run": Field(str, "the run directory's name (empty when exported from memory)"),
+    "signatures": Field(
+        list, "the SavedModel's signatures, sorted (older exports: generate, score)"
+    ),
+    "completion": Field(
+        dict, "how `complete` refines a latent (models with an encoder)", always=False
+    ),
 }
 CALIBRATION_FIELDS: dict[str, type] = {
     "quantile_levels": list,
@@ -86,7 +95,9 @@ def validate_model_card(
     if not isinstance(meta, dict):
         raise ModelCardError(f"{where}: expected a JSON object")
     for key, field in FIELDS.items():
-        if (field.required or complete) and not _is(meta.get(key), field.kind):
+        present = key in meta
+        needed = field.required or (complete and field.always)
+        if (needed or present) and not _is(meta.get(key), field.kind):
             raise ModelCardError(
                 f"{where}: key {key!r} is missing or not of type {field.kind.__name__}"
             )

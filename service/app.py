@@ -42,6 +42,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import ApiKeys
+from service.completion import completion_router
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
@@ -210,12 +211,15 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.include_router(router)
     app.include_router(model_router)
     app.include_router(walk_router)
+    app.include_router(completion_router)
     app.include_router(playground_router)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
     app.add_middleware(
-        ApiKeys, keys=app.state.api_keys, routes=[*model_router.routes, *walk_router.routes]
+        ApiKeys,
+        keys=app.state.api_keys,
+        routes=[*model_router.routes, *walk_router.routes, *completion_router.routes],
     )
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(RequestLog)

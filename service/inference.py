@@ -33,6 +33,8 @@ import numpy as np
 from gan_contract.reproducibility import MAX_PIXEL_DEVIATION, pixel_deviation
 from gan_contract.seeds import seeds_to_z
 from service.batcher import BatchConfig, Batcher
+from service.completion_inference import completion_batch_fns
+from service.completion_inference import warm_up as warm_up_optional
 from service.errors import Unavailable
 from service.imaging import encode_pngs
 from service.metrics import Metrics
@@ -130,6 +132,10 @@ class InferenceEngine:
         if self.settings.warmup:
             sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
         level = self.settings.png_compress_level
+        # The optional encode and complete signatures, for the models that have them.
+        optional = completion_batch_fns(model, level)
+        if self.settings.warmup and optional:
+            await asyncio.get_running_loop().run_in_executor(None, warm_up_optional, model, sizes)
         batchers = {
             signature: Batcher(
                 fn,
@@ -142,6 +148,7 @@ class InferenceEngine:
             for signature, fn, post in (
                 ("generate", _generate_fn(model), partial(_encode_rows, level=level)),
                 ("score", _score_fn(model), None),
+                *optional,
             )
         }
         for batcher in batchers.values():
@@ -294,6 +301,16 @@ class InferenceEngine:
         enter it as soon as they have chosen the version (503 if it is already unloaded)."""
         with self._servable(model).hold():
             yield
+
+    async def run(
+        self,
+        model: LoadedModel,
+        signature: str,
+        rows: dict[str, np.ndarray],
+        shared: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run ``signature`` of ``model`` on ``rows`` through its batcher (service.completion)."""
+        return await self._submit(model, signature, rows, shared)
 
     async def _submit(
         self,

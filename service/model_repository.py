@@ -7,9 +7,10 @@ Usage::
     images = model.generate(z, labels, 1.0)
 
 Loading checks every served version against docs/model-format.md (``model.json`` with the
-contract's :mod:`gan_contract.model_card`, and the two signatures' inputs) and raises
-:class:`ModelLoadError` with one clear sentence when something is missing or broken, so that the
-service refuses to start rather than serving half its models.
+contract's :mod:`gan_contract.model_card`, the two signatures' inputs, and those of the optional
+``encode`` and ``complete`` when present) and raises :class:`ModelLoadError` with one clear
+sentence when something is missing or broken, so that the service refuses to start rather than
+serving half its models.
 
 The loaded versions live in one dict that is replaced as a whole (never mutated), so that a later
 hot reload can swap in new versions atomically while requests keep reading the old dict.
@@ -101,6 +102,8 @@ class LoadedModel:
     # SHA-256 of the directory's files when loaded (see content_digest); "" when not taken.
     digest: str = ""
     generation: int = field(default_factory=lambda: next(_generations))
+    # The optional signatures (docs/model-format.md): name -> concrete function.
+    optional: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def z_dim(self) -> int:
@@ -128,6 +131,35 @@ class LoadedModel:
             truncation_psi=tf.constant(psi, tf.float32),
         )
         return np.asarray(out["images"])
+
+    def has(self, signature: str) -> bool:
+        """Whether the version has the optional ``signature`` (``encode``, ``complete``)."""
+        return signature in self.optional
+
+    def encode(self, images: np.ndarray, masks: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """float32 z [B, z_dim] of uint8 ``images`` [B, H, W, C] with ``masks`` [B, H, W]."""
+        import tensorflow as tf
+
+        out = self.optional["encode"](
+            images=tf.constant(images, tf.uint8),
+            masks=tf.constant(masks, tf.uint8),
+            labels=tf.constant(labels, tf.int32),
+        )
+        return np.asarray(out["z"])
+
+    def complete(
+        self, images: np.ndarray, masks: np.ndarray, labels: np.ndarray, steps: int
+    ) -> dict[str, np.ndarray]:
+        """Completed uint8 images, their z and the error on the observed pixels (grey levels)."""
+        import tensorflow as tf
+
+        out = self.optional["complete"](
+            images=tf.constant(images, tf.uint8),
+            masks=tf.constant(masks, tf.uint8),
+            labels=tf.constant(labels, tf.int32),
+            steps=tf.constant(steps, tf.int32),
+        )
+        return {key: np.asarray(value) for key, value in out.items()}
 
     def score(self, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """float32 logits [B] for uint8 ``images`` [B, H, W, C] and int32 ``labels`` [B]."""
@@ -197,6 +229,22 @@ def load_version(path: Path) -> LoadedModel:
         {"images": (tf.uint8, [None, res, res, ch]), "labels": (tf.int32, [None])},
         f"{path} score",
     )
+    optional: dict[str, Any] = {}
+    extras: dict[str, dict[str, tuple[Any, list[int | None]]]] = {
+        "encode": {},
+        "complete": {"steps": (tf.int32, [])},
+    }
+    for name, extra in extras.items():
+        if name not in signatures:
+            continue
+        inputs = {
+            "images": (tf.uint8, [None, res, res, ch]),
+            "masks": (tf.uint8, [None, res, res]),
+            "labels": (tf.int32, [None]),
+            **extra,
+        }
+        _check_signature(signatures[name], inputs, f"{path} {name}")
+        optional[name] = signatures[name]
     return LoadedModel(
         name=path.parent.name,
         version=int(path.name),
@@ -206,6 +254,7 @@ def load_version(path: Path) -> LoadedModel:
         _generate=signatures["generate"],
         _score=signatures["score"],
         digest=digest,
+        optional=optional,
     )
 
 

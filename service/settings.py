@@ -101,6 +101,16 @@ class Settings(BaseSettings):
         description="Pixels of all the frames of one POST /animate answer together (after "
         "scaling); bounds its memory and encoding time.",
     )
+    complete_steps: int = Field(
+        default=50, ge=0, description="Optimisation steps of a /complete request that names none."
+    )
+    max_complete_steps: int = Field(
+        default=200,
+        ge=0,
+        le=10_000,
+        description="Most optimisation steps a /complete request may ask for (also capped by the "
+        "model's own limit in model.json); bounds the time one request takes.",
+    )
     min_truncation_psi: float = Field(default=-1.0, description="Smallest accepted truncation_psi.")
     max_truncation_psi: float = Field(default=2.0, description="Largest accepted truncation_psi.")
 
@@ -160,6 +170,8 @@ class Settings(BaseSettings):
                 raise ValueError("the last allowed_batch_sizes entry must be >= max_batch_size")
         if self.min_truncation_psi > self.max_truncation_psi:
             raise ValueError("min_truncation_psi must not exceed max_truncation_psi")
+        if self.complete_steps > self.max_complete_steps:
+            raise ValueError("complete_steps must not exceed max_complete_steps")
         if self.max_images_per_request > self.max_enqueued:
             raise ValueError("max_images_per_request must not exceed max_enqueued")
         return self

@@ -69,3 +69,18 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "cond" / "2" / "model.json").write_text(json.dumps({**meta, "version": 2}))
     export_model(root / "uncond" / "1", name="uncond", version=1, num_classes=0, channels=3, seed=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def completion_models(exported_model, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model repository with ``tinyc`` (the tiny model with a briefly trained encoder: the
+    ``encode`` and ``complete`` signatures) and ``tiny`` (the same model without them)."""
+    from training.export import export_model, with_encoder
+
+    root = tmp_path_factory.mktemp("completion-models")
+    gan = exported_model.result.gan
+    encoder, info = with_encoder(gan, steps=30)
+    export_model(gan, root, "tinyc", holdout=exported_model.result.holdout,
+                 calibration_count=64, encoder=encoder, encoder_info=info)  # fmt: skip
+    shutil.copytree(exported_model.version_dir, root / "tiny" / "1")
+    return root

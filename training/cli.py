@@ -24,6 +24,7 @@ from typing import Any
 from training.config import (
     ARCHITECTURES,
     LOSSES,
+    MASK_MODES,
     PRECISIONS,
     RESOLUTIONS,
     STRATEGIES,
@@ -48,6 +49,10 @@ TRAIN_EXAMPLES = """examples:
   gan-train --resume runs/00000-digits --steps 600
   gan-train --dataset npz:faces.npz --resolution 32 --channels 3 --dry-run
 
+  # partly observed data: half the pixels of every image missing (or a folder of RGBA images
+  # whose alpha marks missing pixels, or an npz with a 'mask' array beside 'x')
+  gan-train --dataset mnist-idx:../shared/data/mnist --resolution 28 --corrupt dropout:0.5
+
 dataset kinds: folder:PATH, mnist-idx:DIR, npz:PATH (arrays x, optional y), digits,
 keras:mnist|fashion_mnist|cifar10. A run writes runs/NNNNN-NAME/ (options.json, metrics.jsonl,
 tensorboard/, samples/, checkpoints/).
@@ -57,6 +62,8 @@ EXPORT_EXAMPLES = """examples:
   gan-export runs/00000-digits --name digits          # -> models/digits/<next version>/
   gan-export runs/00000-digits --name digits --models-dir /srv/models --calibration 500
   gan-export runs/00000-mnist --name mnist --eval-num 10000   # metrics measured into model.json
+  gan-export runs/00000-mnist --name mnist --encoder-steps 3000   # + encode and complete
+  gan-export models/mnist/1 --name mnist --encoder-steps 3000      # add them to a model version
 """
 
 SAMPLE_EXAMPLES = """examples:
@@ -102,6 +109,12 @@ FIELD_HELP: dict[str, str] = {
     "flip": "random horizontal flips of the real images",
     "eval_every": "steps between evaluations (0 = off)",
     "name": "run name (default: from the dataset)",
+    "corrupt": "simulate missing pixels: dropout:P (each pixel with probability P) or "
+    "block:SIDE (one random square per image); empty = none",
+    "mask_mode": f"training on partly observed data, one of {list(MASK_MODES)}: ambient = D "
+    "compares only observed pixels (the fakes get the data's masks); zero-fill = a plain GAN on "
+    "images whose holes are black (a baseline); ignore = alpha is no mask (composited on "
+    "black)",
 }
 CHOICES: dict[str, Sequence[Any]] = {
     "resolution": RESOLUTIONS,
@@ -110,6 +123,7 @@ CHOICES: dict[str, Sequence[Any]] = {
     "loss": LOSSES,
     "strategy": STRATEGIES,
     "precision": PRECISIONS,
+    "mask_mode": MASK_MODES,
 }
 
 
@@ -177,6 +191,11 @@ def build_train_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
     )
+    run.add_argument(
+        "--encoder-steps", type=int, default=0, metavar="N",
+        help="with --export: train an encoder N steps on the generator's samples and export "
+        "the encode and complete signatures too [0 = none]",
+    )  # fmt: skip
     run.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     return parser
 
@@ -186,7 +205,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     """``gan-train``: train (or resume), then optionally export."""
     parser = build_train_parser()
     args = vars(parser.parse_args(argv))
-    control = {k: args.pop(k) for k in ("outdir", "resume", "export", "models_dir", "dry_run")}
+    names = ("outdir", "resume", "export", "models_dir", "dry_run", "encoder_steps")
+    control = {k: args.pop(k) for k in names}
+    if control["encoder_steps"] < 0:
+        _fail("gan-train", "--encoder-steps must be 0 (none) or more")
     command = "gan-train " + shlex.join(sys.argv[1:] if argv is None else list(argv))
     try:
         if control["resume"] is not None:
@@ -223,13 +245,15 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     if control["export"] and not result.chief:
         print("not the chief worker: the chief exports the model")
     elif control["export"]:
-        from training.export import ExportError, export_model
+        from training.export import ExportError, export_model, with_encoder
         from training.metrics.callback import last_eval_metrics
 
         try:
+            encoder, encoder_info = with_encoder(result.gan, control["encoder_steps"], verbose=True)
             version_dir = export_model(
                 result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
                 holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
+                encoder=encoder, encoder_info=encoder_info,
             )  # fmt: skip
         except (ExportError, OSError) as error:
             _fail(
@@ -251,7 +275,11 @@ def build_export_parser() -> argparse.ArgumentParser:
         epilog=EXPORT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a gan-train run directory")
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR",
+        help="a gan-train run directory, or an exported model version (with --encoder-steps: "
+        "exported again as the next version, with an encoder)",
+    )  # fmt: skip
     parser.add_argument("--name", required=True, help="model name (models/NAME/<version>/)")
     parser.add_argument(
         "--models-dir", type=Path, default=Path("models"), help="model repository [models]"
@@ -273,6 +301,11 @@ def build_export_parser() -> argparse.ArgumentParser:
         "0 = take the run's last --eval-every record [0]",
     )
     parser.add_argument(
+        "--encoder-steps", type=int, default=0, metavar="N",
+        help="train an encoder N steps on the generator's samples and export the encode and "
+        "complete signatures too [0 = none]",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
     return parser
@@ -282,6 +315,8 @@ def build_export_parser() -> argparse.ArgumentParser:
 def export_main(argv: Sequence[str] | None = None) -> int:
     """``gan-export RUN_DIR --name NAME``."""
     args = build_export_parser().parse_args(argv)
+    if (args.run_dir / "saved_model.pb").is_file():
+        return _add_encoder(args)
     from training.rundir import read_run
 
     try:
@@ -290,6 +325,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         _fail("gan-export", str(error))
     if args.calibration < 1:
         _fail("gan-export", "--calibration must be at least 1")
+    if args.encoder_steps < 0:
+        _fail("gan-export", "--encoder-steps must be 0 (none) or more")
     if args.eval_num < 0:
         _fail("gan-export", "--eval-num must be 0 (off) or a positive number of samples")
     if not args.name or "/" in args.name or args.name.startswith("."):
@@ -309,9 +346,34 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         version_dir = export_run(
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
             metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
+            encoder_steps=args.encoder_steps,
         )  # fmt: skip
     except (ExportError, DatasetError, ExtractorError, OSError) as error:
         _fail("gan-export", str(error))
+    print(f"exported {version_dir}")
+    return 0
+
+
+def _add_encoder(args: argparse.Namespace) -> int:
+    """``gan-export MODEL_VERSION_DIR --name NAME --encoder-steps N``."""
+    if args.encoder_steps < 1:
+        _fail("gan-export", "an exported model version needs --encoder-steps N (N >= 1)")
+    if not args.name or "/" in args.name or args.name.startswith("."):
+        _fail("gan-export", f"bad model name {args.name!r}: use a plain directory name")
+    if args.dry_run:
+        print(json.dumps({k: str(v) for k, v in vars(args).items()}, indent=2))
+        return 0
+    require_packages("gan-export")
+    load_tensorflow("gan-export", ", then the model and its generator")
+    from training.encoder import add_encoder
+    from training.export import ExportError
+
+    try:
+        version_dir = add_encoder(
+            args.run_dir, args.models_dir, args.name, args.encoder_steps, verbose=True
+        )
+    except (ExportError, ConfigError, KeyError, ValueError) as error:
+        _fail("gan-export", f"cannot add an encoder to {args.run_dir}: {error}")
     print(f"exported {version_dir}")
     return 0
 

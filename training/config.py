@@ -24,6 +24,7 @@ ARCHITECTURES = ("dcgan", "resnet")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")
+MASK_MODES = ("ambient", "zero-fill", "ignore")  # partly observed data: see training/masking.py
 
 # Options that may differ between a run and its resume: they change how long or how often
 # things happen, not what the networks, data or optimizers are.
@@ -74,6 +75,11 @@ class TrainConfig:
     flip: bool = False
     eval_every: int = 0
     name: str = ""  # run name (the suffix of runs/00000-<name>); derived from the dataset if empty
+    # Partly observed data (training/masking.py): a simulated corruption, and how D sees holes.
+    corrupt: str = ""  # "dropout:P" or "block:SIDE"; empty = none
+    # "ambient": D compares observed pixels; "zero-fill": the naive baseline (holes black);
+    # "ignore": a folder's alpha is composited on black as for complete data (no masks).
+    mask_mode: str = "ambient"
 
     def validate(self) -> TrainConfig:
         """Check every option; return ``self`` so calls chain. Raises :class:`ConfigError`."""
@@ -92,6 +98,21 @@ class TrainConfig:
         _choice("architecture", self.architecture, ARCHITECTURES)
         _choice("strategy", self.strategy, STRATEGIES)
         _choice("precision", self.precision, PRECISIONS)
+        _choice("mask_mode", self.mask_mode, MASK_MODES)
+        from gan_contract.masks import MaskError, parse_corruption
+
+        try:
+            corruption = parse_corruption(self.corrupt)
+        except MaskError as error:
+            raise ConfigError(str(error)) from None
+        if corruption is not None and self.mask_mode == "ignore":
+            raise ConfigError("--corrupt and --mask-mode ignore contradict each other")
+        block = corruption is not None and corruption.kind == "block"
+        if block and corruption is not None and corruption.amount >= self.resolution:
+            raise ConfigError(
+                f"--corrupt {self.corrupt}: the block must be smaller than the "
+                f"{self.resolution}x{self.resolution} image"
+            )
         for name in ("z_dim", "g_width", "d_width", "max_width", "n_critic", "batch_size", "steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

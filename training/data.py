@@ -14,12 +14,15 @@ Dataset specs:
   (L, LA, P, RGB, RGBA, CMYK, 16-bit) converted to the requested channels (transparent pixels
   become black), centre-cropped to a square and resized. Class labels, when conditional, are the
   names of the first-level subfolders. Unreadable or truncated files are skipped and counted.
+  Images with an alpha channel give masks of partly observed images (alpha 0 = missing, see
+  :mod:`gan_contract.masks` and :mod:`training.masking`).
 
 Every image of every kind is prepared by :func:`gan_contract.images.prepare_image`, the function
 the service applies to the images it scores.
 - ``mnist-idx:DIR``: the gzipped (or plain) IDX files of MNIST-format data, with labels.
 - ``npz:PATH``: arrays ``x`` ([N, H, W] or [N, H, W, C]; uint8, uint16 grayscale or floats in
-  [0, 1]) and optional ``y`` (integer labels) and ``class_names``.
+  [0, 1]) and optional ``y`` (integer labels), ``class_names`` and ``mask`` ([N, H, W], 0 = missing
+  pixel).
 - ``digits``: scikit-learn's bundled 8x8 digits (no download), upscaled.
 - ``keras:mnist``, ``keras:fashion_mnist``, ``keras:cifar10``: downloaded through Keras.
 """
@@ -36,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from gan_contract.errors import ContractError
-from gan_contract.images import image_from_array, prepare_image
+from gan_contract.images import centre_crop, image_from_array, prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class ImageData:
     labels: np.ndarray | None = None
     class_names: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files that could not be decoded
+    masks: np.ndarray | None = None  # uint8 [N, H, W], 0 = missing pixel (partly observed data)
 
     @property
     def num_classes(self) -> int:
@@ -76,7 +80,8 @@ class ImageData:
 
     def subset(self, index: np.ndarray) -> ImageData:
         labels = None if self.labels is None else self.labels[index]
-        return ImageData(self.images[index], labels, list(self.class_names), [])
+        masks = None if self.masks is None else self.masks[index]
+        return ImageData(self.images[index], labels, list(self.class_names), [], masks)
 
 
 def load_dataset(spec: str, resolution: int, channels: int, conditional: bool) -> ImageData:
@@ -115,6 +120,8 @@ def load_dataset(spec: str, resolution: int, channels: int, conditional: bool) -
     if not conditional:
         data.labels, data.class_names = None, []
     data.images = fit_images(data.images, resolution, channels)
+    if data.masks is not None:
+        data.masks = fit_masks(data.masks, resolution)
     return data
 
 
@@ -134,7 +141,10 @@ def make_pipeline(
 ) -> Any:
     """An endless tf.data pipeline of ``(images float32 in [-1, 1], labels int32)`` batches.
 
-    The images were decoded once (by :func:`load_dataset`) and stay in memory as uint8. Each
+    With ``data.masks`` set (partly observed data), the mask (0 or 1) is appended to the images
+    as one more channel, so that flips move the holes with the pixels; training.masking's GAN
+    splits it off again. The images were decoded once (by :func:`load_dataset`) and stay in
+    memory as uint8. Each
     epoch is a fresh permutation keyed by ``(seed, epoch)`` and the flips by ``(seed, batch)``,
     so the stream is a pure function of the batch number: a run resumed at ``start_batch`` sees
     exactly the batches the uninterrupted run would have seen. Batches run across epoch
@@ -145,6 +155,10 @@ def make_pipeline(
     count = len(data)
     labels = data.labels if data.labels is not None else np.zeros(count, np.int32)
     images = tf.constant(data.images)
+    if data.masks is not None:
+        # 0/1 masks in one more channel: 255 observed, mapped to 1.0 below, 0 missing to -1.
+        packed = np.concatenate([data.images, (data.masks != 0)[..., None] * np.uint8(255)], -1)
+        images = tf.constant(packed)
     label_table = tf.constant(labels.astype(np.int32))
     first_epoch, offset = divmod(start_batch * batch_size, count)
 
@@ -156,6 +170,8 @@ def make_pipeline(
 
     def gather(batch_index: Any, index: Any) -> tuple[Any, Any]:
         x = tf.cast(tf.gather(images, index), tf.float32) / 127.5 - 1.0
+        if data.masks is not None:
+            x = tf.concat([x[..., :-1], (x[..., -1:] + 1.0) / 2.0], axis=-1)
         if flip:
             x = tf.image.stateless_random_flip_left_right(
                 x, seed=tf.stack([tf.cast(seed, tf.int64) + 1, batch_index])
@@ -195,6 +211,20 @@ def fit_images(images: np.ndarray, resolution: int, channels: int) -> np.ndarray
     return out
 
 
+def fit_masks(masks: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 0/1 masks [N, H, W] -> [N, R, R]: the centre crop of :func:`fit_images`, then the
+    nearest pixel (a resized pixel is observed when its nearest source pixel is)."""
+    h, w = masks.shape[1:3]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    masks = (masks[:, top : top + side, left : left + side] != 0).astype(np.uint8)
+    if side == resolution:
+        return np.ascontiguousarray(masks)
+    index = (np.arange(resolution) + 0.5) * side / resolution
+    pick = np.minimum(index.astype(np.int64), side - 1)
+    return np.ascontiguousarray(masks[:, pick][:, :, pick])
+
+
 # -- the kinds ---------------------------------------------------------------------------------
 
 
@@ -220,32 +250,49 @@ def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) 
         raise DatasetError(f"no images (PNG, JPEG, WebP, BMP, GIF) found {where} {str(root)!r}")
     with ThreadPoolExecutor(max_workers=4) as pool:
         decoded = list(pool.map(lambda p: _decode(p, resolution, channels), files))
-    keep = [i for i, image in enumerate(decoded) if image is not None]
+    keep = [i for i, item in enumerate(decoded) if item is not None]
     skipped = [str(files[i]) for i in range(len(files)) if decoded[i] is None]
     if not keep:
         raise DatasetError(f"none of the {len(files)} image files in {str(root)!r} is readable")
-    images = np.stack([image for image in decoded if image is not None])
+    images = np.stack([item[0] for item in decoded if item is not None])
+    alphas = [item[1] for item in decoded if item is not None]
+    masks = None
+    if any(alpha is not None for alpha in alphas):  # partly observed images: alpha 0 = missing
+        full = np.ones(images.shape[1:3], np.uint8)
+        masks = np.stack([full if alpha is None else alpha for alpha in alphas])
     labels = None
     if conditional:
         index = {name: i for i, name in enumerate(class_names)}
         labels = np.array([index[files[i].relative_to(root).parts[0]] for i in keep], np.int32)
-    return ImageData(images, labels, class_names, skipped)
+    return ImageData(images, labels, class_names, skipped, masks)
 
 
-def _decode(path: Path, resolution: int, channels: int) -> np.ndarray | None:
-    """One image file as uint8 [R, R, C] (its first frame), or None when it cannot be read."""
+def _decode(
+    path: Path, resolution: int, channels: int
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """One image file as uint8 [R, R, C] and its mask [R, R] (None without an alpha channel),
+    or None when it cannot be read."""
     from PIL import Image
+
+    from gan_contract.masks import has_alpha, mask_from_alpha
 
     try:
         with Image.open(path) as opened:
             opened.seek(0)  # the first frame of an animation
             image = opened.copy()
         image.load()
-        return prepare_image(image, resolution, channels)
+        pixels = prepare_image(image, resolution, channels)
+        mask = None
+        if has_alpha(image):  # the alpha channel cropped and scaled as the pixels are
+            alpha = centre_crop(image.convert("RGBA").getchannel("A"))
+            if alpha.size != (resolution, resolution):
+                alpha = alpha.resize((resolution, resolution), Image.Resampling.NEAREST)
+            mask = mask_from_alpha(np.asarray(alpha))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         # ValueError includes the contract's ContractError (a mode it cannot convert).
         log.debug("skipping %s: %s", path, error)
         return None
+    return pixels, mask
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -287,6 +334,7 @@ def _load_npz(path: Path) -> ImageData:
             x = archive["x"]
             y = archive["y"].astype(np.int32).reshape(-1) if "y" in archive else None
             names = [str(n) for n in archive["class_names"]] if "class_names" in archive else []
+            mask = archive.get("mask")
     except (OSError, ValueError) as error:
         if isinstance(error, DatasetError):
             raise
@@ -299,7 +347,12 @@ def _load_npz(path: Path) -> ImageData:
         if y.size and y.min() < 0:
             raise DatasetError("labels in 'y' must be 0 or more")
         names = names or [str(i) for i in range(int(y.max(initial=-1)) + 1)]
-    return ImageData(x, y, names)
+    if mask is not None and mask.shape != x.shape[:3]:
+        raise DatasetError(
+            f"'mask' must be [N, H, W] = {list(x.shape[:3])}, got {list(mask.shape)}"
+        )
+    masks = None if mask is None else (mask != 0).astype(np.uint8)
+    return ImageData(x, y, names, masks=masks)
 
 
 def _load_keras(name: str) -> ImageData:

@@ -1,5 +1,8 @@
 """Export a trained GAN as a model version: SavedModel (``generate``, ``score``) + ``model.json``.
 
+With an encoder (``training.encoder``), the version also gets the optional ``encode`` and
+``complete`` signatures (``training.completion``), listed in ``model.json``'s ``signatures``.
+
 Usage::
 
     from training.export import export_model, export_run
@@ -210,10 +213,14 @@ def export_model(
     command: str = "",
     metrics: dict[str, Any] | None = None,
     calibration_count: int = 1000,
+    encoder: keras.Model | None = None,
+    encoder_info: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``models_dir/name/<next version>/`` and return it (see the module docstring).
 
     ``run_dir`` (optional) supplies the training command and class names from its ``run.json``.
+    ``encoder`` (optional) adds the ``encode`` and ``complete`` signatures; ``encoder_info``
+    (how it was trained, its measured errors) goes into model.json.
     """
     if not name or "/" in name or name.startswith("."):
         raise ExportError(f"bad model name {name!r}: use a plain directory name")
@@ -232,9 +239,15 @@ def export_model(
     tmp = Path(tempfile.mkdtemp(prefix=".export-", suffix=".tmp", dir=model_root))
     tmp.chmod(0o755)  # mkdtemp makes it private; a served model must be readable by the server
     try:
-        tf.saved_model.save(
-            module, str(tmp), signatures={"generate": module.generate, "score": module.score}
-        )
+        signatures = {"generate": module.generate, "score": module.score}
+        if encoder is not None:
+            from training.completion import CompletionSignatures
+
+            module.completion = CompletionSignatures(
+                generator, encoder, config.z_dim, config.resolution, config.channels
+            )
+            signatures.update(encode=module.completion.encode, complete=module.completion.complete)
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
         difference = verify(tmp, gan, generator=generator)
         # The same float32 network in a graph and in Keras may round a few ulps apart, which can
         # move a pixel lying on a .5 boundary by one grey level; anything more is a fault.
@@ -264,7 +277,12 @@ def export_model(
             "project_version": _project_version(),
             "seed_convention": SEED_CONVENTION,
             "run": Path(run_dir).name if run_dir is not None else "",
+            "signatures": sorted(signatures),
         }
+        if encoder is not None:
+            from training.completion import completion_info
+
+            info["completion"] = {**completion_info(), "encoder": encoder_info or {}}
         try:
             validate_model_card(info, "the exported model.json", complete=True)
         except ModelCardError as error:
@@ -293,8 +311,13 @@ def export_run(
     calibration_count: int = 1000,
     metrics: dict[str, Any] | None = None,
     eval_num: int = 0,
+    encoder_steps: int = 0,
 ) -> Path:
     """Export the last checkpoint of a run directory.
+
+    With ``encoder_steps`` > 0 an encoder is trained for that many steps on the EMA generator's
+    samples (``training.encoder``) and the version gets the ``encode`` and ``complete``
+    signatures.
 
     With ``eval_num`` > 0 the EMA generator is evaluated now on that many samples against the
     run's training images (as ``--eval-every`` does, recorded in the run's metrics.jsonl too), and
@@ -319,7 +342,21 @@ def export_run(
         )  # fmt: skip
         evaluation.set_model(gan)
         metrics = evaluation.evaluate()
+    encoder, encoder_info = with_encoder(gan, encoder_steps)
     return export_model(
         gan, models_dir, name, holdout=holdout, run_dir=run_dir,
         calibration_count=calibration_count, metrics=metrics,
+        encoder=encoder, encoder_info=encoder_info,
+    )  # fmt: skip
+
+
+def with_encoder(gan: GAN, steps: int, verbose: bool = False) -> tuple[Any, dict[str, Any] | None]:
+    """(an encoder trained ``steps`` steps on the EMA generator, its info) or (None, None)."""
+    if steps <= 0:
+        return None, None
+    from training.encoder import fit_encoder
+
+    return fit_encoder(
+        gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
+        seed=gan.config.seed, verbose=verbose,
     )  # fmt: skip

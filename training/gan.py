@@ -158,9 +158,10 @@ class GAN(keras.Model):
 
     def _d_update(self, real: tf.Tensor, labels: tf.Tensor, phase: int) -> dict[str, tf.Tensor]:
         cfg = self.config
+        real, fake_masks = self._observe(real)
         batch = tf.shape(real)[0]
         z = self._noise(batch, phase)
-        fake = self.generator([z, labels], training=True)
+        fake = self._measure(self.generator([z, labels], training=True), fake_masks)
         real_seed = self._seed(phase, Draw.AUGMENT_REAL)
         with tf.GradientTape() as tape:
             real_logits = self._d(real, labels, real_seed)
@@ -197,7 +198,7 @@ class GAN(keras.Model):
         phase = self.config.n_critic  # G's draws come after every critic step's
         z = self._noise(tf.shape(labels)[0], phase)
         with tf.GradientTape() as tape:
-            fake = self.generator([z, labels], training=True)
+            fake = self._measure(self.generator([z, labels], training=True), None)
             logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
             loss = self._average(losses.generator_loss(self.config.loss, logits))
             scaled = self.g_optimizer.scale_loss(loss)
@@ -242,6 +243,16 @@ class GAN(keras.Model):
             # scalars): give each a length-1 axis, which the average removes.
             logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
         return logs
+
+    # -- partly observed data: identity here, overridden by training.masking.MaskedGAN --------
+
+    def _observe(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(what D sees of a real batch, the masks for the fakes of this D step)."""
+        return real, None
+
+    def _measure(self, fake: tf.Tensor, masks: tf.Tensor | None) -> tf.Tensor:
+        """What D sees of generated images (``masks`` None: the G step's)."""
+        return fake
 
     # -- EMA ----------------------------------------------------------------------------------
 

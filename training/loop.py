@@ -67,13 +67,19 @@ def _make_augment(policy: str) -> Any:
 
 
 def build_gan(
-    config: TrainConfig, num_classes: int, strategy: tf.distribute.Strategy | None = None
+    config: TrainConfig,
+    num_classes: int,
+    strategy: tf.distribute.Strategy | None = None,
+    gan_class: type[GAN] = GAN,
 ) -> GAN:
-    """Networks, GAN and optimizers (built, so a checkpoint restores into them) in ``strategy``."""
+    """Networks, GAN and optimizers (built, so a checkpoint restores into them) in ``strategy``.
+
+    ``gan_class``: GAN, or training.masking.MaskedGAN for partly observed data.
+    """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         generator, discriminator = build_networks(config, num_classes=num_classes)
-        gan = GAN(generator, discriminator, config, num_classes=num_classes)
+        gan = gan_class(generator, discriminator, config, num_classes=num_classes)
         gan.compile(
             d_optimizer=make_optimizer(config.lr_d, config),
             g_optimizer=make_optimizer(config.lr_g, config),
@@ -100,8 +106,12 @@ def make_checkpoints(gan: GAN, run_dir: Path) -> cb.Checkpoints:
 
 
 def load_data(config: TrainConfig) -> tuple[ImageData, ImageData]:
-    """The (training, held-out) split of the run's dataset."""
+    """The (training, held-out) split of the run's dataset (with its masks when partly
+    observed: training.masking)."""
+    from training import masking
+
     data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)
+    data = masking.attach_masks(data, config)
     train_data, holdout = split_holdout(data, config.holdout, config.seed)
     train_data.skipped = data.skipped
     return train_data, holdout
@@ -146,13 +156,16 @@ def train(
     else:
         # The other workers of a multi-worker run keep nothing: a scratch directory, deleted below.
         run_dir = Path(tempfile.mkdtemp(prefix="gan-worker-"))
-    gan = build_gan(config, data.num_classes, strategy)
+    from training import masking
+
+    gan = build_gan(config, data.num_classes, strategy, masking.gan_class(config, data))
     checkpoints = make_checkpoints(gan, run_dir)
     restored = checkpoints.restore_latest() if resume else None
     if resume and restored is None and verbose:
         print(f"{run_dir} has no checkpoint yet: starting from step 0")
     if chief:
         _write_run_files(run_dir, config, data, command, resumed=bool(resume))
+        _record_observed(run_dir, int(gan.step.numpy()), masking.summary(data))
 
     start = int(gan.step.numpy())
     remaining = config.steps - start
@@ -178,7 +191,11 @@ def train(
     history: list[dict[str, float]] = []
     if remaining > 0:
         dataset = make_pipeline(
-            data, config.batch_size * config.n_critic, config.flip, config.seed, start_batch=start
+            masking.pipeline_data(data, config),
+            config.batch_size * config.n_critic,
+            config.flip,
+            config.seed,
+            start_batch=start,
         )
         if config.n_critic > 1:
             dataset = dataset.map(stack_critic_batches(config.n_critic))
@@ -238,6 +255,19 @@ def _write_run_files(
             {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         )
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _record_observed(run_dir: Path, step: int, observed: dict[str, Any]) -> None:
+    """The observed fraction of the training pixels, in run.json (and in metrics.jsonl when
+    pixels are missing)."""
+    meta_path = run_dir / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(observed)
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    if observed["observed_fraction"] >= 1.0:
+        return
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps({"step": step, **observed}) + "\n")
 
 
 def sample_images(gan: GAN, z: np.ndarray, labels: np.ndarray) -> np.ndarray:

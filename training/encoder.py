@@ -1,0 +1,247 @@
+"""The encoder E: from a partly observed image (and its class) back to a latent z of G.
+
+E is trained after G, on G's own samples: z ~ N(0, I) -> x = G(z, y) -> a random mask m ->
+E(x * m, m, y) = z', with a latent loss ``|z' - z|^2`` and an image loss
+``|G(z', y) - x|^2`` over the whole image (G's samples are complete, so the missing pixels
+are known here). G stays frozen. This needs no change to adversarial training, works for any
+trained generator (also one restored from an exported model version), and yields an encoder
+that has seen every kind of hole the service accepts.
+
+Usage::
+
+    from training.encoder import build_encoder, train_encoder
+
+    encoder = build_encoder(resolution=28, channels=1, z_dim=64, num_classes=10)
+    history = train_encoder(encoder, gan.ema_generator, z_dim=64, num_classes=10, steps=2000)
+    z = encoder([x * m, m, labels])          # x float [-1, 1] [B, H, W, C], m float [B, H, W, 1]
+
+The masks drawn while training (:func:`random_masks`) mix complete images, pixel dropout at a
+random rate, one random square block, and one missing half (top, bottom, left or right).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from training.networks import LABEL_EMBED_DIM, base_size, num_upsamplings
+
+
+def build_encoder(
+    resolution: int, channels: int, z_dim: int, num_classes: int = 0, width: int = 32
+) -> keras.Model:
+    """E([x, mask, labels]) -> z float32 [B, z_dim]: strided convolutions over the image with
+    its mask as one more channel, then dense layers (with a label embedding when conditional).
+    """
+    x_in = keras.Input((resolution, resolution, channels), name="x")
+    m_in = keras.Input((resolution, resolution, 1), name="mask")
+    y_in = keras.Input((), dtype="int32", name="labels")
+    h = layers.Concatenate()([x_in, m_in])
+    for level in range(num_upsamplings(resolution)):
+        h = layers.Conv2D(min(width * 2**level, 256), 4, strides=2, padding="same")(h)
+        h = layers.LeakyReLU(0.2)(h)
+    side = base_size(resolution)
+    h = layers.Reshape((side * side * min(width * 2 ** (num_upsamplings(resolution) - 1), 256),))(h)
+    if num_classes:
+        embed = layers.Embedding(num_classes, LABEL_EMBED_DIM)(y_in)
+        h = layers.Concatenate()([h, embed])
+    h = layers.LeakyReLU(0.2)(layers.Dense(512)(h))
+    z = layers.Dense(z_dim, dtype="float32", name="z")(h)
+    return keras.Model([x_in, m_in, y_in], z, name="encoder")
+
+
+def random_masks(rng: np.random.RandomState, count: int, resolution: int) -> np.ndarray:
+    """float32 [count, R, R, 1] masks (1 = observed): a mix of complete images, dropout at a
+    rate in [0, 0.9), one square block of side R/4..3R/4, and one missing half."""
+    masks = np.ones((count, resolution, resolution), np.float32)
+    kinds = rng.randint(0, 4, size=count)
+    half = resolution // 2
+    for mask, kind in zip(masks, kinds, strict=True):
+        if kind == 1:
+            mask[...] = rng.random_sample(mask.shape) >= rng.uniform(0.0, 0.9)
+        elif kind == 2:
+            side = rng.randint(resolution // 4, 3 * resolution // 4 + 1)
+            top, left = rng.randint(0, resolution - side + 1, size=2)
+            mask[top : top + side, left : left + side] = 0
+        elif kind == 3:
+            which = rng.randint(0, 4)
+            if which == 0:
+                mask[half:] = 0  # bottom
+            elif which == 1:
+                mask[:half] = 0  # top
+            elif which == 2:
+                mask[:, half:] = 0  # right
+            else:
+                mask[:, :half] = 0  # left
+    return masks[..., None]
+
+
+def quantize(x: tf.Tensor) -> tf.Tensor:
+    """Images in [-1, 1] rounded to the uint8 grid (what the signatures receive)."""
+    return tf.round(tf.clip_by_value(x, -1.0, 1.0) * 127.5 + 127.5) / 127.5 - 1.0
+
+
+def train_encoder(
+    encoder: keras.Model,
+    generator: keras.Model,
+    *,
+    z_dim: int,
+    num_classes: int,
+    steps: int,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    image_weight: float = 1.0,
+    seed: int = 0,
+    log_every: int = 0,
+) -> list[dict[str, float]]:
+    """Train ``encoder`` on ``generator``'s samples for ``steps`` steps (G is not changed).
+
+    Returns one record per ``log_every`` steps (and the last): step, latent and image loss.
+    """
+    optimizer = keras.optimizers.Adam(learning_rate)
+    resolution = int(generator.output_shape[1])
+
+    @tf.function
+    def step(z: tf.Tensor, labels: tf.Tensor, masks: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        x = quantize(tf.cast(generator([z, labels], training=False), tf.float32))
+        with tf.GradientTape() as tape:
+            z_hat = encoder([x * masks, masks, labels], training=True)
+            latent = tf.reduce_mean(tf.square(z_hat - z))
+            image = tf.constant(0.0)
+            if image_weight > 0:
+                x_hat = tf.cast(generator([z_hat, labels], training=False), tf.float32)
+                image = tf.reduce_mean(tf.square(x_hat - x))
+            loss = latent + image_weight * image
+        grads = tape.gradient(loss, encoder.trainable_variables)
+        optimizer.apply_gradients(zip(grads, encoder.trainable_variables, strict=True))
+        return latent, image
+
+    rng = np.random.RandomState(seed)
+    history: list[dict[str, float]] = []
+    started = time.perf_counter()
+    for index in range(1, steps + 1):
+        z = rng.randn(batch_size, z_dim).astype(np.float32)
+        labels = rng.randint(0, max(num_classes, 1), size=batch_size).astype(np.int32)
+        latent, image = step(z, labels, random_masks(rng, batch_size, resolution))
+        if index == steps or (log_every and index % log_every == 0):
+            history.append({
+                "step": index,
+                "latent_mse": float(latent),
+                "image_mse": float(image),
+                "seconds": time.perf_counter() - started,
+            })  # fmt: skip
+    return history
+
+
+def latent_error(
+    encoder: keras.Model, generator: keras.Model, z_dim: int, num_classes: int, count: int = 256
+) -> dict[str, Any]:
+    """How well E inverts G on fresh samples: latent MSE and image MSE (complete images)."""
+    rng = np.random.RandomState(12345)
+    z = tf.constant(rng.randn(count, z_dim).astype(np.float32))
+    labels = tf.constant(rng.randint(0, max(num_classes, 1), size=count).astype(np.int32))
+    x = quantize(tf.cast(generator([z, labels], training=False), tf.float32))
+    ones = tf.ones_like(x[..., :1])
+    z_hat = encoder([x, ones, labels], training=False)
+    x_hat = tf.cast(generator([z_hat, labels], training=False), tf.float32)
+    return {
+        "latent_mse": float(tf.reduce_mean(tf.square(z_hat - z))),
+        "image_mse": float(tf.reduce_mean(tf.square(x_hat - x))),
+        "count": count,
+    }
+
+
+def fit_encoder(
+    generator: keras.Model,
+    *,
+    z_dim: int,
+    num_classes: int,
+    steps: int,
+    seed: int = 0,
+    batch_size: int = 64,
+    verbose: bool = False,
+) -> tuple[keras.Model, dict[str, Any]]:
+    """Build and train an encoder for ``generator``; returns it and what model.json records
+    about it (method, steps, final losses, errors on fresh samples)."""
+    resolution, channels = int(generator.output_shape[1]), int(generator.output_shape[3])
+    policy = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("float32")  # a small network: float32 everywhere
+    try:
+        encoder = build_encoder(resolution, channels, z_dim, num_classes)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    log_every = max(steps // 10, 1) if verbose else 0
+    history = train_encoder(
+        encoder, generator, z_dim=z_dim, num_classes=num_classes, steps=steps,
+        batch_size=batch_size, seed=seed, log_every=log_every,
+    )  # fmt: skip
+    if verbose:
+        for record in history:
+            print(
+                f"encoder step {record['step']}: latent mse {record['latent_mse']:.4f}, "
+                f"image mse {record['image_mse']:.4f}"
+            )
+    info = {
+        "method": "trained on the generator's samples after training (latent + image loss)",
+        "steps": steps,
+        "batch_size": batch_size,
+        "final": history[-1] if history else {},
+        "on_fresh_samples": latent_error(encoder, generator, z_dim, num_classes),
+    }
+    return encoder, info
+
+
+def restore_version(version_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """A GAN rebuilt from an exported model version (its ``model.json`` training options and
+    the SavedModel's variables) and its ``model.json``: to add an encoder to a model whose
+    training run is gone. The EMA generator is the exported generator."""
+    import json
+
+    from training.config import TrainConfig
+    from training.gan import GAN
+    from training.networks import build_networks
+
+    meta = json.loads((version_dir / "model.json").read_text())
+    config = TrainConfig.from_dict(meta["training_options"])
+    num_classes = int(meta["num_classes"])
+    generator, discriminator = build_networks(config, num_classes=num_classes)
+    # The export's variables are a checkpoint whose root holds `generator` and `discriminator`.
+    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator)
+    checkpoint.read(str(version_dir / "variables" / "variables")).assert_existing_objects_matched()
+    gan = GAN(generator, discriminator, config, num_classes=num_classes)
+    gan.step.assign(int(meta.get("steps", 0)))
+    gan.images_seen.assign(int(meta.get("images_seen", 0)))
+    return gan, meta
+
+
+def add_encoder(
+    version_dir: Path, models_dir: Path, name: str, steps: int, verbose: bool = False
+) -> Path:
+    """Export ``version_dir``'s model again, as the next version of ``name``, with an encoder
+    trained ``steps`` steps (the ``encode`` and ``complete`` signatures). The calibration is
+    measured again on the held-out images of its dataset when that dataset is readable."""
+    from training.data import DatasetError
+    from training.export import export_model
+    from training.loop import load_data
+
+    gan, meta = restore_version(version_dir)
+    try:
+        _, holdout = load_data(gan.config)
+    except DatasetError:
+        holdout = None
+    encoder, info = fit_encoder(
+        gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
+        seed=gan.config.seed, verbose=verbose,
+    )  # fmt: skip
+    info["added_to"] = f"{meta.get('name')}/{meta.get('version')}"
+    return export_model(
+        gan, models_dir, name, holdout=holdout, class_names=meta.get("class_names"),
+        command=str(meta.get("command", "")), metrics=meta.get("metrics"),
+        encoder=encoder, encoder_info=info,
+    )  # fmt: skip

@@ -40,6 +40,9 @@ def _card(**changes: object) -> dict:
         "created_at": "2026-01-01T00:00:00Z",
         "project_version": "0.1.0",
         "seed_convention": "RandomState(seed).randn(z_dim)",
+        "commands": ["gan-train"],
+        "run": "00000-digits",
+        "signatures": ["generate", "score"],
     }
     card.update(changes)
     return card
@@ -51,6 +54,14 @@ def test_a_complete_card_passes_and_readers_need_only_the_required_fields():
     assert validate_model_card(required) == required
     with pytest.raises(ModelCardError, match="'architecture' is missing"):
         validate_model_card(required, complete=True)
+
+
+def test_a_field_only_some_models_have_is_checked_when_present():
+    assert "completion" not in _card()
+    validate_model_card(_card(), complete=True)  # no encoder: no completion entry needed
+    validate_model_card(_card(completion={"max_steps": 500}), complete=True)
+    with pytest.raises(ModelCardError, match="'completion' is missing or not of type dict"):
+        validate_model_card(_card(completion=[]))
 
 
 @pytest.mark.parametrize(

@@ -46,8 +46,9 @@ TOOLS: dict[str, ParserAndMain] = {
     "gan-eval": (_eval_parser, eval_main),
     "gan-serve": (build_serve_parser, serve_main),
 }
-# Commands the README shows that these tests do not run (installs, containers).
-NOT_RUN = {".venv/bin/pip", "pip", "docker", "kubectl"}
+# Commands the README shows that these tests do not run (installs, containers; benchmarks,
+# which are long measurements: test_benchmark_commands_name_existing_scripts checks those).
+NOT_RUN = {".venv/bin/pip", "pip", "docker", "kubectl", "nice"}
 # Words the README uses for "put your own here".
 PLACEHOLDER = re.compile(r"\b(DIR|PATH|NAME|FILE)\b")
 
@@ -74,6 +75,18 @@ def test_the_readme_has_only_commands_these_tests_know():
     ]
     assert not unknown, f"add these README commands to tests/test_readme.py: {unknown}"
     assert len(TOOL_COMMANDS) >= 8 and len(CURL_COMMANDS) >= 8  # the parsing found them
+
+
+def test_benchmark_commands_name_existing_scripts():
+    scripts = [
+        token
+        for argv, _ in _all_commands()
+        for token in argv
+        if token.startswith("benchmarks/") and token.endswith(".py")
+    ]
+    assert scripts, "the README shows no benchmark command"
+    for script in scripts:
+        assert (REPO_ROOT / script).is_file(), script
 
 
 def test_make_targets_exist():

@@ -37,16 +37,34 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import require_api_key
+from service.dependencies import known_query_only
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
 from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.openapi import install_docs, install_openapi
 from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
 
 logger = logging.getLogger("service")
+
+API_DESCRIPTION = """Generate images from trained GAN generators and score images with their
+discriminators. Requests arriving together are batched into one model call.
+
+Terms: **truncation_psi** (psi) pulls each latent toward the average latent before generating
+(1 = none; smaller gives cleaner, more typical images with less variety). The generator served
+is the **EMA** generator, an exponential moving average of the generator's weights over
+training, smoother and usually better than the last weights. A **logit** is the discriminator's
+raw output for an image (higher = more like the real training images), and
+**real_percentile** places it among the logits of held-out real images (50 = as real-looking as
+the median real image; a good generated image of the bundled MNIST model typically scores
+between the 5th and the 30th percentile).
+
+Limits in this document (psi range, images per request, classes, z_dim) are those of this
+running service and the models it serves. Every error is JSON `{"error": ..., "detail": ...}`.
+"""
 
 if sys.version_info >= (3, 11):
 
@@ -182,9 +200,10 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app = FastAPI(
         title="GAN serving",
         version="0.1.0",
-        description="Generate images from trained GAN generators and score images with their "
-        "discriminators. Requests arriving together are batched into one model call.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by service.openapi with local assets
+        redoc_url=None,
         **extra,
     )
     app.state.settings = settings
@@ -196,8 +215,12 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
     install_handlers(app)
-    app.include_router(router)
-    app.include_router(model_router, dependencies=[Depends(require_api_key)])
+    app.include_router(router, dependencies=[Depends(known_query_only)])
+    app.include_router(
+        model_router, dependencies=[Depends(require_api_key), Depends(known_query_only)]
+    )
+    install_openapi(app, settings)
+    install_docs(app)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

@@ -33,6 +33,8 @@ SEED_RANGE: dict[str, Any] = {
     "pattern": SEED_RANGE_PATTERN,
     "minLength": 1,
 }
+# One class per image: as many entries as images (the routes check the count).
+ClassList = Annotated[list[int], Field(json_schema_extra={"minItems": 1})]
 # Base64 text of an image file (OpenAPI 3.1 / JSON Schema 2020-12 content keywords).
 BASE64_PNG: dict[str, Any] = {"contentEncoding": "base64", "contentMediaType": "image/png"}
 
@@ -71,6 +73,19 @@ def _exactly_one_source(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [
         {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in SOURCES
     ]
+    # response=png (the default) returns one image: one seed, one noise vector or count 1.
+    one_seed = {"type": "string", "pattern": r"^ *[0-9]+ *$"}
+    one = {"type": "array", "maxItems": 1}
+    single_image = {
+        "properties": {
+            "seeds": {"anyOf": [one, one_seed, {"type": "null"}]},
+            "noise": {"anyOf": [one, {"type": "null"}]},
+            "count": {"anyOf": [{"type": "integer", "maximum": 1}, {"type": "null"}]},
+            "class_label": {"anyOf": [{"type": "integer"}, one, {"type": "null"}]},
+        }
+    }
+    several = {"required": ["response"], "properties": {"response": {"enum": ["grid", "json"]}}}
+    schema["anyOf"] = [several, single_image]
     schema["examples"] = [
         {"seeds": [1, 2, 3], "class_label": 2, "response": "grid"},
         {"seeds": "0-7,12", "truncation_psi": 0.7, "response": "json"},
@@ -82,7 +97,8 @@ def _exactly_one_source(schema: dict[str, Any]) -> None:
 class GenerateRequest(BaseModel):
     """Which images to generate: give exactly one of ``seeds``, ``noise`` or ``count``."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_source)
+    # strict: JSON true is not the integer 1, nor "3" the integer 3, as the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_exactly_one_source)
 
     # The routes check these limits themselves (with messages that say what to fix); the
     # json_schema_extra only states them in the OpenAPI document.
@@ -110,7 +126,7 @@ class GenerateRequest(BaseModel):
         None, ge=1, description="Number of images from seeds the server draws (returned)."
     )
     truncation_psi: float = Field(1.0, description=PSI_TEXT)
-    class_label: int | list[int] | None = Field(
+    class_label: int | ClassList | None = Field(
         None,
         description=CLASS_TEXT + " One for all images or one per image. Default: seed modulo "
         "the number of classes (row index for noise).",
@@ -159,6 +175,7 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -176,7 +193,7 @@ class ScoreRequest(BaseModel):
     images: list[Annotated[str, Field(json_schema_extra=BASE64_PNG)]] = Field(
         min_length=1, description="Base64-encoded image files (PNG, JPEG, WebP, ...)."
     )
-    class_label: int | list[int] | None = Field(
+    class_label: int | ClassList | None = Field(
         None,
         description=CLASS_TEXT + " One for all images or one per image. Without it a "
         "conditional model judges each image as the class it finds most real (reported).",

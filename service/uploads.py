@@ -138,15 +138,27 @@ SCORE_BODY = {
                     "properties": {
                         "images": {
                             "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                            "items": {
+                                "type": "string",
+                                "format": "binary",
+                                "contentMediaType": "image/png",
+                            },
+                            "description": "Image files (PNG, JPEG, WebP, ...); repeat the field.",
                         },
-                        "class_label": {"type": "integer"},
+                        "class_label": {
+                            "type": "integer",
+                            "description": "Class for every image, or 'A,B,...' (one per image).",
+                        },
                         "model": {"type": "string"},
+                        "version": {"type": "integer"},
                     },
                     "required": ["images"],
-                }
+                },
+                "encoding": {"images": {"contentType": "image/png, image/jpeg, image/webp"}},
             },
             "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
             "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
         },
     }

@@ -115,7 +115,14 @@ def _problem(item: dict[str, Any]) -> str:
     """One validation error as ``field: message``, the field named as the client wrote it."""
     loc = [str(part) for part in item.get("loc", ())]
     message = str(item.get("msg", "")).removeprefix("Value error, ")
-    where = ".".join(part for part in loc if part not in ("body", "query"))
+    # Union members appear in pydantic's locations as type names ("int", "list[int]", ...):
+    # keep only the names and indices the client wrote.
+    where = ".".join(
+        part
+        for part in loc
+        if part not in ("body", "query", "int", "str", "float")
+        and not any(char in part for char in "[(`")
+    )
     if item.get("type") == "extra_forbidden" and loc:
         known = list(item.get("known", []))
         return unknown_name_message(loc[-1], "field", known)

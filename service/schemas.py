@@ -20,9 +20,22 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+def _integer(value: Any) -> Any:
+    # JSON Schema's integer: 3 and 3.0, but not true nor "3" (pydantic's lax mode takes both).
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# The models are strict (no "0.7" for a float, no true for a number); integers are JSON Schema
+# integers, so 3.0 is accepted as 3.
+# (Constraints go in the first Field, so that the JSON schema states them as minimum/maximum.)
+JsonInt = Annotated[int, Field(strict=False), BeforeValidator(_integer)]
+Seed = Annotated[int, Field(strict=False, ge=0, le=2**32 - 1), BeforeValidator(_integer)]
+Count = Annotated[int, Field(strict=False, ge=1), BeforeValidator(_integer)]
 SOURCES = ("seeds", "noise", "count")
 NoiseValue = Annotated[float, Field(json_schema_extra={"minimum": -1e4, "maximum": 1e4})]
 # The syntax of a seed range string, in a regex that means the same in Python and in JSON Schema
@@ -34,9 +47,14 @@ SEED_RANGE: dict[str, Any] = {
     "minLength": 1,
 }
 # One class per image: as many entries as images (the routes check the count).
-ClassList = Annotated[list[int], Field(json_schema_extra={"minItems": 1})]
+ClassList = Annotated[list[JsonInt], Field(json_schema_extra={"minItems": 1})]
 # Base64 text of an image file (OpenAPI 3.1 / JSON Schema 2020-12 content keywords).
-BASE64_PNG: dict[str, Any] = {"contentEncoding": "base64", "contentMediaType": "image/png"}
+# format base64-image: the base64 text of an image file (PNG, JPEG, ...).
+BASE64_PNG: dict[str, Any] = {
+    "format": "base64-image",
+    "contentEncoding": "base64",
+    "contentMediaType": "image/png",
+}
 
 PSI_TEXT = (
     "Truncation psi: each latent is pulled toward the average latent (z * psi) before it is "
@@ -85,7 +103,8 @@ def _exactly_one_source(schema: dict[str, Any]) -> None:
         }
     }
     several = {"required": ["response"], "properties": {"response": {"enum": ["grid", "json"]}}}
-    schema["anyOf"] = [several, single_image]
+    # (service.openapi adds another rule: a class_label list has one entry per image.)
+    schema["allOf"] = [{"anyOf": [several, single_image]}]
     schema["examples"] = [
         {"seeds": [1, 2, 3], "class_label": 2, "response": "grid"},
         {"seeds": "0-7,12", "truncation_psi": 0.7, "response": "json"},
@@ -122,17 +141,17 @@ class GenerateRequest(BaseModel):
         description="Latent vectors, each of the chosen model's z_dim finite floats "
         "(|value| <= 10000).",
     )
-    count: int | None = Field(
-        None, ge=1, description="Number of images from seeds the server draws (returned)."
+    count: Count | None = Field(
+        None, description="Number of images from seeds the server draws (returned)."
     )
     truncation_psi: float = Field(1.0, description=PSI_TEXT)
-    class_label: int | ClassList | None = Field(
+    class_label: JsonInt | ClassList | None = Field(
         None,
         description=CLASS_TEXT + " One for all images or one per image. Default: seed modulo "
         "the number of classes (row index for noise).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
-    version: int | None = Field(None, description="Model version; default: the served one.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
     response: Literal["png", "grid", "json"] = Field(
         "png",
         description="png: one image; grid: one PNG tiling every image; json: a base64 PNG and "
@@ -193,13 +212,13 @@ class ScoreRequest(BaseModel):
     images: list[Annotated[str, Field(json_schema_extra=BASE64_PNG)]] = Field(
         min_length=1, description="Base64-encoded image files (PNG, JPEG, WebP, ...)."
     )
-    class_label: int | ClassList | None = Field(
+    class_label: JsonInt | ClassList | None = Field(
         None,
         description=CLASS_TEXT + " One for all images or one per image. Without it a "
         "conditional model judges each image as the class it finds most real (reported).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
-    version: int | None = Field(None, description="Model version; default: the served one.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
 
 
 class ImageScore(BaseModel):

@@ -64,6 +64,12 @@ async def score_inputs(
             if isinstance(value, UploadFile):
                 uploads.append((value.filename, await value.read()))
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        unknown = sorted(set(form.keys()) - {"images", "class_label", "model", "version"})
+        if unknown:
+            raise InvalidRequest(
+                f"unknown form field(s) {', '.join(map(repr, unknown))}: send images (files), "
+                "class_label, model and version"
+            )
         label = fields.get("class_label", query.get("class_label"))
         return (
             uploads,
@@ -142,6 +148,7 @@ SCORE_BODY = {
                             "items": {
                                 "type": "string",
                                 "format": "binary",
+                                "minLength": 1,
                                 "contentMediaType": "image/png",
                             },
                             "description": "Image files (PNG, JPEG, WebP, ...); repeat the field.",
@@ -154,11 +161,13 @@ SCORE_BODY = {
                         "version": {"type": "integer"},
                     },
                     "required": ["images"],
+                    "additionalProperties": False,
                 },
-                "encoding": {"images": {"contentType": "image/png, image/jpeg, image/webp"}},
+                # PNG here; JPEG, WebP, GIF, BMP and TIFF files are read as well.
+                "encoding": {"images": {"contentType": "image/png"}},
             },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
-            "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
             "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
         },
     }

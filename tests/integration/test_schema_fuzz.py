@@ -27,8 +27,8 @@ pytest.importorskip("schemathesis", reason="schemathesis is in the dev extra")
 
 pytestmark = pytest.mark.slow
 
-MAX_EXAMPLES = 25  # per operation and phase
-MAX_TIME_S = 40  # the whole run; fuzzing and stateful testing stop when it is spent
+MAX_EXAMPLES = 20  # per operation and phase
+MAX_TIME_S = 30  # the whole run; fuzzing and stateful testing stop when it is spent
 SEED = 20261128
 
 

@@ -37,7 +37,7 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import require_api_key
-from service.dependencies import known_query_only
+from service.dependencies import ERRORS, known_query_only
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
@@ -215,7 +215,10 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
     install_handlers(app)
-    app.include_router(router, dependencies=[Depends(known_query_only)])
+    # Operations take no query parameters: any is a 422 that names it (documented).
+    app.include_router(
+        router, dependencies=[Depends(known_query_only)], responses={422: ERRORS[422]}
+    )
     app.include_router(
         model_router, dependencies=[Depends(require_api_key), Depends(known_query_only)]
     )

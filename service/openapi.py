@@ -104,21 +104,6 @@ def _limits(settings: Settings, models: list[Any] | None) -> dict[str, Any]:
     }
 
 
-def _one_class_per_image(limit: int, sources: tuple[str, ...]) -> dict[str, Any]:
-    """A class_label list has as many entries as there are images: JSON Schema cannot compare
-    two lengths, so the rule is spelled out for each count up to the images-per-request limit
-    (a list of n classes goes with n items of a ``sources`` field, or with count n)."""
-    branches: list[dict[str, Any]] = [{"properties": {"class_label": {"not": {"type": "array"}}}}]
-    for n in range(1, limit + 1):
-        classes = {"type": "array", "minItems": n, "maxItems": n}
-        for source in sources:
-            images = {"const": n} if source == "count" else {"minItems": n, "maxItems": n}
-            branches.append(
-                {"required": [source], "properties": {source: images, "class_label": classes}}
-            )
-    return {"anyOf": branches}
-
-
 def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     generate = schemas["GenerateRequest"]["properties"]
@@ -138,11 +123,6 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
     score = schemas["ScoreRequest"]["properties"]
     score["images"]["maxItems"] = limits["images"]
     _bound_class(score["class_label"], limits["classes"])
-    if limits["classes"] != 0:
-        # (Not for POST /generate: there the rule multiplies with the exactly-one-of and the
-        # single-image rules past what schema-driven generators handle, and a range string has
-        # no length to compare. Its description states it.)
-        schemas["ScoreRequest"]["allOf"] = [_one_class_per_image(limits["images"], ("images",))]
 
     for path, methods in document["paths"].items():
         for operation in methods.values():

@@ -152,7 +152,8 @@ def _check_psi(psi: float, settings: Settings) -> float:
 def _labels(
     class_label: int | list[int] | None, model: LoadedModel, rows: Sequence[int]
 ) -> np.ndarray:
-    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default."""
+    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default;
+    a list of classes is applied in turn."""
     count = len(rows)
     if model.num_classes == 0:
         if class_label is not None:
@@ -160,9 +161,15 @@ def _labels(
         return np.zeros(count, np.int32)
     if class_label is None:
         return np.array([row % model.num_classes for row in rows], np.int32)
-    labels = [class_label] * count if isinstance(class_label, int) else list(class_label)
-    if len(labels) != count:
-        raise InvalidRequest(f"class_label has {len(labels)} entries for {count} images")
+    if isinstance(class_label, int):
+        labels = [class_label] * count
+    elif not class_label:
+        raise InvalidRequest("class_label is an empty list; give a class or a list of classes")
+    else:
+        # A list is applied in turn (image i gets class_label[i % len]): one entry per image
+        # gives each its own class, a shorter list repeats. Any length is valid, as the schema
+        # says: JSON Schema cannot tie one list's length to another's.
+        labels = [class_label[i % len(class_label)] for i in range(count)]
     for label in labels:
         if not 0 <= label < model.num_classes:
             raise InvalidRequest(

@@ -46,7 +46,7 @@ SEED_RANGE: dict[str, Any] = {
     "pattern": SEED_RANGE_PATTERN,
     "minLength": 1,
 }
-# One class per image: as many entries as images (the routes check the count).
+# Classes applied in turn: image i gets class_label[i % len(class_label)].
 ClassList = Annotated[list[JsonInt], Field(json_schema_extra={"minItems": 1})]
 # Base64 text of an image file (OpenAPI 3.1 / JSON Schema 2020-12 content keywords).
 # format base64-image: the base64 text of an image file (PNG, JPEG, ...).
@@ -99,11 +99,9 @@ def _exactly_one_source(schema: dict[str, Any]) -> None:
             "seeds": {"anyOf": [one, one_seed, {"type": "null"}]},
             "noise": {"anyOf": [one, {"type": "null"}]},
             "count": {"anyOf": [{"type": "integer", "maximum": 1}, {"type": "null"}]},
-            "class_label": {"anyOf": [{"type": "integer"}, one, {"type": "null"}]},
         }
     }
     several = {"required": ["response"], "properties": {"response": {"enum": ["grid", "json"]}}}
-    # (service.openapi adds another rule: a class_label list has one entry per image.)
     schema["allOf"] = [{"anyOf": [several, single_image]}]
     schema["examples"] = [
         {"seeds": [1, 2, 3], "class_label": 2, "response": "grid"},
@@ -147,8 +145,9 @@ class GenerateRequest(BaseModel):
     truncation_psi: float = Field(1.0, description=PSI_TEXT)
     class_label: JsonInt | ClassList | None = Field(
         None,
-        description=CLASS_TEXT + " One for all images or one per image. Default: seed modulo "
-        "the number of classes (row index for noise).",
+        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
+        "entry i modulo the list's length: one per image, or a shorter list that repeats). "
+        "Default: seed modulo the number of classes (row index for noise).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
     version: JsonInt | None = Field(None, description="Model version; default: the served one.")
@@ -214,8 +213,9 @@ class ScoreRequest(BaseModel):
     )
     class_label: JsonInt | ClassList | None = Field(
         None,
-        description=CLASS_TEXT + " One for all images or one per image. Without it a "
-        "conditional model judges each image as the class it finds most real (reported).",
+        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
+        "entry i modulo the list's length). Without it a conditional model judges each image "
+        "as the class it finds most real (reported).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
     version: JsonInt | None = Field(None, description="Model version; default: the served one.")

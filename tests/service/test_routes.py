@@ -137,7 +137,7 @@ def test_pinned_version_is_404_when_not_served(client: TestClient) -> None:
         ({"seeds": [1, 2]}, "use response=grid"),
         ({"seeds": [1], "truncation_psi": 5}, "truncation_psi"),
         ({"seeds": [1], "class_label": 3}, "out of range"),
-        ({"seeds": [1, 2], "class_label": [1], "response": "grid"}, "1 entries for 2 images"),
+        ({"seeds": [1, 2], "class_label": [], "response": "grid"}, "empty list"),
         ({"seeds": [1], "model": "uncond", "class_label": 0}, "unconditional"),
         ({"noise": [[0.0] * 7]}, "z_dim=8"),
         ({"noise": [[1e9] * 8]}, "finite"),
@@ -363,9 +363,21 @@ def test_score_takes_one_class_per_image(client: TestClient) -> None:
     logits = [s["logit"] for s in response.json()["scores"]]
     assert logits[0] != logits[1]  # the same image judged against two classes
     assert_error(client.post("/score", files=files, data={"class_label": "0,"}), 422, "empty")
-    assert_error(
-        client.post("/score", files=files, data={"class_label": "0,1,2"}), 422, "3 entries"
-    )
+    # A list is applied in turn: its first entries when longer than the images.
+    longer = client.post("/score", files=files, data={"class_label": "0,2,1"}).json()
+    # (The same images and labels; approx: a batch may be padded to another shape.)
+    assert [s["logit"] for s in longer["scores"]] == pytest.approx(logits, abs=1e-4)
+
+
+def test_a_class_list_is_applied_in_turn(client: TestClient) -> None:
+    def classes(body: dict) -> list[int]:
+        response = client.post("/generate", json={**body, "response": "json"})
+        assert response.status_code == 200, response.text
+        return [image["class_label"] for image in response.json()["images"]]
+
+    assert classes({"seeds": [4, 5, 6, 7, 8], "class_label": [2, 0]}) == [2, 0, 2, 0, 2]
+    assert classes({"count": 2, "class_label": [1]}) == [1, 1]
+    assert classes({"seeds": [4], "class_label": [1, 2]}) == [1]
 
 
 def test_a_conditional_model_without_class_label_judges_each_image_as_its_best_class(

@@ -7,8 +7,9 @@ type it from the repository's top (``schemathesis.toml`` there loads the format 
 
 Every check (no 5xx, documented statuses, bodies and headers that match their schemas,
 schema-valid requests accepted, schema-invalid ones rejected, ``Allow`` on 405, ...) and every
-phase (examples, coverage, fuzzing, stateful), with a fixed seed, a bounded number of examples per
-operation and a time budget, so that a run takes well under a minute and is reproducible.
+phase (examples, coverage, fuzzing, stateful), with deterministic generation (the same cases on
+every run: a failure here reproduces), a bounded number of examples per operation and a time
+budget, so that a run takes about a minute on a busy 2-core machine.
 Failures and warnings (e.g. an unresolvable ``$ref``) both fail the test.
 """
 

@@ -7,8 +7,8 @@ Usage (in a route)::
 
 ``get_engine`` answers 503 while the service is starting or stopping (not while it drains),
 ``json_content`` answers 415 for a body not declared JSON, ``known_query_only`` answers 422 for
-a query parameter the route does not take (naming it), and ``ERRORS`` documents every error
-status in the OpenAPI document.
+a query parameter the route does not take (naming it) or one given twice, and ``ERRORS``
+documents every error status in the OpenAPI document.
 
 A route that accepts an alias of one of its query parameters lists it in its OpenAPI extension
 ``x-query-aliases`` (``openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}}``), which
@@ -86,7 +86,8 @@ def query_aliases(request: Request) -> dict[str, str]:
 
 
 async def known_query_only(request: Request) -> None:
-    """422 naming every query parameter the matched route neither declares nor aliases."""
+    """422 naming every query parameter the matched route neither declares nor aliases, and
+    every one given more than once."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None or not request.query_params:
@@ -98,6 +99,14 @@ async def known_query_only(request: Request) -> None:
         owner = f"{request.method} {request.url.path}"
         raise InvalidRequest(
             "; ".join(unknown_name_message(n, "query parameter", known, owner) for n in unknown)
+        )
+    # No parameter of this API is a list: a repeated one would be read as one of its values.
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"query parameter(s) {', '.join(map(repr, repeated))} given more than once; give "
+            "each once"
         )
 
 

@@ -216,6 +216,8 @@ def test_get_generate_takes_the_names_of_post_and_refuses_unknown_ones(client: T
     assert_error(client.get("/generate", params={"seeds": "0-3"}), 422, "'seeds'")
     assert_error(client.get("/generate", params={"seed": 1, "class": 2}), 422, "class_label")
     assert_error(client.get("/healthz", params={"verbose": 1}), 422, "'verbose'")
+    twice = client.get("/generate?seed=1&model=cond&model=uncond")
+    assert_error(twice, 422, "'model' given more than once")
 
 
 def test_a_seed_range_on_get_gets_the_message_of_post(client: TestClient) -> None:

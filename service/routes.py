@@ -402,11 +402,17 @@ async def score(
     """Score images sent as multipart files, a raw ``image/*`` body or JSON base64.
 
     Each image is converted to the model's channels and resized to its resolution (both in the
-    answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters.
+    answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters;
+    a form field or a JSON body field of the same name wins over the query (both are checked).
     A conditional model judges each image as the ``class_label`` given; without one, as every
     class, and the answer reports the class with the highest logit.
     """
-    del class_label, model, version  # read with the body by score_inputs (any of three forms)
+    if class_label is not None or model or version is not None:
+        # The query's values are the raw body's; with a form or JSON body, the body's win. Each
+        # value given is checked all the same, so that none is silently dropped.
+        queried = engine.repository.get(model or None, version)
+        if class_label is not None:
+            _labels(class_label, queried, [0])
     uploads, raw_label, raw_model, raw_version = await score_inputs(request, settings)
     if not uploads or any(not data for _, data in uploads):
         raise InvalidRequest("no image received; send at least one non-empty image")

@@ -400,6 +400,15 @@ def test_a_conditional_model_without_class_label_judges_each_image_as_its_best_c
     assert each[1]["class_label"] == 1
 
 
+def test_score_checks_the_query_values_that_a_form_overrides(client: TestClient) -> None:
+    files = [("images", ("a.png", png_bytes(), "image/png"))]
+    form = {"class_label": "0"}
+    assert client.post("/score?class_label=2", files=files, data=form).status_code == 200
+    assert_error(client.post("/score?class_label=7", files=files, data=form), 422, "range")
+    body = {"images": [base64.b64encode(png_bytes()).decode()], "class_label": 1}
+    assert_error(client.post("/score?model=nope", json=body), 404, "unknown model")
+
+
 def test_unknown_multipart_fields_are_refused(client: TestClient) -> None:
     files = [("images", ("a.png", png_bytes(), "image/png"))]
     response = client.post("/score", files=files, data={"clas": "1"})

@@ -38,16 +38,18 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.auth import ApiKeys
 from service.completion import completion_router
+from service.dependencies import ERRORS, known_query_only
 from service.errors import error_response, install_handlers
 from service.inference import InferenceEngine
 from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
 from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.openapi import install_docs, install_openapi
 from service.playground import playground_router
 from service.reload import ModelWatcher
 from service.routes import model_router, router
@@ -55,6 +57,22 @@ from service.settings import Settings
 from service.walk_routes import walk_router
 
 logger = logging.getLogger("service")
+
+API_DESCRIPTION = """Generate images from trained GAN generators and score images with their
+discriminators. Requests arriving together are batched into one model call.
+
+Terms: **truncation_psi** (psi) pulls each latent toward the average latent before generating
+(1 = none; smaller gives cleaner, more typical images with less variety). The generator served
+is the **EMA** generator, an exponential moving average of the generator's weights over
+training, smoother and usually better than the last weights. A **logit** is the discriminator's
+raw output for an image (higher = more like the real training images), and
+**real_percentile** places it among the logits of held-out real images (50 = as real-looking as
+the median real image; a good generated image of the bundled MNIST model typically scores
+between the 5th and the 30th percentile).
+
+Limits in this document (psi range, images per request, classes, z_dim) are those of this
+running service and the models it serves. Every error is JSON `{"error": ..., "detail": ...}`.
+"""
 
 if sys.version_info >= (3, 11):
 
@@ -194,9 +212,10 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app = FastAPI(
         title="GAN serving",
         version="0.1.0",
-        description="Generate images from trained GAN generators and score images with their "
-        "discriminators. Requests arriving together are batched into one model call.",
+        description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by service.openapi with local assets
+        redoc_url=None,
         **extra,
     )
     app.state.settings = settings
@@ -208,11 +227,16 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
     install_handlers(app)
-    app.include_router(router)
-    app.include_router(model_router)
-    app.include_router(walk_router)
-    app.include_router(completion_router)
+    # Every API route refuses an unknown query parameter with a 422 that names it (documented);
+    # operations take none. API keys are checked by the ApiKeys middleware, before the body.
+    app.include_router(
+        router, dependencies=[Depends(known_query_only)], responses={422: ERRORS[422]}
+    )
+    for api_router in (model_router, walk_router, completion_router):
+        app.include_router(api_router, dependencies=[Depends(known_query_only)])
     app.include_router(playground_router)
+    install_openapi(app, settings)
+    install_docs(app)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

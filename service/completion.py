@@ -2,7 +2,7 @@
 
 Usage (service.app includes it beside the model routes, behind the same API key)::
 
-    app.include_router(completion_router, dependencies=[Depends(require_api_key)])
+    app.include_router(completion_router)   # behind the ApiKeys middleware when keys are configured
 
 Both take JSON (:mod:`service.completion_schemas`): base64 images of the model's resolution
 whose alpha channel marks missing pixels (alpha 0 = missing), or a separate mask image per

@@ -6,8 +6,13 @@ Usage (in a route)::
         png = await in_codec_pool(request, encode, image)
 
 ``get_engine`` answers 503 while the service is starting or stopping (not while it drains),
-``json_content`` answers 415 for a body not declared JSON, and ``ERRORS`` documents every error
-status in the OpenAPI document.
+``json_content`` answers 415 for a body not declared JSON, ``known_query_only`` answers 422 for
+a query parameter the route does not take (naming it) or one given twice, and ``ERRORS``
+documents every error status in the OpenAPI document.
+
+A route that accepts an alias of one of its query parameters lists it in its OpenAPI extension
+``x-query-aliases`` (``openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}}``), which
+documents the alias and lets ``known_query_only`` accept it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
-from service.errors import Unavailable, UnsupportedMediaType
+from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType, unknown_name_message
 from service.inference import InferenceEngine
 from service.schemas import ErrorBody
 from service.settings import Settings
@@ -35,7 +40,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         413: "request or image too large",
         415: "unsupported media type",
         422: "invalid request (the detail says what to fix)",
-        503: "queue full or not ready (see Retry-After)",
+        503: "queue full or not ready (Retry-After says when to retry)",
         504: "deadline passed while queued",
     }.items()
 }
@@ -70,6 +75,38 @@ async def json_content(request: Request) -> None:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+        )
+
+
+def query_aliases(request: Request) -> dict[str, str]:
+    """The matched route's ``x-query-aliases``: alias -> canonical query parameter name."""
+    extra = getattr(request.scope.get("route"), "openapi_extra", None) or {}
+    aliases: dict[str, str] = extra.get("x-query-aliases", {})
+    return aliases
+
+
+async def known_query_only(request: Request) -> None:
+    """422 naming every query parameter the matched route neither declares nor aliases, and
+    every one given more than once."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None or not request.query_params:
+        return
+    known = [param.alias for param in dependant.query_params]
+    accepted = set(known) | set(query_aliases(request))
+    unknown = sorted(set(request.query_params) - accepted)
+    if unknown:
+        owner = f"{request.method} {request.url.path}"
+        raise InvalidRequest(
+            "; ".join(unknown_name_message(n, "query parameter", known, owner) for n in unknown)
+        )
+    # No parameter of this API is a list: a repeated one would be read as one of its values.
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InvalidRequest(
+            f"query parameter(s) {', '.join(map(repr, repeated))} given more than once; give "
+            "each once"
         )
 
 

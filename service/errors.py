@@ -2,18 +2,49 @@
 
 Raise a :class:`ServiceError` subclass anywhere below a route; :func:`install_handlers` makes
 every one of them (and FastAPI's validation errors) a JSON body ``{"error": ..., "detail": ...}``
-with the right status code, so that a client mistake is never a 500.
+with the right status code, so that a client mistake is never a 500. A 405 names every method
+of the path in ``Allow`` (HTTP requires it), and a validation error names each field or query
+parameter it refused, with the canonical name when a known alias was used (``NAME_HINTS``).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gan_contract.errors import ContractError
+
+# Names a user may bring from StyleGAN's scripts or elsewhere, and what this API calls them.
+NAME_HINTS = {
+    "psi": "truncation_psi",
+    "trunc": "truncation_psi",
+    "truncation": "truncation_psi",
+    "class": "class_label",
+    "class_idx": "class_label",
+    "label": "class_label",
+    "labels": "class_label",
+    "z": "noise",
+    "latents": "noise",
+}
+
+
+def unknown_name_message(name: str, where: str, known: list[str], owner: str = "") -> str:
+    """``unknown query parameter 'clas' (GET /generate takes: ...)``, or the canonical name
+    when ``name`` is a known alias of one of ``known``."""
+    text = f"unknown {where} {name!r}"
+    if name in NAME_HINTS and NAME_HINTS[name] in known:
+        return f"{text}; this API calls it {NAME_HINTS[name]!r}"
+    if name == "seeds" and "seed" in known:
+        return f"{text}; {owner or 'this route'} makes one image from 'seed' (POST takes seeds)"
+    if not known:
+        return f"{text}; {owner or 'this route'} takes none"
+    return f"{text} ({owner + ' takes' if owner else 'known'}: {', '.join(known)})"
 
 
 class ServiceError(Exception):
@@ -116,7 +147,25 @@ def _malformed_json(exc: RequestValidationError) -> str | None:
     return None
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _problem(item: dict[str, Any]) -> str:
+    """One validation error as ``field: message``, the field named as the client wrote it."""
+    loc = [str(part) for part in item.get("loc", ())]
+    message = str(item.get("msg", "")).removeprefix("Value error, ")
+    # Union members appear in pydantic's locations as type names ("int", "list[int]", ...):
+    # keep only the names and indices the client wrote.
+    where = ".".join(
+        part
+        for part in loc
+        if part not in ("body", "query", "int", "str", "float")
+        and not any(char in part for char in "[(`")
+    )
+    if item.get("type") == "extra_forbidden" and loc:
+        known = list(item.get("known", []))
+        return unknown_name_message(loc[-1], "field", known)
+    return f"{where}: {message}" if where else message
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     malformed = _malformed_json(exc)
     if malformed is not None:  # not a request that breaks the rules: no request at all
@@ -125,16 +174,42 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         {key: value for key, value in item.items() if key in ("loc", "msg", "type")}
         for item in exc.errors()
     ]
-    problems = []
-    for item in errors:
-        where = ".".join(str(part) for part in item.get("loc", ()) if part != "body")
-        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    fields = _body_fields(request)
+    problems = [_problem({**item, "known": fields}) for item in errors]
     body = {"error": "invalid_request", "detail": "; ".join(problems), "errors": errors}
     return JSONResponse(jsonable_encoder(body), 422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _body_fields(request: Request) -> list[str]:
+    """The JSON body fields of the matched route (for the hint on an unknown field)."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    body = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(body, "model_fields", None)
+    return list(fields) if fields else []
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on this request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette's Allow names the methods of one route; a path served by several routes
+        # (GET and POST /generate) must list them all.
+        headers["Allow"] = ", ".join(allowed_methods(request))
     names = {
         400: "bad_request",
         404: "not_found",
@@ -145,7 +220,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
         exc.status_code,
         names.get(exc.status_code, "http_error"),
         str(exc.detail),
-        dict(exc.headers or {}),
+        headers,
     )
 
 

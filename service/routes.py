@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from collections.abc import Sequence
 from typing import Annotated, Any
@@ -24,11 +25,19 @@ from gan_contract.errors import ContractError
 from gan_contract.grid import make_grid
 from gan_contract.seeds import MAX_SEED, parse_seeds
 from service import imaging
-from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
+from service.dependencies import (
+    ERRORS,
+    EngineDep,
+    SettingsDep,
+    in_codec_pool,
+    json_content,
+)
 from service.errors import InvalidRequest
 from service.inference import InferenceEngine, real_percentiles
 from service.model_repository import LoadedModel
 from service.schemas import (
+    CLASS_TEXT,
+    PSI_TEXT,
     GeneratedImage,
     GenerateRequest,
     GenerateResponse,
@@ -163,7 +172,8 @@ def _check_psi(psi: float, settings: Settings) -> float:
 def _labels(
     class_label: int | list[int] | None, model: LoadedModel, rows: Sequence[int]
 ) -> np.ndarray:
-    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default."""
+    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default;
+    a list of classes is applied in turn."""
     count = len(rows)
     if model.num_classes == 0:
         if class_label is not None:
@@ -171,9 +181,15 @@ def _labels(
         return np.zeros(count, np.int32)
     if class_label is None:
         return np.array([row % model.num_classes for row in rows], np.int32)
-    labels = [class_label] * count if isinstance(class_label, int) else list(class_label)
-    if len(labels) != count:
-        raise InvalidRequest(f"class_label has {len(labels)} entries for {count} images")
+    if isinstance(class_label, int):
+        labels = [class_label] * count
+    elif not class_label:
+        raise InvalidRequest("class_label is an empty list; give a class or a list of classes")
+    else:
+        # A list is applied in turn (image i gets class_label[i % len]): one entry per image
+        # gives each its own class, a shorter list repeats. Any length is valid, as the schema
+        # says: JSON Schema cannot tie one list's length to another's.
+        labels = [class_label[i % len(class_label)] for i in range(count)]
     for label in labels:
         if not 0 <= label < model.num_classes:
             raise InvalidRequest(
@@ -208,32 +224,68 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or etag.removeprefix("W/") in candidates
 
 
+def _one_seed(request: Request) -> None:
+    """The same message as POST for a range or list in GET's ``seed`` (one image per GET)."""
+    value = request.query_params.get("seed", "")
+    if not re.fullmatch(r"[\d\s,-]*[,-][\d\s,-]*", value):
+        return  # a plain integer, or not seed syntax at all: FastAPI's validation answers
+    hint = "GET /generate makes one image from one seed; POST /generate takes a list or a range"
+    try:
+        parse_seeds(value, 1)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"{exc.message}; {hint}") from None
+    raise InvalidRequest(f"seed: give one integer, not {value!r}; {hint}")
+
+
+def _psi_alias(request: Request, truncation_psi: float) -> float:
+    """``truncation_psi``, or its alias ``psi`` (the short name of earlier GET URLs)."""
+    alias = request.query_params.get("psi")
+    if alias is None:
+        return truncation_psi
+    if "truncation_psi" in request.query_params:
+        raise InvalidRequest("give truncation_psi or its alias psi, not both")
+    try:
+        return float(alias)
+    except ValueError:
+        raise InvalidRequest(f"truncation_psi (psi) must be a number, not {alias!r}") from None
+
+
 @model_router.get(
     "/generate",
     tags=["generate"],
     summary="One image from a seed (cacheable)",
     response_class=Response,
+    dependencies=[Depends(_one_seed)],
     responses={
         200: {"content": {"image/png": {}}, "description": "the PNG"},
         304: {"description": "not modified (If-None-Match matched the ETag)"},
         **ERRORS,
     },
+    openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}},
 )
 async def generate_one(
     request: Request,
     engine: EngineDep,
     settings: SettingsDep,
     seed: Annotated[int, Query(ge=0, le=MAX_SEED, description="Seed in 0..2**32-1")] = 0,
-    psi: Annotated[float, Query(description="Truncation psi; 1 is none")] = 1.0,
-    class_label: Annotated[int | None, Query(description="Class of a conditional model")] = None,
-    model: Annotated[str | None, Query(description="Model name")] = None,
-    version: Annotated[int | None, Query(description="Model version")] = None,
+    truncation_psi: Annotated[
+        float, Query(description=PSI_TEXT + " Alias: psi (give one of the two).")
+    ] = 1.0,
+    class_label: Annotated[int | None, Query(description=CLASS_TEXT)] = None,
+    model: Annotated[
+        str | None, Query(description="Model name; default: the default model")
+    ] = None,
+    version: Annotated[
+        int | None, Query(description="Model version; default: the served one")
+    ] = None,
 ) -> Response:
-    """One image. With ``version`` in the query the same URL gives the same image forever
-    (``Cache-Control: immutable``); without it the ETag lets caches revalidate cheaply (304)."""
+    """One image, named by the same parameters as POST /generate (one seed). With ``version``
+    in the query the same URL gives the same image forever (``Cache-Control: immutable``);
+    without it the ETag lets caches revalidate cheaply (304). ``psi`` is accepted as an alias
+    of ``truncation_psi``; any other unknown query parameter is a 422 that names it."""
     chosen = engine.repository.get(model, version)
     _log_model(request, chosen, 1)
-    psi = _check_psi(psi, settings)
+    psi = _check_psi(_psi_alias(request, truncation_psi), settings)
     labels = _labels(class_label, chosen, [seed])
     etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
     cache = IMMUTABLE if version is not None else REVALIDATE
@@ -357,6 +409,9 @@ async def generate(
 # --- score ----------------------------------------------------------------------------------
 
 
+SCORE_QUERY = "for a raw image/* body (multipart takes it as a form field too)"
+
+
 @model_router.post(
     "/score",
     tags=["score"],
@@ -365,12 +420,30 @@ async def generate(
     responses=ERRORS,
     openapi_extra=SCORE_BODY,
 )
-async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> ScoreResponse:
+async def score(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    class_label: Annotated[
+        int | None, Query(description=f"{CLASS_TEXT} Query parameter {SCORE_QUERY}.")
+    ] = None,
+    model: Annotated[str | None, Query(description=f"Model name, {SCORE_QUERY}.")] = None,
+    version: Annotated[int | None, Query(description=f"Model version, {SCORE_QUERY}.")] = None,
+) -> ScoreResponse:
     """Score images sent as multipart files, a raw ``image/*`` body or JSON base64.
 
     Each image is converted to the model's channels and resized to its resolution (both in the
-    answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters.
+    answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters;
+    a form field or a JSON body field of the same name wins over the query (both are checked).
+    A conditional model judges each image as the ``class_label`` given; without one, as every
+    class, and the answer reports the class with the highest logit.
     """
+    if class_label is not None or model or version is not None:
+        # The query's values are the raw body's; with a form or JSON body, the body's win. Each
+        # value given is checked all the same, so that none is silently dropped.
+        queried = engine.repository.get(model or None, version)
+        if class_label is not None:
+            _labels(class_label, queried, [0])
     uploads, raw_label, raw_model, raw_version = await score_inputs(request, settings)
     if not uploads or any(not data for _, data in uploads):
         raise InvalidRequest("no image received; send at least one non-empty image")
@@ -380,17 +453,34 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
         )
     chosen = engine.repository.get(raw_model or None, int_or_none(raw_version, "version"))
     _log_model(request, chosen, len(uploads))
-    class_label = class_labels(raw_label)
-    if chosen.num_classes and class_label is None:
-        raise InvalidRequest(
-            f"model {chosen.name!r} is conditional: give class_label in 0..{chosen.num_classes - 1}"
-        )
-    labels = _labels(class_label, chosen, list(range(len(uploads))))
-    engine.check_room(chosen, "score", len(uploads))  # before decoding the images
+    given = class_labels(raw_label)
+    every_class = chosen.num_classes > 0 and given is None
+    count = len(uploads)
+    if every_class:
+        # Each image once per class: labels 0..K-1 for the first image, then the next, ...
+        rows = count * chosen.num_classes
+        if rows > settings.max_enqueued:
+            raise InvalidRequest(
+                f"scoring {count} images as each of {chosen.num_classes} classes is {rows} model "
+                f"rows, over the limit of {settings.max_enqueued}; give class_label"
+            )
+        labels = np.tile(np.arange(chosen.num_classes, dtype=np.int32), count)
+    else:
+        rows = count
+        labels = _labels(given, chosen, list(range(count)))
+    engine.check_room(chosen, "score", rows)  # before decoding the images
     with engine.using(chosen):  # a hot reload waits for this request, decoding included
         images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
+        if every_class:
+            images = np.repeat(images, chosen.num_classes, axis=0)
         logits = await engine.score(chosen, images, labels)
+    if every_class:
+        per_class = logits.reshape(count, chosen.num_classes)
+        judged = per_class.argmax(axis=1)
+        logits = per_class[np.arange(count), judged]
+        labels = judged.astype(np.int32)
     percentiles = real_percentiles(chosen, logits)
+    conditional = chosen.num_classes > 0
     return ScoreResponse(
         model=chosen.name,
         version=chosen.version,
@@ -400,10 +490,11 @@ async def score(request: Request, engine: EngineDep, settings: SettingsDep) -> S
             ImageScore(
                 index=i,
                 filename=uploads[i][0],
+                class_label=int(labels[i]) if conditional else None,
                 logit=float(logits[i]),
                 real_percentile=None if percentiles is None else float(percentiles[i]),
                 original_size=sizes[i],
             )
-            for i in range(len(uploads))
+            for i in range(count)
         ],
     )

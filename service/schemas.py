@@ -5,64 +5,168 @@ Usage::
     request = GenerateRequest(seeds="0-7", response="grid")
 
 Limits that depend on the settings (images per request, psi range, z_dim of the chosen model)
-are checked by the routes, which know both; these models check shapes and types.
+are checked by the routes, which know both; these models check shapes and types. The OpenAPI
+document states those limits as well: :mod:`service.openapi` fills them in from the settings and
+the served models.
+
+The terms the API documentation explains (``PSI_TEXT``, ``LOGIT_TEXT``, ``PERCENTILE_TEXT``):
+``truncation_psi`` pulls each latent toward the average one (1 = none); a ``logit`` is the
+discriminator's raw output (higher = more like the real images); ``real_percentile`` places it
+among held-out real images' logits (50 = as real-looking as the median real image).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+def _integer(value: Any) -> Any:
+    # JSON Schema's integer: 3 and 3.0, but not true nor "3" (pydantic's lax mode takes both).
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# The models are strict (no "0.7" for a float, no true for a number); integers are JSON Schema
+# integers, so 3.0 is accepted as 3.
+# (Constraints go in the first Field, so that the JSON schema states them as minimum/maximum.)
+JsonInt = Annotated[int, Field(strict=False), BeforeValidator(_integer)]
+Seed = Annotated[int, Field(strict=False, ge=0, le=2**32 - 1), BeforeValidator(_integer)]
+Count = Annotated[int, Field(strict=False, ge=1), BeforeValidator(_integer)]
+SOURCES = ("seeds", "noise", "count")
+NoiseValue = Annotated[float, Field(json_schema_extra={"minimum": -1e4, "maximum": 1e4})]
+# The syntax of a seed range string, in a regex that means the same in Python and in JSON Schema
+# (ECMA-262): ASCII digits and spaces only.
+SEED_RANGE_PATTERN = r"^ *[0-9]+ *(- *[0-9]+ *)?(, *[0-9]+ *(- *[0-9]+ *)?)*$"
+SEED_RANGE: dict[str, Any] = {
+    "format": "seed-range",
+    "pattern": SEED_RANGE_PATTERN,
+    "minLength": 1,
+}
+# Classes applied in turn: image i gets class_label[i % len(class_label)].
+ClassList = Annotated[list[JsonInt], Field(json_schema_extra={"minItems": 1})]
+# Base64 text of an image file (OpenAPI 3.1 / JSON Schema 2020-12 content keywords).
+# format base64-image: the base64 text of an image file (PNG, JPEG, ...).
+BASE64_PNG: dict[str, Any] = {
+    "format": "base64-image",
+    "contentEncoding": "base64",
+    "contentMediaType": "image/png",
+}
+
+PSI_TEXT = (
+    "Truncation psi: each latent is pulled toward the average latent (z * psi) before it is "
+    "generated; 1 is no truncation, smaller values trade variety for cleaner, more typical "
+    "images, 0 gives the average image for every seed."
+)
+CLASS_TEXT = (
+    "Class of a conditional model, in 0..num_classes-1 of the chosen model (GET /v1/models "
+    "lists num_classes; the maximum in this schema is that of the served model with the most "
+    "classes). 422 for an unconditional model, or for a class the chosen model does not have."
+)
+LOGIT_TEXT = (
+    "The discriminator's raw output (a logit) for the image: higher means it looks more like "
+    "the real training images. Comparable only between images scored by the same model version."
+)
+PERCENTILE_TEXT = (
+    "Percentile (0..100) of the logit among the logits of held-out real images, measured at "
+    "export: 50 means as real-looking as the median real image. Generated images usually score "
+    "below real ones: for the bundled MNIST model half of its generated images score under the "
+    "14th percentile and three quarters under the 30th, so 5-30 is typical of a good one, and "
+    "under 1 marks an image the discriminator finds clearly fake. Null for a model exported "
+    "without held-out real images."
+)
+SEED_RANGE_TEXT = (
+    "Seeds as a range string: comma-separated seeds and ascending ranges, such as '0-7,12' "
+    "(format seed-range: each range low-high with low <= high, every seed in 0..2**32-1, and "
+    "at most the images-per-request limit in all)."
+)
+
+
+def _exactly_one_source(schema: dict[str, Any]) -> None:
+    # "Exactly one of seeds, noise or count" in JSON Schema: each branch requires its field with
+    # a value that is not null (the server treats a null field as absent).
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in SOURCES
+    ]
+    # response=png (the default) returns one image: one seed, one noise vector or count 1.
+    one_seed = {"type": "string", "pattern": r"^ *[0-9]+ *$"}
+    one = {"type": "array", "maxItems": 1}
+    single_image = {
+        "properties": {
+            "seeds": {"anyOf": [one, one_seed, {"type": "null"}]},
+            "noise": {"anyOf": [one, {"type": "null"}]},
+            "count": {"anyOf": [{"type": "integer", "maximum": 1}, {"type": "null"}]},
+        }
+    }
+    several = {"required": ["response"], "properties": {"response": {"enum": ["grid", "json"]}}}
+    schema["allOf"] = [{"anyOf": [several, single_image]}]
+    schema["examples"] = [
+        {"seeds": [1, 2, 3], "class_label": 2, "response": "grid"},
+        {"seeds": "0-7,12", "truncation_psi": 0.7, "response": "json"},
+        {"count": 4, "response": "json"},
+        {"seeds": [42], "class_label": 1, "response": "png"},
+    ]
 
 
 class GenerateRequest(BaseModel):
     """Which images to generate: give exactly one of ``seeds``, ``noise`` or ``count``."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"seeds": [1, 2, 3], "class_label": 7, "response": "grid"},
-                {"seeds": "0-7,12", "truncation_psi": 0.7, "response": "json"},
-                {"count": 4, "response": "json"},
-                {"seeds": [42], "class_label": 3, "response": "png"},
-            ]
-        },
-    )
+    # strict: JSON true is not the integer 1, nor "3" the integer 3, as the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_exactly_one_source)
 
-    seeds: list[Seed] | str | None = Field(
+    # The routes check these limits themselves (with messages that say what to fix); the
+    # json_schema_extra only states them in the OpenAPI document.
+    seeds: (
+        Annotated[list[Seed], Field(json_schema_extra={"minItems": 1})]
+        | Annotated[str, Field(description=SEED_RANGE_TEXT, json_schema_extra=SEED_RANGE)]
+        | None
+    ) = Field(
         None,
         description="Seeds in 0..2**32-1, as a list or a range string such as '0-7,12'. "
         "The same seed, psi, class and model version always give the same image.",
     )
-    noise: list[list[float]] | None = Field(
-        None, description="Latent vectors, each of the model's z_dim finite floats."
-    )
-    count: int | None = Field(
-        None, ge=1, description="Number of images from seeds the server draws (returned)."
-    )
-    truncation_psi: float = Field(
-        1.0, description="Truncation: 1 is none, smaller trades variety for fidelity."
-    )
-    class_label: int | list[int] | None = Field(
+    noise: (
+        Annotated[
+            list[Annotated[list[NoiseValue], Field(json_schema_extra={"minItems": 1})]],
+            Field(json_schema_extra={"minItems": 1}),
+        ]
+        | None
+    ) = Field(
         None,
-        description="Class of a conditional model: one for all images or one per image. "
-        "Default: seed modulo the number of classes (row index for noise). "
-        "Refused for an unconditional model.",
+        description="Latent vectors, each of the chosen model's z_dim finite floats "
+        "(|value| <= 10000).",
+    )
+    count: Count | None = Field(
+        None, description="Number of images from seeds the server draws (returned)."
+    )
+    truncation_psi: float = Field(1.0, description=PSI_TEXT)
+    class_label: JsonInt | ClassList | None = Field(
+        None,
+        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
+        "entry i modulo the list's length: one per image, or a shorter list that repeats). "
+        "Default: seed modulo the number of classes (row index for noise).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
-    version: int | None = Field(None, description="Model version; default: the served one.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
     response: Literal["png", "grid", "json"] = Field(
         "png",
         description="png: one image; grid: one PNG tiling every image; json: a base64 PNG and "
         "the seed of each image.",
     )
 
+    @field_validator("seeds")
+    @classmethod
+    def _range_syntax(cls, value: list[int] | str | None) -> list[int] | str | None:
+        if isinstance(value, str) and not re.fullmatch(SEED_RANGE_PATTERN, value):
+            raise ValueError(f"{value!r} is not a seed or a range; write e.g. '0-7,12,20-23'")
+        return value
+
     @model_validator(mode="after")
     def _one_source(self) -> GenerateRequest:
-        given = [name for name in ("seeds", "noise", "count") if getattr(self, name) is not None]
+        given = [name for name in SOURCES if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError(
                 "give exactly one of seeds, noise or count"
@@ -80,7 +184,7 @@ class GeneratedImage(BaseModel):
 class GenerateResponse(BaseModel):
     model: str
     version: int
-    truncation_psi: float
+    truncation_psi: float = Field(description=PSI_TEXT)
     images: list[GeneratedImage]
 
 
@@ -89,6 +193,7 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -97,28 +202,35 @@ class ScoreRequest(BaseModel):
                         "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAAAAADhZOFXAAAAEElEQVR4nGM8wQABTAwUMQA6"
                         "AADYhMgK6QAAAABJRU5ErkJggg=="
                     ],
-                    "class_label": 7,
+                    "class_label": 1,
                 }
             ]
         },
     )
 
-    images: list[str] = Field(min_length=1, description="Base64-encoded image files.")
-    class_label: int | list[int] | None = Field(
-        None, description="Class to judge against; required for a conditional model."
+    images: list[Annotated[str, Field(json_schema_extra=BASE64_PNG)]] = Field(
+        min_length=1, description="Base64-encoded image files (PNG, JPEG, WebP, ...)."
     )
-    model: str | None = None
-    version: int | None = None
+    class_label: JsonInt | ClassList | None = Field(
+        None,
+        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
+        "entry i modulo the list's length). Without it a conditional model judges each image "
+        "as the class it finds most real (reported).",
+    )
+    model: str | None = Field(None, description="Model name; default: the default model.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
 
 
 class ImageScore(BaseModel):
     index: int = Field(description="Position of the image in the request.")
     filename: str | None = Field(None, description="The uploaded file's name, when given.")
-    logit: float = Field(description="The discriminator's raw output; higher is more real.")
-    real_percentile: float | None = Field(
-        description="Percentile (0..100) of the logit among held-out real images' logits; null "
-        "for a model exported without held-out real images."
+    class_label: int | None = Field(
+        None,
+        description="The class the image was judged as: the one given, or without one the "
+        "class with the highest logit; null for an unconditional model.",
     )
+    logit: float = Field(description=LOGIT_TEXT)
+    real_percentile: float | None = Field(description=PERCENTILE_TEXT)
     original_size: tuple[int, int] = Field(description="Width and height as uploaded.")
 
 
@@ -135,14 +247,18 @@ class ModelSummary(BaseModel):
     default: bool
     served_versions: list[int]
     available_versions: list[int]
-    z_dim: int
+    z_dim: int = Field(description="Length of a latent vector (noise).")
     resolution: int
     channels: int
-    num_classes: int
+    num_classes: int = Field(description="Classes of a conditional model; 0: unconditional.")
 
 
 class ModelDetail(ModelSummary):
-    metadata: dict[str, Any] = Field(description="model.json of the served version.")
+    metadata: dict[str, Any] = Field(
+        description="model.json of the served version. The generator is the EMA generator: an "
+        "exponential moving average of the generator's weights over training, which gives "
+        "smoother, usually better images than the last weights."
+    )
 
 
 class ModelList(BaseModel):
@@ -150,5 +266,10 @@ class ModelList(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: str
-    detail: str
+    """Every error answer: a short code and a sentence that says what to fix."""
+
+    error: str = Field(description="A short code, e.g. invalid_request, not_found.")
+    detail: str = Field(description="What went wrong and what to fix.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="Validation errors of a 422, each with its location (loc) and msg."
+    )

@@ -64,6 +64,12 @@ async def score_inputs(
             if isinstance(value, UploadFile):
                 uploads.append((value.filename, await value.read()))
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        unknown = sorted(set(form.keys()) - {"images", "class_label", "model", "version"})
+        if unknown:
+            raise InvalidRequest(
+                f"unknown form field(s) {', '.join(map(repr, unknown))}: send images (files), "
+                "class_label, model and version"
+            )
         label = fields.get("class_label", query.get("class_label"))
         return (
             uploads,
@@ -143,15 +149,30 @@ SCORE_BODY = {
                     "properties": {
                         "images": {
                             "type": "array",
-                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                            "items": {
+                                "type": "string",
+                                "format": "binary",
+                                "minLength": 1,
+                                "contentMediaType": "image/png",
+                            },
+                            "description": "Image files (PNG, JPEG, WebP, ...); repeat the field.",
                         },
-                        "class_label": {"type": "integer"},
+                        "class_label": {
+                            "type": "integer",
+                            "description": "Class for every image, or 'A,B,...' (one per image).",
+                        },
                         "model": {"type": "string"},
+                        "version": {"type": "integer"},
                     },
                     "required": ["images"],
-                }
+                    "additionalProperties": False,
+                },
+                # PNG here; JPEG, WebP, GIF, BMP and TIFF files are read as well.
+                "encoding": {"images": {"contentType": "image/png"}},
             },
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/png": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
+            "image/jpeg": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
             "application/json": {"schema": {"$ref": "#/components/schemas/ScoreRequest"}},
         },
     }

@@ -405,9 +405,20 @@ def build_sample_parser() -> argparse.ArgumentParser:
         default="0-35",
         help=f"seeds, e.g. 0-7,12,20-23, at most {MAX_SAMPLE_SEEDS} [0-35]",
     )
-    parser.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = none) [1.0]")
     parser.add_argument(
-        "--class", dest="class_label", type=int, help="class label of a conditional model"
+        "--truncation-psi",
+        "--psi",
+        dest="psi",
+        type=float,
+        default=1.0,
+        help="truncation psi (1 = none; alias --psi) [1.0]",
+    )
+    parser.add_argument(
+        "--class-label",
+        "--class",
+        dest="class_label",
+        type=int,
+        help="class label of a conditional model (alias --class, as in StyleGAN)",
     )
     out = parser.add_mutually_exclusive_group(required=True)
     out.add_argument("--outdir", type=Path, help="write one PNG per image into this folder")

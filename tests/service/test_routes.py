@@ -138,12 +138,16 @@ def test_pinned_version_is_404_when_not_served(client: TestClient) -> None:
         ({"seeds": [1, 2]}, "use response=grid"),
         ({"seeds": [1], "truncation_psi": 5}, "truncation_psi"),
         ({"seeds": [1], "class_label": 3}, "out of range"),
-        ({"seeds": [1, 2], "class_label": [1], "response": "grid"}, "1 entries for 2 images"),
+        ({"seeds": [1, 2], "class_label": [], "response": "grid"}, "empty list"),
         ({"seeds": [1], "model": "uncond", "class_label": 0}, "unconditional"),
         ({"noise": [[0.0] * 7]}, "z_dim=8"),
         ({"noise": [[1e9] * 8]}, "finite"),
         ({"seeds": [1], "response": "gif"}, "response"),
-        ({"seeds": [1], "colour": "red"}, "extra inputs"),
+        ({"seeds": [1], "colour": "red"}, "unknown field 'colour'"),
+        ({"seeds": [1], "psi": 0.7}, "this API calls it 'truncation_psi'"),
+        ({"seeds": [True]}, "valid integer"),
+        ({"seeds": ["3"]}, "valid integer"),
+        ({"count": 1, "truncation_psi": "0.7"}, "valid number"),
         ({"seeds": "1", "model": "nope"}, "unknown model"),
     ],
 )
@@ -199,6 +203,39 @@ def test_get_generate_errors(client: TestClient) -> None:
     assert client.get("/generate", params={"seed": "abc"}).status_code == 422
     assert_error(client.get("/generate", params={"seed": 1, "psi": "nan"}), 422, "truncation_psi")
     assert_error(client.get("/generate", params={"model": "nope"}), 404, "unknown model")
+
+
+def test_get_generate_takes_the_names_of_post_and_refuses_unknown_ones(client: TestClient) -> None:
+    canonical = client.get("/generate", params={"seed": 3, "truncation_psi": 0.6, "class_label": 1})
+    alias = client.get("/generate", params={"seed": 3, "psi": 0.6, "class_label": 1})
+    posted = client.post("/generate", json={"seeds": [3], "truncation_psi": 0.6, "class_label": 1})
+    assert canonical.status_code == alias.status_code == 200
+    assert canonical.content == alias.content == posted.content
+    both = {"seed": 3, "psi": 0.6, "truncation_psi": 0.6}
+    assert_error(client.get("/generate", params=both), 422, "not both")
+    # Unknown parameters are named, never ignored (a typo used to give the default image).
+    assert_error(client.get("/generate", params={"seed": 1, "clas": 2}), 422, "'clas'")
+    assert_error(client.get("/generate", params={"seeds": "0-3"}), 422, "'seeds'")
+    assert_error(client.get("/generate", params={"seed": 1, "class": 2}), 422, "class_label")
+    assert_error(client.get("/healthz", params={"verbose": 1}), 422, "'verbose'")
+    twice = client.get("/generate?seed=1&model=cond&model=uncond")
+    assert_error(twice, 422, "'model' given more than once")
+
+
+def test_a_seed_range_on_get_gets_the_message_of_post(client: TestClient) -> None:
+    posted = client.post("/generate", json={"seeds": "5-2"}).json()["detail"]
+    got = client.get("/generate", params={"seed": "5-2"})
+    assert_error(got, 422, posted)  # the same sentence, and a hint on top
+    assert_error(got, 422, "one image from one seed")
+    assert_error(client.get("/generate", params={"seed": "0-3"}), 422, "POST /generate")
+
+
+def test_405_lists_every_method_of_the_path_in_allow(client: TestClient) -> None:
+    response = client.request("OPTIONS", "/generate")
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == {"GET", "POST"}
+    assert response.json()["error"] == "method_not_allowed"
+    assert client.delete("/score").headers["Allow"] == "POST"
 
 
 # --- POST /score ----------------------------------------------------------------------------
@@ -271,7 +308,6 @@ def test_score_errors(client: TestClient) -> None:
         415,
         "multipart",
     )
-    assert_error(client.post("/score", content=png, headers=raw), 422, "class_label")
     assert_error(client.post("/score?class_label=5", content=png, headers=raw), 422, "out of range")
     assert_error(client.post("/score?class_label=one", content=png, headers=raw), 422, "integer")
     assert_error(client.post("/score", json={"images": ["@@@"], "model": "uncond"}), 422, "base64")
@@ -334,9 +370,54 @@ def test_score_takes_one_class_per_image(client: TestClient) -> None:
     logits = [s["logit"] for s in response.json()["scores"]]
     assert logits[0] != logits[1]  # the same image judged against two classes
     assert_error(client.post("/score", files=files, data={"class_label": "0,"}), 422, "empty")
-    assert_error(
-        client.post("/score", files=files, data={"class_label": "0,1,2"}), 422, "3 entries"
-    )
+    # A list is applied in turn: its first entries when longer than the images.
+    longer = client.post("/score", files=files, data={"class_label": "0,2,1"}).json()
+    # (The same images and labels; approx: a batch may be padded to another shape.)
+    assert [s["logit"] for s in longer["scores"]] == pytest.approx(logits, abs=1e-4)
+
+
+def test_a_class_list_is_applied_in_turn(client: TestClient) -> None:
+    def classes(body: dict) -> list[int]:
+        response = client.post("/generate", json={**body, "response": "json"})
+        assert response.status_code == 200, response.text
+        return [image["class_label"] for image in response.json()["images"]]
+
+    assert classes({"seeds": [4, 5, 6, 7, 8], "class_label": [2, 0]}) == [2, 0, 2, 0, 2]
+    assert classes({"count": 2, "class_label": [1]}) == [1, 1]
+    assert classes({"seeds": [4], "class_label": [1, 2]}) == [1]
+
+
+def test_a_conditional_model_without_class_label_judges_each_image_as_its_best_class(
+    client: TestClient,
+) -> None:
+    png = png_bytes()
+    raw = {"content-type": "image/png"}
+    best = client.post("/score", content=png, headers=raw)
+    assert best.status_code == 200, best.text
+    (score,) = best.json()["scores"]
+    each = [
+        client.post(f"/score?class_label={label}", content=png, headers=raw).json()["scores"][0]
+        for label in range(3)
+    ]
+    assert score["class_label"] == max(range(3), key=lambda label: each[label]["logit"])
+    # The same model call in another batch shape: equal up to float rounding between kernels.
+    assert score["logit"] == pytest.approx(each[score["class_label"]]["logit"], abs=1e-4)
+    assert each[1]["class_label"] == 1
+
+
+def test_score_checks_the_query_values_that_a_form_overrides(client: TestClient) -> None:
+    files = [("images", ("a.png", png_bytes(), "image/png"))]
+    form = {"class_label": "0"}
+    assert client.post("/score?class_label=2", files=files, data=form).status_code == 200
+    assert_error(client.post("/score?class_label=7", files=files, data=form), 422, "range")
+    body = {"images": [base64.b64encode(png_bytes()).decode()], "class_label": 1}
+    assert_error(client.post("/score?model=nope", json=body), 404, "unknown model")
+
+
+def test_unknown_multipart_fields_are_refused(client: TestClient) -> None:
+    files = [("images", ("a.png", png_bytes(), "image/png"))]
+    response = client.post("/score", files=files, data={"clas": "1"})
+    assert_error(response, 422, "'clas'")
 
 
 def test_noise_rows_of_different_lengths_are_refused(client: TestClient) -> None:

@@ -1,0 +1,71 @@
+"""The OpenAPI document is valid, states the running service's limits, and /docs works offline."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service.conftest import TEST_SETTINGS
+
+openapi_spec_validator = pytest.importorskip("openapi_spec_validator")
+
+
+def test_the_whole_document_is_valid_openapi(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    openapi_spec_validator.validate(document)  # raises on any error, e.g. a dangling $ref
+    assert "ScoreRequest" in document["components"]["schemas"]
+
+
+def test_every_error_status_is_documented_with_its_json_body(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    error_body = document["components"]["schemas"]["ErrorBody"]
+    assert set(error_body["required"]) == {"error", "detail"}
+    for path in ("/generate", "/score", "/v1/models/{name}"):
+        for method, operation in document["paths"][path].items():
+            for status in ("404", "413", "415", "422", "503", "504"):
+                if path == "/v1/models/{name}" and status != "404":
+                    continue
+                content = operation["responses"][status]["content"]["application/json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (
+                    method,
+                    path,
+                    status,
+                )
+
+
+def test_the_document_states_the_limits_in_force(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    generate = document["components"]["schemas"]["GenerateRequest"]["properties"]
+    assert generate["truncation_psi"]["minimum"] == -1.0
+    assert generate["truncation_psi"]["maximum"] == 2.0
+    limit = TEST_SETTINGS["max_images_per_request"]
+    integer = next(b for b in generate["count"]["anyOf"] if b.get("type") == "integer")
+    assert integer["maximum"] == limit
+    # The fixture models: "cond" has 3 classes (the most), both have z_dim 8.
+    label = next(b for b in generate["class_label"]["anyOf"] if b.get("type") == "integer")
+    assert (label["minimum"], label["maximum"]) == (0, 2)
+    noise = next(b for b in generate["noise"]["anyOf"] if b.get("type") == "array")
+    assert noise["items"]["minItems"] == noise["items"]["maxItems"] == 8
+    # Exactly one of seeds, noise or count.
+    one_of = document["components"]["schemas"]["GenerateRequest"]["oneOf"]
+    assert [branch["required"] for branch in one_of] == [["seeds"], ["noise"], ["count"]]
+    get = {p["name"]: p for p in document["paths"]["/generate"]["get"]["parameters"]}
+    assert set(get) == {"seed", "truncation_psi", "class_label", "model", "version"}
+    assert get["truncation_psi"]["schema"]["maximum"] == 2.0
+    assert document["paths"]["/generate"]["get"]["x-query-aliases"] == {"psi": "truncation_psi"}
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_need_no_other_host(client: TestClient, page: str) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    html = response.text
+    assert "http://" not in html and "https://" not in html and "//cdn" not in html
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        served = client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 1000, asset
+    assert "/openapi.json" in html

@@ -29,8 +29,20 @@ SEED_CONVENTION = (
     "z = numpy.random.RandomState(seed).randn(z_dim).astype('float32') for seed in 0..2**32-1 "
     "(StyleGAN's convention); truncation multiplies z by psi"
 )
-# re.ASCII: ``\d`` would otherwise accept other scripts' digits, which int() reads too.
-_ITEM = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", re.ASCII)
+# ASCII digits and spaces only (``\d`` would accept other scripts' digits, which int() reads
+# too); the service's OpenAPI document states the same rule as a pattern.
+_ITEM = re.compile(r" *([0-9]+) *(?:- *([0-9]+) *)?")
+
+
+def seed_syntax_error(text: str) -> str | None:
+    """Why ``text`` is not a seed string (its first bad item), or None when it is one.
+
+    Syntax only: no range is expanded and no count is checked, so it is cheap for any input.
+    """
+    for item in text.split(","):
+        if _ITEM.fullmatch(item) is None:
+            return f"{item.strip()!r} is not a seed or a range; write e.g. '0-7,12,20-23'"
+    return None
 
 
 def parse_seeds(text: str, max_count: int) -> list[int]:
@@ -41,12 +53,12 @@ def parse_seeds(text: str, max_count: int) -> list[int]:
     """
     bounds: list[tuple[int, int]] = []
     total = 0
+    syntax = seed_syntax_error(text)
+    if syntax is not None:
+        raise ContractError(f"seeds: {syntax}")
     for item in text.split(","):
         match = _ITEM.fullmatch(item)
-        if match is None:
-            raise ContractError(
-                f"seeds: {item.strip()!r} is not a seed or a range; write e.g. '0-7,12,20-23'"
-            )
+        assert match is not None  # checked above
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
         if high < low:

@@ -9,6 +9,7 @@ parameter it refused, with the canonical name when a known alias was used (``NAM
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -184,8 +185,12 @@ def _body_fields(request: Request) -> list[str]:
     """The JSON body fields of the matched route (for the hint on an unknown field)."""
     field = getattr(request.scope.get("route"), "body_field", None)
     body = getattr(getattr(field, "field_info", None), "annotation", None)
-    fields = getattr(body, "model_fields", None)
-    return list(fields) if fields else []
+    # A body of several closed shapes (seeds or noise) is a Union of models: all their fields.
+    members = [arg for arg in typing.get_args(body) if hasattr(arg, "model_fields")] or [body]
+    names: dict[str, None] = {}
+    for member in members:
+        names.update(dict.fromkeys(getattr(member, "model_fields", None) or {}))
+    return list(names)
 
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

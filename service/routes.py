@@ -232,8 +232,8 @@ def _one_seed(request: Request) -> None:
     hint = "GET /generate makes one image from one seed; POST /generate takes a list or a range"
     try:
         parse_seeds(value, 1)
-    except InvalidRequest as exc:
-        raise InvalidRequest(f"{exc.message}; {hint}") from None
+    except ContractError as exc:
+        raise InvalidRequest(f"{exc}; {hint}") from None
     raise InvalidRequest(f"seed: give one integer, not {value!r}; {hint}")
 
 

@@ -17,10 +17,11 @@ among held-out real images' logits (50 = as real-looking as the median real imag
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from gan_contract.seeds import seed_syntax_error
 
 
 def _integer(value: Any) -> Any:
@@ -160,8 +161,11 @@ class GenerateRequest(BaseModel):
     @field_validator("seeds")
     @classmethod
     def _range_syntax(cls, value: list[int] | str | None) -> list[int] | str | None:
-        if isinstance(value, str) and not re.fullmatch(SEED_RANGE_PATTERN, value):
-            raise ValueError(f"{value!r} is not a seed or a range; write e.g. '0-7,12,20-23'")
+        # The contract's rule and message, the ones gan-sample gives (SEED_RANGE_PATTERN says
+        # the same in the OpenAPI document).
+        problem = seed_syntax_error(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @model_validator(mode="after")

@@ -103,7 +103,7 @@ def test_the_same_walk_twice_is_the_same_file_and_counted(client):
         ({"noise": [[0.0] * 3, [1.0] * 3]}, 422, "z_dim"),
         ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi"),
         ({"seeds": [1]}, 422, ""),
-        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "Extra inputs"),
+        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "unknown field 'noise'"),
         ({"frames": 4}, 422, "seeds: Field required"),
         ({"seeds": [1, 2], "colour": "red"}, 422, ""),
         ({"seeds": [1, 2], "format": "mp4"}, 422, ""),

@@ -12,14 +12,18 @@ app, once as is and once with the service answering 503 first.
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from service.app import create_app
 from service.cli import build_parser as build_serve_parser
@@ -49,6 +53,7 @@ TOOLS: dict[str, ParserAndMain] = {
 # Commands the README shows that these tests do not run (installs, containers; benchmarks,
 # which are long measurements: test_benchmark_commands_name_existing_scripts checks those).
 NOT_RUN = {".venv/bin/pip", "pip", "docker", "kubectl", "nice"}
+BASE64_OF = re.compile(r"\$\(base64 -w0 ([\w.-]+)\)")
 # Words the README uses for "put your own here".
 PLACEHOLDER = re.compile(r"\b(DIR|PATH|NAME|FILE)\b")
 
@@ -213,7 +218,12 @@ def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
             name, _, value = next(tokens).partition(":")
             headers[name.strip()] = value.strip()
         elif token == "-d":
-            body, method = next(tokens).encode(), "POST"
+            # The shell's $(base64 -w0 FILE) in a JSON body: the file's base64, as bash gives it.
+            text = BASE64_OF.sub(
+                lambda m: base64.b64encode((workdir / m.group(1)).read_bytes()).decode(),
+                next(tokens),
+            )
+            body, method = text.encode(), "POST"
         elif token == "--data-binary":
             body, method = (workdir / next(tokens).lstrip("@")).read_bytes(), "POST"
         elif token == "-F":
@@ -243,12 +253,28 @@ def test_every_curl_example_answers(
 ):
     monkeypatch.chdir(tmp_path)  # the examples write and read files such as seed42.png
     with TestClient(create_app(bundled_settings)) as client:
+        _readers_images(client, tmp_path)
         for argv in CURL_COMMANDS:
             curl, later = pipeline(argv)
             response = _curl(client, curl, tmp_path)
             assert response.status_code < 300, f"{' '.join(argv)}: {response.text[:300]}"
             for stage in later:
                 assert stage[0] == "grep" and stage[1] in response.text, (argv, stage)
+
+
+def _readers_images(client: TestClient, workdir: Path) -> None:
+    """The images the completion examples say the reader brings: ``half-seven.png`` (a 7 whose
+    bottom half is transparent, i.e. missing), and ``digit.png`` with ``mask.png`` (black:
+    missing)."""
+    png = client.get("/generate", params={"seed": 3, "class_label": 7}).content
+    digit = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    alpha = np.full(digit.shape, 255, np.uint8)
+    alpha[digit.shape[0] // 2 :] = 0
+    Image.fromarray(np.dstack([digit, digit, digit, alpha]), "RGBA").save(
+        workdir / "half-seven.png"
+    )
+    (workdir / "digit.png").write_bytes(png)
+    Image.fromarray(alpha, "L").save(workdir / "mask.png")
 
 
 class _Refusing(TestClient):

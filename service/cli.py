@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         from service.model_repository import discover
 
         discover(settings.model_dir)
-        configure_tensorflow()
+        configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
         repository = ModelRepository.load(
             settings.model_dir, settings.model_versions, settings.default_model
         )

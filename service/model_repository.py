@@ -45,10 +45,37 @@ class ModelLoadError(RuntimeError):
     """A model directory is missing, empty or broken; the message says which and why."""
 
 
-def configure_tensorflow() -> list[str]:
-    """Turn on GPU memory growth (never grab all GPU memory); return the GPUs TF sees."""
+def configure_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> list[str]:
+    """Size TensorFlow's thread pools, turn on GPU memory growth; return the GPUs TF sees.
+
+    ``intra_op_threads``: threads one op (a matmul, a convolution) may split over;
+    ``inter_op_threads``: ops run at once. 0 leaves TensorFlow's default (one per core each).
+    Call it before any model is loaded: TensorFlow fixes both when its runtime starts.
+    """
     import tensorflow as tf
 
+    threading = tf.config.threading
+    wanted = {
+        "intra": (
+            intra_op_threads,
+            threading.get_intra_op_parallelism_threads,
+            threading.set_intra_op_parallelism_threads,
+        ),
+        "inter": (
+            inter_op_threads,
+            threading.get_inter_op_parallelism_threads,
+            threading.set_inter_op_parallelism_threads,
+        ),
+    }
+    for kind, (count, get, set_) in wanted.items():
+        if get() == count:
+            continue
+        try:
+            set_(count)
+        except RuntimeError:  # the runtime already started in this process (tests, reloads)
+            logger.warning(
+                "TensorFlow already runs with %d %s-op threads; %d not applied", get(), kind, count
+            )
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:

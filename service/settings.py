@@ -57,8 +57,8 @@ class Settings(BaseSettings):
     )
     allowed_batch_sizes: list[int] | None = Field(
         default=None,
-        description="Batch sizes the model is called with (padded up); default: 2, 4, 8, 12, 16, "
-        "24, 32, ... up to max_batch_size. The last must be >= max_batch_size.",
+        description="Batch sizes the model is called with (padded up); default: 1, 2, 4, 8, 12, "
+        "16, 24, 32, ... up to max_batch_size. The last must be >= max_batch_size.",
     )
     request_timeout_ms: float = Field(
         default=10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."
@@ -123,6 +123,22 @@ class Settings(BaseSettings):
         default=2, ge=1, le=64, description="Threads encoding and decoding PNGs."
     )
 
+    # --- TensorFlow's threads (measured on a 2-core CPU: see the README) ----------------------
+    intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        le=1024,
+        description="Threads one TensorFlow op may split over (0: TensorFlow's default, one "
+        "per core). One keeps a small model's op in the model's thread: no hand-off, no "
+        "threads spinning beside the event loop.",
+    )
+    inter_op_threads: int = Field(
+        default=1,
+        ge=0,
+        le=1024,
+        description="TensorFlow ops run at once (0: TensorFlow's default, one per core).",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
@@ -148,19 +164,15 @@ class Settings(BaseSettings):
     def batch_sizes(self) -> list[int]:
         """The allowed batch sizes, explicit or the default ladder.
 
-        The default never calls the model with one row: on the CPU a one-row matmul takes a
-        different kernel path (GEMV) whose float results differ from the batched path, which
-        could flip a rounded pixel between an image computed alone and one computed in a batch.
+        The default starts at one row, so that a lone request (sequential traffic, or batching
+        off) costs one row's work; images agree across batch shapes to within a grey level.
         """
         if self.allowed_batch_sizes is not None:
             return list(self.allowed_batch_sizes)
-        if self.max_batch_size == 1:
-            # Batching off still pads to two rows, so that the bytes match the batched service.
-            return [2]
         # Powers of two, with the midpoints from 8 up (12, 24, 48, ...): padding then wastes
         # at most a third of a batch, for a few more shapes to warm up.
         sizes = []
-        size = 2
+        size = 1
         while size < self.max_batch_size:
             sizes.append(size)
             if size >= 8 and size + size // 2 < self.max_batch_size:

@@ -35,10 +35,13 @@ def test_settings_read_from_gan_prefixed_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("GAN_MODEL_VERSIONS", '{"mnist": 3}')
     monkeypatch.setenv("GAN_MAX_BATCH_SIZE", "16")
+    monkeypatch.setenv("GAN_INTRA_OP_THREADS", "0")
+    monkeypatch.setenv("GAN_INTER_OP_THREADS", "4")
     settings = Settings()
+    assert (settings.intra_op_threads, settings.inter_op_threads) == (0, 4)
     assert settings.model_dir == tmp_path
     assert settings.model_versions == {"mnist": 3}
-    assert settings.batch_sizes() == [2, 4, 8, 12, 16]
+    assert settings.batch_sizes() == [1, 2, 4, 8, 12, 16]
 
 
 def test_settings_are_frozen_and_checked():
@@ -49,8 +52,9 @@ def test_settings_are_frozen_and_checked():
         Settings(max_batch_size=8, allowed_batch_sizes=[4, 2])
     with pytest.raises(ValueError, match="max_batch_size"):
         Settings(max_batch_size=8, allowed_batch_sizes=[2, 4])
-    assert Settings(max_batch_size=1).batch_sizes() == [2]
-    assert Settings(max_batch_size=12).batch_sizes() == [2, 4, 8, 12]
+    # A lone request is one row: batching off (max_batch_size=1) pads nothing.
+    assert Settings(max_batch_size=1).batch_sizes() == [1]
+    assert Settings(max_batch_size=12).batch_sizes() == [1, 2, 4, 8, 12]
 
 
 def test_broken_model_directory_fails_startup(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """Discovery of model versions in the repository."""
 
+import logging
 from pathlib import Path
 
 from service.model_repository import discover
@@ -11,3 +12,28 @@ def test_only_plain_integer_directories_are_versions(tmp_path: Path) -> None:
     (tmp_path / "mnist" / "7").write_text("a file, not a version")
     (tmp_path / ".hidden" / "1").mkdir(parents=True)
     assert discover(tmp_path) == {"mnist": [1, 12]}
+
+
+def test_thread_pools_already_running_are_kept_with_a_warning(caplog) -> None:
+    import tensorflow as tf
+
+    from service.model_repository import configure_tensorflow
+
+    tf.constant(1.0)  # TensorFlow's runtime has started, as in a process that served before
+    threading = tf.config.threading
+    before = (
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    )
+    with caplog.at_level(logging.WARNING, logger="service.model_repository"):
+        configure_tensorflow(before[0] + 3, before[1] + 2)
+    assert "intra-op threads; %d not applied" % (before[0] + 3) in caplog.text
+    assert "inter-op threads; %d not applied" % (before[1] + 2) in caplog.text
+    after = (
+        threading.get_intra_op_parallelism_threads(),
+        threading.get_inter_op_parallelism_threads(),
+    )
+    assert after == before
+    caplog.clear()
+    configure_tensorflow(*before)  # what is already in force needs no change and no warning
+    assert "not applied" not in caplog.text

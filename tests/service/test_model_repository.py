@@ -27,8 +27,8 @@ def test_thread_pools_already_running_are_kept_with_a_warning(caplog) -> None:
     )
     with caplog.at_level(logging.WARNING, logger="service.model_repository"):
         configure_tensorflow(before[0] + 3, before[1] + 2)
-    assert "intra-op threads; %d not applied" % (before[0] + 3) in caplog.text
-    assert "inter-op threads; %d not applied" % (before[1] + 2) in caplog.text
+    assert f"intra-op threads; {before[0] + 3} not applied" in caplog.text
+    assert f"inter-op threads; {before[1] + 2} not applied" in caplog.text
     after = (
         threading.get_intra_op_parallelism_threads(),
         threading.get_inter_op_parallelism_threads(),

@@ -242,20 +242,29 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    for pid, _ in session_processes(process.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def session_processes(sid: int) -> list[tuple[int, list[str]]]:
+    """(pid, fields of /proc/pid/stat after the name) of every process in session ``sid``."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+        except OSError:  # ended meanwhile
             continue
-        if int(fields[3]) == process.pid:  # session id: started by this process
-            with contextlib.suppress(OSError):
-                os.kill(int(stat.parent.name), signal.SIGKILL)
+        if int(fields[3]) == sid:
+            found.append((int(stat.parent.name), fields))
+    return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(sid: int) -> float:
+    """User + system CPU time so far of every process (all threads) of session ``sid``: a
+    server and, for Ray Serve, its workers."""
+    ticks = sum(int(f[11]) + int(f[12]) for _, f in session_processes(sid))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure_server(
@@ -283,8 +292,8 @@ def measure_server(
         before = batch_stats(base) if metrics else (0.0, 0.0)
         cpu_before = cpu_seconds(process.pid)
         row = run_wrk(base, concurrency, args.duration, wrk_script, images)
-        # CPU time per image is what load from other processes does not distort. (Ray's
-        # replica runs in another process: its CPU is not counted.)
+        # CPU time per image is what load from other processes does not distort (the
+        # server's session: Ray Serve's proxy, replica and controller are counted too).
         row["cpu_ms_per_image"] = (
             1000 * (cpu_seconds(process.pid) - cpu_before) / max(row["requests"] * images, 1)
         )
@@ -415,21 +424,30 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
         )
     )
     header = (
-        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p99':>7} {'batch':>5} {'cpu/img':>7} | "
-        f"{'unbatched':>9} {'p50':>7} | {'ceiling':>7} {'p50':>6} | {'Ray Serve':>9} {'p50':>7} | "
-        f"{'vs unbatched':>12} {'vs ceiling':>10} {'vs Ray':>6}"
+        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p99':>7} {'batch':>5} {'cpu':>5} | "
+        f"{'unbatched':>9} {'p50':>7} {'cpu':>5} | {'ceiling':>7} {'p50':>6} {'cpu':>5} | "
+        f"{'Ray Serve':>9} {'p50':>7} {'cpu':>5} | {'vs unbatched':>12} {'vs ceiling':>10} "
+        f"{'vs Ray':>6} {'cpu Ray/batched':>15}"
     )
     print(header)
     print("-" * len(header))
     for b, u, c, p in zip(batched, unbatched, ceiling, peer, strict=True):
-        peer_cells = f"{p['images_per_s']:>9.0f} {p['p50_ms']:>7.2f}" if p else f"{'-':>9} {'-':>7}"
-        vs_peer = f"{b['images_per_s'] / p['images_per_s']:>6.1f}" if p else f"{'-':>6}"
+        peer_cells = f"{'-':>9} {'-':>7} {'-':>5}"
+        vs_peer = f"{'-':>6} {'-':>15}"
+        if p:
+            peer_cells = (
+                f"{p['images_per_s']:>9.0f} {p['p50_ms']:>7.2f} {p['cpu_ms_per_image']:>5.2f}"
+            )
+            vs_peer = (
+                f"{b['images_per_s'] / p['images_per_s']:>6.1f} "
+                f"{p['cpu_ms_per_image'] / b['cpu_ms_per_image']:>15.1f}"
+            )
         print(
             f"{b['concurrency']:>4} | {b['images_per_s']:>13.0f} {b['p50_ms']:>7.2f} "
-            f"{b['p99_ms']:>7.2f} {b['mean_batch_size']:>5.1f} {b['cpu_ms_per_image']:>7.3f} | "
-            f"{u['images_per_s']:>9.0f} {u['p50_ms']:>7.2f} | {c['images_per_s']:>7.0f} "
-            f"{c['p50_ms']:>6.2f} | {peer_cells} | "
-            f"{b['images_per_s'] / u['images_per_s']:>12.2f} "
+            f"{b['p99_ms']:>7.2f} {b['mean_batch_size']:>5.1f} {b['cpu_ms_per_image']:>5.2f} | "
+            f"{u['images_per_s']:>9.0f} {u['p50_ms']:>7.2f} {u['cpu_ms_per_image']:>5.2f} | "
+            f"{c['images_per_s']:>7.0f} {c['p50_ms']:>6.2f} {c['cpu_ms_per_image']:>5.2f} | "
+            f"{peer_cells} | {b['images_per_s'] / u['images_per_s']:>12.2f} "
             f"{b['images_per_s'] / c['images_per_s']:>10.2f} {vs_peer}"
         )
     for row in results["service_batched"].get("grid", []):
@@ -446,7 +464,8 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
         for r in results.get(key, {}).get("runs", [])
     )
     print(
-        f"(latencies and CPU per image in ms; batch = mean batch size from /metrics; "
+        f"(latencies and CPU time per image in ms, all the server's processes; batch = mean "
+        f"batch size from /metrics; "
         f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
         f"errors: {errors})"
     )

@@ -73,7 +73,9 @@ class _ShapeSensitiveModel:
 
 
 def test_warm_up_drops_a_batch_size_whose_rows_differ(model_dir: Path) -> None:
-    settings = Settings(model_dir=model_dir, max_batch_size=16)
+    settings = Settings(
+        model_dir=model_dir, max_batch_size=16, allowed_batch_sizes=[2, 4, 8, 12, 16]
+    )
     repository: Any = ModelRepository(model_dir, {}, {}, "fake")
     engine = InferenceEngine(repository, settings, Metrics())
     assert engine.warm_up(_ShapeSensitiveModel()) == [2, 4, 12, 16]  # type: ignore[arg-type]

@@ -129,8 +129,8 @@ class Settings(BaseSettings):
         ge=0,
         le=1024,
         description="Threads one TensorFlow op may split over (0: TensorFlow's default, one "
-        "per core). One keeps a small model's op in the model's thread: no hand-off, no "
-        "threads spinning beside the event loop.",
+        "per core). One leaves the other core to the event loop, with no idle pool threads "
+        "spinning beside it.",
     )
     inter_op_threads: int = Field(
         default=1,

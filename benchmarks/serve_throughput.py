@@ -6,12 +6,21 @@ Usage::
     python benchmarks/serve_throughput.py --model-dir /srv/models --model mnist
     python benchmarks/serve_throughput.py --duration 5 --concurrency 1,8,32
 
-It starts ``gan-serve`` as a subprocess on loopback and drives ``POST /generate`` (one seed per
-request, a different seed each time) with ``wrk`` (Debian package ``wrk``) at each concurrency,
-with batching on and with batching off (``GAN_MAX_BATCH_SIZE=1``). For each run it reports
-images/s, p50/p95/p99 latency and the mean batch size read from /metrics. Yardsticks measured in
-the same run: the raw ``generate`` signature in-process at batch 1 and at the maximum batch, and
-the HTTP ceiling (a bare FastAPI endpoint that parses the same JSON and returns a fixed PNG).
+It starts ``gan-serve`` as a subprocess on loopback (logging one JSON line per request, as in
+production) and drives ``POST /generate`` (one seed per request, a different seed each time) with
+``wrk`` (Debian package ``wrk``) at each concurrency, with batching on and with batching off
+(``GAN_MAX_BATCH_SIZE=1``). For each run it reports images/s, p50/p95/p99 latency, CPU time per
+image and the mean batch size read from /metrics. Also measured: requests of 16 seeds each
+answered as one grid PNG, and the cold start (process start to a 200 from /readyz).
+
+Yardsticks measured in the same run: the raw ``generate`` signature in-process at batch 1, 16 and
+the maximum batch (with the service's TensorFlow thread settings), the HTTP ceiling (a bare
+FastAPI endpoint that parses the same JSON and returns a fixed PNG), and the peer users would
+otherwise pick, Ray Serve with ``@serve.batch`` (max 32, 2 ms) over the same SavedModel
+(``benchmarks/ray_peer.py``). Ray is installed on first use into ``benchmarks/.peer-venv`` (from
+PyPI, with ``tensorflow-cpu``; a few minutes, once); ``--no-peer`` skips it. The CPU model is
+printed with the figures: compare only figures of one run.
+
 Without ``models/mnist`` it builds a model with the same contract (28x28x1, 10 classes,
 z_dim 128) in a temporary directory. Results: a table on stdout and
 ``benchmarks/results/serve_throughput.json``.
@@ -20,10 +29,12 @@ z_dim 128) in a temporary directory. Results: a table on stdout and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +46,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
+PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
+PEER_PACKAGES = ("ray[serve]", "tensorflow-cpu==2.21.0", "pillow")
+GRID_SEEDS = 16
 
 WRK_SCRIPT = """
 -- One POST /generate per request, each with a fresh seed (and class, for a conditional model).
@@ -57,6 +71,32 @@ function request()
     body = body .. ', "class_label": ' .. (seed % NUM_CLASSES)
   end
   body = body .. '}'
+  return wrk.format("POST", "/generate", {["Content-Type"] = "application/json"}, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+GRID_SCRIPT = """
+-- One POST /generate per request, __SEEDS__ consecutive seeds answered as one grid PNG.
+local created = 0
+local counter = 0
+local offset = 0
+function setup(thread)
+  thread:set("thread_id", created)
+  created = created + 1
+end
+function init(args)
+  offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
+end
+function request()
+  counter = counter + 1
+  local first = offset + counter * __SEEDS__
+  local body = '{"seeds": "' .. first .. '-' .. (first + __SEEDS__ - 1) .. '", "response": "grid"}'
   return wrk.format("POST", "/generate", {["Content-Type"] = "application/json"}, body)
 end
 function done(summary, latency, requests)
@@ -97,7 +137,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 180.0) -> None:
+def cpu_model() -> str:
+    """The CPU's model name as ``lscpu`` prints it (every figure is printed beside it)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        out = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "model name":
+            return value.strip()
+    return "unknown CPU"
+
+
+def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -110,7 +163,7 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 180
             raise SystemExit(f"server exited with status {process.returncode} during startup")
         if time.monotonic() > deadline:
             raise SystemExit("server did not become ready in time")
-        time.sleep(0.3)
+        time.sleep(0.05)
 
 
 def batch_stats(base: str) -> tuple[float, float]:
@@ -128,7 +181,9 @@ def batch_stats(base: str) -> tuple[float, float]:
     return total, count
 
 
-def run_wrk(base: str, concurrency: int, duration: float, script: Path) -> dict[str, float]:
+def run_wrk(
+    base: str, concurrency: int, duration: float, script: Path, images_per_request: int = 1
+) -> dict[str, float]:
     threads = 1 if concurrency < 8 else 2
     command = [
         "wrk",
@@ -148,7 +203,7 @@ def run_wrk(base: str, concurrency: int, duration: float, script: Path) -> dict[
     requests, micros, p50, p95, p99, socket_errors, status_errors = map(int, match.groups())
     return {
         "concurrency": concurrency,
-        "images_per_s": requests / (micros / 1e6),
+        "images_per_s": images_per_request * requests / (micros / 1e6),
         "p50_ms": p50 / 1000,
         "p95_ms": p95 / 1000,
         "p99_ms": p99 / 1000,
@@ -157,75 +212,130 @@ def run_wrk(base: str, concurrency: int, duration: float, script: Path) -> dict[
     }
 
 
-def serve(command: list[str], env: dict[str, str], base: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_ready(base, process)
-    return process
+def serve(
+    command: list[str], env: dict[str, str], base: str, log: Path | None = None
+) -> tuple[subprocess.Popen[bytes], float]:
+    """Start a server in a session of its own; return it and its seconds to a 200 on /readyz."""
+    start = time.perf_counter()
+    with open(log or os.devnull, "wb") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # so that stop() finds every process it started
+        )
+    try:
+        wait_ready(base, process)
+    except BaseException:
+        stop(process)
+        raise
+    return process, time.perf_counter() - start
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s; then any process left in its session (Ray's workers)."""
     process.terminate()
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    for pid, _ in session_processes(process.pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads) so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def session_processes(sid: int) -> list[tuple[int, list[str]]]:
+    """(pid, fields of /proc/pid/stat after the name) of every process in session ``sid``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[3]) == sid:
+            found.append((int(stat.parent.name), fields))
+    return found
+
+
+def cpu_seconds(sid: int) -> float:
+    """User + system CPU time so far of every process (all threads) of session ``sid``: a
+    server and, for Ray Serve, its workers."""
+    ticks = sum(int(f[11]) + int(f[12]) for _, f in session_processes(sid))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def measure_server(
-    command: list[str], env: dict[str, str], port: int, args: argparse.Namespace, script: Path
-) -> list[dict[str, float]]:
+    command: list[str],
+    env: dict[str, str],
+    args: argparse.Namespace,
+    script: Path,
+    *,
+    metrics: bool = False,
+    grid_script: Path | None = None,
+    log: Path | None = None,
+) -> dict[str, Any]:
+    """Start a server, load it with wrk at each concurrency, stop it.
+
+    Returns ``runs`` (one row per concurrency), ``cold_start_s`` and, with ``grid_script``,
+    ``grid`` (rows of 16-seed grid requests).
+    """
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process = serve(command, env, base)
-    rows = []
+    process, cold_start = serve([*command, "--port", str(port)], env, base, log)
+    result: dict[str, Any] = {"cold_start_s": cold_start, "runs": []}
+    print(f"  ready {cold_start:.1f} s after start", flush=True)
+
+    def load(concurrency: int, wrk_script: Path, images: int) -> dict[str, float]:
+        before = batch_stats(base) if metrics else (0.0, 0.0)
+        cpu_before = cpu_seconds(process.pid)
+        row = run_wrk(base, concurrency, args.duration, wrk_script, images)
+        # CPU time per image is what load from other processes does not distort (the
+        # server's session: Ray Serve's proxy, replica and controller are counted too).
+        row["cpu_ms_per_image"] = (
+            1000 * (cpu_seconds(process.pid) - cpu_before) / max(row["requests"] * images, 1)
+        )
+        if metrics:
+            after = batch_stats(base)
+            batches = after[1] - before[1]
+            row["mean_batch_size"] = (after[0] - before[0]) / batches if batches else 0.0
+        print(
+            f"  c={concurrency:<4} {row['images_per_s']:8.0f} img/s  p50 {row['p50_ms']:.2f} ms"
+            + (f"  ({images} images per request)" if images > 1 else ""),
+            flush=True,
+        )
+        return row
+
     try:
         run_wrk(base, max(args.concurrency), min(2.0, args.duration), script)  # warm the path
-        for concurrency in args.concurrency:
-            before = batch_stats(base) if args.metrics else (0.0, 0.0)
-            cpu_before = cpu_seconds(process.pid)
-            row = run_wrk(base, concurrency, args.duration, script)
-            # CPU time per image is what load from other processes does not distort.
-            row["cpu_ms_per_image"] = (
-                1000 * (cpu_seconds(process.pid) - cpu_before) / max(row["requests"], 1)
-            )
-            if args.metrics:
-                after = batch_stats(base)
-                batches = after[1] - before[1]
-                row["mean_batch_size"] = (after[0] - before[0]) / batches if batches else 0.0
-            rows.append(row)
-            print(
-                f"  c={concurrency:<4} {row['images_per_s']:8.0f} img/s  "
-                f"p50 {row['p50_ms']:.2f} ms",
-                flush=True,
-            )
+        result["runs"] = [load(c, script, 1) for c in args.concurrency]
+        if grid_script is not None:
+            result["grid"] = [load(c, grid_script, GRID_SEEDS) for c in (1, 8)]
     finally:
         stop(process)
-    return rows
+    return result
 
 
-def raw_signature(model_path: Path, max_batch: int, seconds: float) -> dict[str, float]:
-    """Images/s of the generate signature in-process, and the median single call."""
+def raw_signature(model_path: Path, batches: list[int], seconds: float) -> dict[str, Any]:
+    """Images/s of the generate signature in-process, and the median single call, with the
+    service's TensorFlow thread settings (``GAN_INTRA_OP_THREADS``, ``GAN_INTER_OP_THREADS``)."""
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
     from gan_contract.seeds import seeds_to_z
-    from service.model_repository import load_version
+    from service.model_repository import configure_tensorflow, load_version
+    from service.settings import Settings
 
+    settings = Settings()
+    configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
     model = load_version(model_path)
-    result: dict[str, float] = {}
-    for batch in (1, 2, max_batch):
+    result: dict[str, Any] = {
+        "intra_op_threads": settings.intra_op_threads,
+        "inter_op_threads": settings.inter_op_threads,
+    }
+    for batch in batches:
         z = seeds_to_z(range(batch), model.z_dim)
         labels = (np.arange(batch) % max(model.num_classes, 1)).astype(np.int32)
         for _ in range(5):
@@ -241,6 +351,26 @@ def raw_signature(model_path: Path, max_batch: int, seconds: float) -> dict[str,
         result[f"batch_{batch}_cpu_ms_per_image"] = 1000 * cpu / (batch * len(times))
         result[f"batch_{batch}_median_ms"] = float(np.median(times) * 1000)
     return result
+
+
+def peer_python() -> Path:
+    """The Python of the peer's virtualenv, made (with Ray Serve) on first use."""
+    python = PEER_VENV / "bin" / "python"
+    check = [str(python), "-c", "import ray.serve, tensorflow, PIL"]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    print(f"installing Ray Serve into {PEER_VENV} (once; a few minutes)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES]
+    subprocess.run(pip, check=True)
+    return python
+
+
+def kept_batch_sizes(log: Path) -> str:
+    """The batch sizes the service kept after warm-up, from its log (JSON lines)."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    found = re.findall(r"warmed up at batch sizes (\[[0-9, ]*\])", text)
+    return ", ".join(found) or "not logged"
 
 
 def build_model(root: Path) -> Path:
@@ -259,6 +389,129 @@ def build_model(root: Path) -> Path:
     )
 
 
+def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """The table and the targets, from one run's ``results``."""
+    raw, cpu, top = results["raw_signature"], results["cpu_model"], args.max_batch_size
+    batched = results["service_batched"]["runs"]
+    unbatched = results["service_unbatched"]["runs"]
+    ceiling = results["http_ceiling"]["runs"]
+    peer = results.get("ray_serve", {}).get("runs") or [None] * len(batched)
+    print()
+    print(f"CPU: {cpu} ({os.cpu_count()} CPUs); model {results['model']}")
+    print(
+        f"TensorFlow threads: intra-op {raw['intra_op_threads']}, inter-op "
+        f"{raw['inter_op_threads']}; batch sizes kept after warm-up: batched "
+        f"{results['service_batched']['batch_sizes']}, unbatched "
+        f"{results['service_unbatched']['batch_sizes']}"
+    )
+    print(
+        f"raw signature: batch 1 {raw['batch_1_images_per_s']:.0f} img/s "
+        f"(median {raw['batch_1_median_ms']:.2f} ms), batch {GRID_SEEDS} "
+        f"{raw[f'batch_{GRID_SEEDS}_images_per_s']:.0f} img/s, batch {top} "
+        f"{raw[f'batch_{top}_images_per_s']:.0f} img/s "
+        f"(CPU per image {raw[f'batch_{top}_cpu_ms_per_image']:.3f} ms)"
+    )
+    print(
+        "cold start (process start to /readyz 200): "
+        + ", ".join(
+            f"{name} {results[key]['cold_start_s']:.1f} s"
+            for key, name in (
+                ("service_batched", "gan-serve"),
+                ("http_ceiling", "bare FastAPI"),
+                ("ray_serve", "Ray Serve"),
+            )
+            if key in results
+        )
+    )
+    header = (
+        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p99':>7} {'batch':>5} {'cpu':>5} | "
+        f"{'unbatched':>9} {'p50':>7} {'cpu':>5} | {'ceiling':>7} {'p50':>6} {'cpu':>5} | "
+        f"{'Ray Serve':>9} {'p50':>7} {'cpu':>5} | {'vs unbatched':>12} {'vs ceiling':>10} "
+        f"{'vs Ray':>6} {'cpu Ray/batched':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    for b, u, c, p in zip(batched, unbatched, ceiling, peer, strict=True):
+        peer_cells = f"{'-':>9} {'-':>7} {'-':>5}"
+        vs_peer = f"{'-':>6} {'-':>15}"
+        if p:
+            peer_cells = (
+                f"{p['images_per_s']:>9.0f} {p['p50_ms']:>7.2f} {p['cpu_ms_per_image']:>5.2f}"
+            )
+            vs_peer = (
+                f"{b['images_per_s'] / p['images_per_s']:>6.1f} "
+                f"{p['cpu_ms_per_image'] / b['cpu_ms_per_image']:>15.1f}"
+            )
+        print(
+            f"{b['concurrency']:>4} | {b['images_per_s']:>13.0f} {b['p50_ms']:>7.2f} "
+            f"{b['p99_ms']:>7.2f} {b['mean_batch_size']:>5.1f} {b['cpu_ms_per_image']:>5.2f} | "
+            f"{u['images_per_s']:>9.0f} {u['p50_ms']:>7.2f} {u['cpu_ms_per_image']:>5.2f} | "
+            f"{c['images_per_s']:>7.0f} {c['p50_ms']:>6.2f} {c['cpu_ms_per_image']:>5.2f} | "
+            f"{peer_cells} | {b['images_per_s'] / u['images_per_s']:>12.2f} "
+            f"{b['images_per_s'] / c['images_per_s']:>10.2f} {vs_peer}"
+        )
+    for row in results["service_batched"].get("grid", []):
+        print(
+            f"grid of {GRID_SEEDS} seeds per request, c={row['concurrency']}: "
+            f"{row['images_per_s']:.0f} img/s (p50 {row['p50_ms']:.2f} ms, mean batch "
+            f"{row['mean_batch_size']:.1f}) = "
+            f"{row['images_per_s'] / raw[f'batch_{GRID_SEEDS}_images_per_s']:.2f} x the raw "
+            f"signature at batch {GRID_SEEDS}"
+        )
+    errors = sum(
+        r["errors"]
+        for key in ("service_batched", "service_unbatched", "http_ceiling", "ray_serve")
+        for r in results.get(key, {}).get("runs", [])
+    )
+    print(
+        f"(latencies and CPU time per image in ms, all the server's processes; batch = mean "
+        f"batch size from /metrics; "
+        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        f"errors: {errors})"
+    )
+    for line in targets(results, args):
+        print(line)
+
+
+def targets(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The serving-speed targets, as ratios of this run's own figures."""
+    raw = results["raw_signature"]
+    by_c = {
+        key: {r["concurrency"]: r for r in results[key]["runs"]}
+        for key in ("service_batched", "service_unbatched", "http_ceiling", "ray_serve")
+        if key in results
+    }
+    lines = []
+    b, c = by_c["service_batched"], by_c["http_ceiling"]
+    if 1 in b:
+        bound = raw["batch_1_median_ms"] + c[1]["p50_ms"] + 1.0
+        lines.append(
+            f"target c=1: p50 {b[1]['p50_ms']:.2f} ms <= raw batch-1 call + ceiling p50 + 1 ms "
+            f"= {bound:.2f} ms: {'holds' if b[1]['p50_ms'] <= bound else 'missed'}"
+        )
+    if 32 in b:
+        top = raw[f"batch_{args.max_batch_size}_images_per_s"]
+        floor = 0.5 * min(top, c[32]["images_per_s"])
+        got = b[32]["images_per_s"]
+        lines.append(
+            f"target c=32: {got:.0f} img/s >= 50% of min(raw batch {args.max_batch_size}, "
+            f"ceiling) = {floor:.0f}: {'holds' if got >= floor else 'missed'}"
+        )
+        if "ray_serve" in by_c:
+            ratio = got / by_c["ray_serve"][32]["images_per_s"]
+            lines.append(
+                f"target c=32: {ratio:.1f} x Ray Serve >= 5: {'holds' if ratio >= 5 else 'missed'}"
+            )
+        u = by_c["service_unbatched"][32]
+        ratio, mean = got / u["images_per_s"], b[32]["mean_batch_size"]
+        ok = ratio >= 2 and mean >= 8
+        lines.append(
+            f"target c=32: {ratio:.2f} x unbatched >= 2 with mean batch {mean:.1f} >= 8: "
+            f"{'holds' if ok else 'missed'}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
@@ -267,11 +520,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", default="1,8,32,128")
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    parser.add_argument("--no-peer", action="store_true", help="skip Ray Serve")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
+    peer = None if args.no_peer else peer_python()
 
     workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     try:
@@ -287,6 +542,8 @@ def main(argv: list[str] | None = None) -> None:
         meta = json.loads((model_path / "model.json").read_text())
         script = workdir / "seeds.lua"
         script.write_text(WRK_SCRIPT.replace("__NUM_CLASSES__", str(int(meta["num_classes"]))))
+        grid_script = workdir / "grid.lua"
+        grid_script.write_text(GRID_SCRIPT.replace("__SEEDS__", str(GRID_SEEDS)))
         (workdir / "ceiling.py").write_text(CEILING_APP)
 
         py = sys.executable
@@ -297,11 +554,17 @@ def main(argv: list[str] | None = None) -> None:
             "GAN_BATCH_TIMEOUT_MS": str(args.batch_timeout_ms),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
-        serve_cmd = [py, "-m", "service.cli", "--log-level", "warning"]
-        results: dict[str, Any] = {"model": str(model_path), "duration_s": args.duration}
+        # Log level info: one JSON line per request, as the service runs in production.
+        serve_cmd = [py, "-m", "service.cli", "--log-level", "info"]
+        results: dict[str, Any] = {
+            "model": str(model_path),
+            "duration_s": args.duration,
+            "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(),
+        }
+        print(f"CPU: {results['cpu_model']} ({os.cpu_count()} CPUs)")
 
         print("HTTP ceiling (bare FastAPI endpoint, fixed PNG):")
-        port = free_port()
         ceiling_cmd = [
             py,
             "-m",
@@ -309,98 +572,46 @@ def main(argv: list[str] | None = None) -> None:
             "ceiling:app",
             "--app-dir",
             str(workdir),
-            "--port",
-            str(port),
             "--log-level",
             "warning",
             "--no-access-log",
         ]
-        ceiling = measure_server(
-            ceiling_cmd,
-            {"PYTHONPATH": str(ROOT)},
-            port,
-            argparse.Namespace(**{**vars(args), "metrics": False}),
-            script,
+        results["http_ceiling"] = measure_server(
+            ceiling_cmd, {"PYTHONPATH": str(ROOT)}, args, script
         )
-        results["http_ceiling"] = ceiling
 
-        print(f"service, batching on (max_batch_size={args.max_batch_size}):")
-        port = free_port()
-        batched = measure_server(
-            [*serve_cmd, "--port", str(port)],
-            {**env, "GAN_MAX_BATCH_SIZE": str(args.max_batch_size)},
-            port,
-            argparse.Namespace(**{**vars(args), "metrics": True}),
-            script,
-        )
-        results["service_batched"] = batched
+        for key, max_batch, grid in (
+            ("service_batched", args.max_batch_size, grid_script),
+            ("service_unbatched", 1, None),
+        ):
+            print(f"service, max_batch_size={max_batch}:")
+            log = workdir / f"{key}.log"
+            results[key] = measure_server(
+                serve_cmd,
+                {**env, "GAN_MAX_BATCH_SIZE": str(max_batch)},
+                args,
+                script,
+                metrics=True,
+                grid_script=grid,
+                log=log,
+            )
+            results[key]["batch_sizes"] = kept_batch_sizes(log)
 
-        print("service, batching off (max_batch_size=1):")
-        port = free_port()
-        unbatched = measure_server(
-            [*serve_cmd, "--port", str(port)],
-            {**env, "GAN_MAX_BATCH_SIZE": "1"},
-            port,
-            argparse.Namespace(**{**vars(args), "metrics": True}),
-            script,
-        )
-        results["service_unbatched"] = unbatched
+        if peer is not None:
+            print("Ray Serve, @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002):")
+            peer_cmd = [str(peer), str(ROOT / "benchmarks" / "ray_peer.py"), str(model_path)]
+            results["ray_serve"] = measure_server(
+                peer_cmd, {"RAY_USAGE_STATS_ENABLED": "0"}, args, script
+            )
 
         print("raw generate signature, in-process:")
-        raw = raw_signature(model_path, args.max_batch_size, seconds=3.0)
-        results["raw_signature"] = raw
+        batches = sorted({1, 2, GRID_SEEDS, args.max_batch_size})
+        results["raw_signature"] = raw_signature(model_path, batches, seconds=3.0)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    raw_max = raw[f"batch_{args.max_batch_size}_images_per_s"]
-    raw_cpu = raw[f"batch_{args.max_batch_size}_cpu_ms_per_image"]
-    print()
-    print(
-        f"raw signature: batch 1 {raw['batch_1_images_per_s']:.0f} img/s "
-        f"(median {raw['batch_1_median_ms']:.2f} ms), "
-        f"batch 2 median {raw['batch_2_median_ms']:.2f} ms, "
-        f"batch {args.max_batch_size} {raw_max:.0f} img/s"
-    )
-    print(
-        f"raw signature CPU per image: batch 1 {raw['batch_1_cpu_ms_per_image']:.3f} ms, "
-        f"batch {args.max_batch_size} {raw_cpu:.3f} ms"
-    )
-    header = (
-        f"{'c':>4} | {'batched img/s':>13} {'p50':>7} {'p95':>7} {'p99':>7} {'batch':>5} "
-        f"{'cpu/img':>7} | {'unbatched img/s':>15} {'p50':>7} {'cpu/img':>7} | "
-        f"{'ceiling img/s':>13} | {'vs raw max':>10} {'vs unbatched':>12} {'vs ceiling':>10} "
-        f"{'cpu: raw/batched':>16}"
-    )
-    print(header)
-    print("-" * len(header))
-    ratios = []
-    for b, u, c in zip(batched, unbatched, ceiling, strict=True):
-        row = {
-            "concurrency": b["concurrency"],
-            "batched_vs_raw_max": b["images_per_s"] / raw_max,
-            "batched_vs_unbatched": b["images_per_s"] / u["images_per_s"],
-            "batched_vs_ceiling": b["images_per_s"] / c["images_per_s"],
-            "p50_minus_raw_single_ms": b["p50_ms"] - raw["batch_1_median_ms"],
-            "cpu_per_image_raw_max_vs_batched": raw_cpu / b["cpu_ms_per_image"],
-            "cpu_per_image_unbatched_vs_batched": u["cpu_ms_per_image"] / b["cpu_ms_per_image"],
-        }
-        ratios.append(row)
-        print(
-            f"{b['concurrency']:>4} | {b['images_per_s']:>13.0f} {b['p50_ms']:>7.2f} "
-            f"{b['p95_ms']:>7.2f} {b['p99_ms']:>7.2f} {b['mean_batch_size']:>5.1f} "
-            f"{b['cpu_ms_per_image']:>7.3f} | {u['images_per_s']:>15.0f} {u['p50_ms']:>7.2f} "
-            f"{u['cpu_ms_per_image']:>7.3f} | {c['images_per_s']:>13.0f} | "
-            f"{row['batched_vs_raw_max']:>10.2f} {row['batched_vs_unbatched']:>12.2f} "
-            f"{row['batched_vs_ceiling']:>10.2f} {row['cpu_per_image_raw_max_vs_batched']:>16.2f}"
-        )
-    errors = sum(r["errors"] for r in [*batched, *unbatched, *ceiling])
-    print(
-        f"(latencies and CPU per image in ms; batch = mean batch size from /metrics; "
-        f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
-        f"errors: {errors})"
-    )
-    results["ratios"] = ratios
-    results["cpu_count"] = os.cpu_count()
+    print_report(results, args)
+    results["targets"] = targets(results, args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.output}")

@@ -169,7 +169,12 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         loop = asyncio.get_running_loop()
         repo = repository
         if repo is None:
-            await loop.run_in_executor(None, configure_tensorflow)
+            await loop.run_in_executor(
+                None,
+                configure_tensorflow,
+                settings.intra_op_threads,
+                settings.inter_op_threads,
+            )
             try:
                 repo = await loop.run_in_executor(
                     None,

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
             "loading TensorFlow and %d model(s) from %s", len(found), settings.model_dir
         )
         import_tensorflow_quietly()
-        configure_tensorflow()
+        configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
         repository = ModelRepository.load(
             settings.model_dir, settings.model_versions, settings.default_model
         )

@@ -68,9 +68,13 @@ def directory_stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(sorted(entries))
 
 
-def configure_tensorflow() -> list[str]:
-    """Turn on GPU memory growth (never grab all GPU memory) and full float32 matmuls; return
-    the GPUs TF sees.
+def configure_tensorflow(intra_op_threads: int = 0, inter_op_threads: int = 0) -> list[str]:
+    """Size TensorFlow's thread pools, turn on GPU memory growth (never grab all GPU memory) and
+    full float32 matmuls; return the GPUs TF sees.
+
+    ``intra_op_threads``: threads one op (a matmul, a convolution) may split over;
+    ``inter_op_threads``: ops run at once. 0 leaves TensorFlow's default (one per core each).
+    Call it before any model is loaded: TensorFlow fixes both when its runtime starts.
 
     TensorFloat-32 (on by default on Ampere and newer GPUs) rounds matmul and convolution
     inputs to 10 mantissa bits, an error of about 1e-3 relative: enough to move pixels by
@@ -79,6 +83,28 @@ def configure_tensorflow() -> list[str]:
     import tensorflow as tf
 
     tf.config.experimental.enable_tensor_float_32_execution(False)
+    threading = tf.config.threading
+    wanted = {
+        "intra": (
+            intra_op_threads,
+            threading.get_intra_op_parallelism_threads,
+            threading.set_intra_op_parallelism_threads,
+        ),
+        "inter": (
+            inter_op_threads,
+            threading.get_inter_op_parallelism_threads,
+            threading.set_inter_op_parallelism_threads,
+        ),
+    }
+    for kind, (count, get, set_) in wanted.items():
+        if get() == count:
+            continue
+        try:
+            set_(count)
+        except RuntimeError:  # the runtime already started in this process (tests, reloads)
+            logger.warning(
+                "TensorFlow already runs with %d %s-op threads; %d not applied", get(), kind, count
+            )
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         try:

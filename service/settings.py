@@ -152,6 +152,22 @@ class Settings(BaseSettings):
         "other decodes uploads (and encodes grids), so that neither starves the other.",
     )
 
+    # --- TensorFlow's threads (measured on a 2-core CPU: see the README) ----------------------
+    intra_op_threads: int = Field(
+        default=1,
+        ge=0,
+        le=1024,
+        description="Threads one TensorFlow op may split over (0: TensorFlow's default, one "
+        "per core). One leaves the other core to the event loop, with no idle pool threads "
+        "spinning beside it.",
+    )
+    inter_op_threads: int = Field(
+        default=1,
+        ge=0,
+        le=1024,
+        description="TensorFlow ops run at once (0: TensorFlow's default, one per core).",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
@@ -177,11 +193,15 @@ class Settings(BaseSettings):
         return self
 
     def batch_sizes(self) -> list[int]:
-        """The allowed batch sizes, explicit or the default ladder: 1, 2, 4, 8, 12, 16, 24, 32,
-        ... up to ``max_batch_size`` (powers of two, with the midpoints from 8 up, so that
-        padding wastes at most a third of a batch for a few more shapes to warm up)."""
+        """The allowed batch sizes, explicit or the default ladder.
+
+        The default starts at one row, so that a lone request (sequential traffic, or batching
+        off) costs one row's work; images agree across batch shapes to within a grey level.
+        """
         if self.allowed_batch_sizes is not None:
             return list(self.allowed_batch_sizes)
+        # Powers of two, with the midpoints from 8 up (12, 24, 48, ...): padding then wastes
+        # at most a third of a batch, for a few more shapes to warm up.
         sizes = []
         size = 1
         while size < self.max_batch_size:

@@ -83,3 +83,26 @@ def test_gan_serve_serves_the_model_directory(model_dir: Path) -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=30) == 0
+
+
+def test_thread_settings_reach_tensorflow_before_the_models_load(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from service import cli, logs, model_repository
+
+    calls: list[object] = []
+
+    def load(*args: object, **kwargs: object) -> None:
+        calls.append("load")
+        raise model_repository.ModelLoadError("stop here")
+
+    monkeypatch.setenv("GAN_INTRA_OP_THREADS", "3")
+    monkeypatch.setenv("GAN_INTER_OP_THREADS", "2")
+    monkeypatch.setattr(logs, "configure_logging", lambda level: None)  # keep pytest's logging
+    monkeypatch.setattr(model_repository, "discover", lambda root: {})
+    monkeypatch.setattr(model_repository, "configure_tensorflow", lambda *a: calls.append(a))
+    monkeypatch.setattr(model_repository.ModelRepository, "load", load)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--model-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert calls == [(3, 2), "load"]

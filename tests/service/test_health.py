@@ -35,7 +35,10 @@ def test_settings_read_from_gan_prefixed_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("GAN_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("GAN_MODEL_VERSIONS", '{"mnist": 3}')
     monkeypatch.setenv("GAN_MAX_BATCH_SIZE", "16")
+    monkeypatch.setenv("GAN_INTRA_OP_THREADS", "0")
+    monkeypatch.setenv("GAN_INTER_OP_THREADS", "4")
     settings = Settings()
+    assert (settings.intra_op_threads, settings.inter_op_threads) == (0, 4)
     assert settings.model_dir == tmp_path
     assert settings.model_versions == {"mnist": 3}
     assert settings.batch_sizes() == [1, 2, 4, 8, 12, 16]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -77,3 +80,32 @@ def test_formatter_writes_one_line_of_json_with_extras() -> None:
         "message": "two\nlines ok",
         "k": 1,
     }
+
+
+def test_lines_are_formatted_and_written_off_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    threads: list[str] = []
+    format_line = logs.JsonFormatter.format
+
+    def spy(self: logs.JsonFormatter, record: logging.LogRecord) -> str:
+        threads.append(threading.current_thread().name)
+        return format_line(self, record)
+
+    monkeypatch.setattr(logs.JsonFormatter, "format", spy)
+    try:
+        logs.configure_logging("info")
+        logging.getLogger("service.test").info("queued %d", 7, extra={"model": "m/1"})
+        logs._stop_listener()  # what the process does at exit: write what is queued
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    line = json.loads(stream.getvalue())
+    assert line["message"] == "queued 7" and line["model"] == "m/1"
+    assert threads and threading.current_thread().name not in threads

@@ -13,7 +13,7 @@ routes.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,16 +41,20 @@ class EncodeRequest(_PartialImages):
     """Images (partly observed or not) to map to latents."""
 
 
+def _one_image_for_png(schema: dict[str, Any]) -> None:
+    # response=png returns one image: one image sent, unless the response is grid or json
+    # (the default).
+    several = {"properties": {"response": {"enum": ["grid", "json"]}}}
+    single = {"properties": {"images": {"maxItems": 1}}}
+    schema["allOf"] = [{"anyOf": [several, single]}]
+
+
 class CompleteRequest(_PartialImages):
     """Partly observed images to complete. Without ``class_label``, a conditional model
     completes each image in every class and keeps the class closest to the observed pixels."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"images": ["<base64 RGBA PNG>"], "class_label": 7, "response": "json"}]
-        },
-    )
+    # No example body: a valid one depends on the model's size (see the README's examples).
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_image_for_png)
 
     steps: int | None = Field(
         None,

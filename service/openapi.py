@@ -101,6 +101,8 @@ def _limits(settings: Settings, models: list[Any] | None) -> dict[str, Any]:
         "seed_chars": settings.max_seed_string_length,
         "classes": num_classes,
         "z_dim": (z_dims[0], z_dims[-1]) if z_dims else None,
+        "walk_frames": settings.max_walk_frames,
+        "complete_steps": settings.max_complete_steps,
     }
 
 
@@ -120,6 +122,27 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
             branch["items"].update(minItems=low, maxItems=high)
     for branch in _branches(generate["count"], "integer"):
         branch["maximum"] = limits["images"]
+    for walk in ("WalkFromSeeds", "WalkFromNoise"):
+        if walk not in schemas:
+            continue
+        properties = schemas[walk]["properties"]
+        properties["truncation_psi"].update(limits["psi"])
+        properties["frames"]["maximum"] = limits["walk_frames"]
+        _bound_class(properties["class_label"], limits["classes"])
+        if "noise" in properties and limits["z_dim"] is not None:
+            low, high = limits["z_dim"]
+            properties["noise"]["items"].update(minItems=low, maxItems=high)
+    for partial in ("CompleteRequest", "EncodeRequest"):
+        if partial not in schemas:
+            continue
+        properties = schemas[partial]["properties"]
+        properties["images"]["maxItems"] = limits["images"]
+        for branch in _branches(properties["masks"], "array"):
+            branch["maxItems"] = limits["images"]
+        _bound_class(properties["class_label"], limits["classes"])
+        if "steps" in properties:
+            for branch in _branches(properties["steps"], "integer"):
+                branch["maximum"] = limits["complete_steps"]
     score = schemas["ScoreRequest"]["properties"]
     score["images"]["maxItems"] = limits["images"]
     _bound_class(score["class_label"], limits["classes"])

@@ -63,9 +63,8 @@ class WalkOptions(BaseModel):
     model: str | None = Field(
         None, max_length=200, description="Model name; default: the default model."
     )
-    version: int | None = Field(
-        None, ge=0, le=2**63 - 1, description="Model version; default: the served one."
-    )
+    # No upper bound: a version no model has is a 404, whatever its size (as on /generate).
+    version: int | None = Field(None, ge=0, description="Model version; default: the served one.")
     format: Literal["webp", "gif"] = Field(
         "webp", description="webp: lossless animated WebP; gif: animated GIF."
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,12 @@ def _schemathesis() -> list[str]:
     return [found]
 
 
-def test_schemathesis_all_checks_pass(service: ServiceProcess) -> None:
+def _run_schemathesis(service: ServiceProcess, *selection: str) -> None:
     command = [
         *_schemathesis(),
         "run",
         service.url + "/openapi.json",
+        *selection,
         "--checks",
         "all",
         "--phases",
@@ -73,3 +75,28 @@ def test_schemathesis_all_checks_pass(service: ServiceProcess) -> None:
     assert "Warnings:" not in summary and "failure" not in summary.lower(), output
     assert "Operations:" in output and "No operations" not in output, output
     assert service.process is not None and service.process.poll() is None
+
+
+# /complete and /encode need a model exported with an encoder: the second run's service.
+COMPLETION_PATHS = ("/complete", "/encode")
+
+
+def test_schemathesis_all_checks_pass(service: ServiceProcess) -> None:
+    excluded = [arg for path in COMPLETION_PATHS for arg in ("--exclude-path", path)]
+    _run_schemathesis(service, *excluded)
+
+
+@pytest.fixture(scope="module")
+def completion_service(
+    completion_models: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    """``gan-serve`` whose default model has the ``encode`` and ``complete`` signatures."""
+    log = tmp_path_factory.mktemp("completion-service") / "replica.log"
+    env = {"GAN_DEFAULT_MODEL": "tinyc", "GAN_DRAIN_SECONDS": "0", "GAN_COMPLETE_STEPS": "2"}
+    with ServiceProcess(completion_models, env=env).start(log_path=log) as replica:
+        yield replica
+
+
+def test_schemathesis_all_checks_pass_on_completion(completion_service: ServiceProcess) -> None:
+    included = [arg for path in COMPLETION_PATHS for arg in ("--include-path", path)]
+    _run_schemathesis(completion_service, *included)

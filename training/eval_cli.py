@@ -71,6 +71,8 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def _train_parser() -> argparse.ArgumentParser:
+    from training.metrics.domain_classifier import MAX_EPOCHS, PATIENCE  # numpy only
+
     parser = argparse.ArgumentParser(
         prog="gan-eval train-extractor",
         description="Train a small CNN classifier on a labelled dataset, measure its accuracy on "
@@ -84,10 +86,23 @@ def _train_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, required=True, help="directory for the SavedModel")
     parser.add_argument("--resolution", type=int, default=28, help="image side (default 28)")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--holdout", type=int, default=2000, help="images kept out to measure it")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--channels", type=int, choices=(1, 3), default=1, help="1 (grey) or 3 (RGB) (default 1)"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="fixed number of epochs (default: until the accuracy on a validation tenth of the "
+        f"training images stops improving for {PATIENCE} epochs, at most {MAX_EPOCHS})",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=int,
+        default=None,
+        help="images kept out to measure it (default: a fifth of the images, at most 2000)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
@@ -102,8 +117,10 @@ def _print_options(args: argparse.Namespace, **extra: Any) -> None:
 def _train_extractor(argv: list[str]) -> int:
     parser = _train_parser()
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.resolution < 8:
+    if (args.epochs is not None and args.epochs < 1) or args.resolution < 8:
         fail(parser.prog, "--epochs must be >= 1 and --resolution >= 8")
+    if args.holdout is not None and args.holdout < 1:
+        fail(parser.prog, "--holdout must be >= 1")
     check_dataset_path(parser.prog, args.dataset)
     require_packages(parser.prog)
     if args.dry_run:
@@ -125,9 +142,14 @@ def _train_extractor(argv: list[str]) -> int:
     except ValueError as exc:
         fail(parser.prog, str(exc))
     print(
-        f"held-out accuracy {info['heldout_accuracy']:.2%} on {info['num_heldout']} images; "
-        f"exported to {args.out}"
+        f"held-out accuracy {info['heldout_accuracy']:.2%} on {info['num_heldout']} images "
+        f"after {info['epochs']} epochs on {info['num_train']}; exported to {args.out}"
     )
+    from training.metrics.domain_classifier import weakness_warning
+
+    warning = weakness_warning(info)
+    if warning:
+        print(f"{parser.prog}: warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -39,6 +39,7 @@ import numpy as np
 from gan_contract.model_card import ModelCardError, read_model_card
 from gan_contract.seeds import seeds_to_z
 from training.metrics.classification import class_accuracy, per_class_coverage
+from training.metrics.domain_classifier import weakness_warning
 from training.metrics.extractors import Extractor, Features
 from training.metrics.frechet import frechet_distance
 from training.metrics.kid import kernel_distance
@@ -261,7 +262,10 @@ def evaluate_model_dir(
         "extractor": {"name": extractor.name, **extractor.info},
         "options": asdict(options),
         "rows": rows,
-        "warnings": sample_size_warnings(rows, fake.features.shape[1], classes, options),
+        "warnings": [
+            *sample_size_warnings(rows, fake.features.shape[1], classes, options),
+            *filter(None, [weakness_warning(extractor.info)]),
+        ],
         "seconds": round(time.perf_counter() - started, 1),
     }
 

@@ -83,3 +83,40 @@ def test_unreadable_inception_weights_are_a_clear_error(tmp_path: Path, no_netwo
     weights.write_bytes(b"not an HDF5 file")
     with pytest.raises(ExtractorError, match="is not InceptionV3 no-top weights"):
         load_extractor(f"inception:{weights}")
+
+
+def test_the_held_out_share_scales_with_the_data_set():
+    from training.metrics.domain_classifier import default_holdout
+
+    # A fifth, at most 2,000: MNIST's 10,000 keep 2,000 as before; 3,000 keep 600, not 2,000.
+    assert [default_holdout(n) for n in (10_000, 60_000, 3_000, 300, 4)] == [2000, 2000, 600, 60, 1]
+
+
+def test_by_default_training_stops_when_validation_stalls_and_holds_out_a_fifth(tmp_path: Path):
+    rng = np.random.RandomState(1)
+    labels = np.arange(200) % 2
+    images = rng.randint(0, 60, size=(200, 16, 16, 1)).astype(np.uint8)
+    images[labels == 0, :8] += 180
+    images[labels == 1, 8:] += 180
+    real = RealImages(images, labels.astype(np.int64), ("top", "bottom"), "npz:synthetic")
+    info = train_domain_classifier(real, tmp_path / "clf", batch_size=32, max_epochs=3)
+    assert info["num_heldout"] == 40 and info["num_train"] == 160
+    assert 1 <= info["epochs"] <= 3 and "without gain" in info["epochs_rule"]
+
+
+def test_a_weak_extractor_is_called_out():
+    from training.metrics.domain_classifier import weakness_warning
+
+    weak = weakness_warning({"heldout_accuracy": 0.137, "num_classes": 10})
+    assert weak is not None and "13.7%" in weak and "chance: 10.0%" in weak
+    assert weakness_warning({"heldout_accuracy": 0.868, "num_classes": 10}) is None
+
+
+def test_train_extractor_help_states_its_defaults(capsys: pytest.CaptureFixture[str]):
+    from training.eval_cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train-extractor", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: a fifth of the images, at most 2000" in text
+    assert "stops improving for 8 epochs" in text and "(default 28)" in text

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from training import augment, distribute
 from training import callbacks as cb
+from training.collapse import CollapseWatch
 from training.config import ConfigError, TrainConfig
 from training.data import ImageData, load_dataset, make_pipeline, split_holdout
 from training.gan import GAN, make_optimizer, stack_critic_batches
@@ -177,6 +178,10 @@ def train(
         callbacks += [
             cb.MetricsLogger(run_dir, config.log_every, config.batch_size),
             cb.SampleGrid(run_dir, config.sample_every, data.num_classes),
+            # Warnings only past a fifth of the run: a fresh generator varies little.
+            CollapseWatch(
+                run_dir, config.sample_every, data.images, data.num_classes, config.steps // 5
+            ),
             cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard),
         ]
     callbacks.append(cb.TrackerReset(config.log_every))  # after MetricsLogger, on every worker

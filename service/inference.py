@@ -309,16 +309,8 @@ class InferenceEngine:
         rows: dict[str, np.ndarray],
         shared: Mapping[str, Any] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Run ``signature`` of ``model`` on ``rows`` through its batcher (service.completion)."""
-        return await self._submit(model, signature, rows, shared)
-
-    async def _submit(
-        self,
-        model: LoadedModel,
-        signature: str,
-        rows: dict[str, np.ndarray],
-        shared: Mapping[str, Any] | None = None,
-    ) -> dict[str, np.ndarray]:
+        """Run ``signature`` of ``model`` on ``rows`` through its batcher, holding the load
+        meanwhile (a hot reload cannot unload it under the request)."""
         servable = self._servable(model)
         with servable.hold():
             return await servable.batchers[signature].submit(rows, shared)
@@ -355,7 +347,7 @@ class InferenceEngine:
         # batcher's zero padding then draws nothing).
         if model.num_classes == 0:
             labels = np.zeros(len(z), np.int32)
-        out = await self._submit(
+        out = await self.run(
             model,
             "generate",
             {"z": z, "seeds": seeds, "labels": labels.astype(np.int32, copy=False)},
@@ -368,7 +360,7 @@ class InferenceEngine:
         """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""
         if model.num_classes == 0:
             labels = np.zeros(len(images), np.int32)
-        out = await self._submit(
+        out = await self.run(
             model, "score", {"images": images, "labels": labels.astype(np.int32, copy=False)}
         )
         self._counter("score", model).inc(len(images))

@@ -127,7 +127,8 @@ class GenerateRequest(BaseModel):
     ) = Field(
         None,
         description="Seeds in 0..2**32-1, as a list or a range string such as '0-7,12'. "
-        "The same seed, psi, class and model version always give the same image.",
+        "The same seed, psi, class and model version always give the same image (within one "
+        "grey level per pixel across machines and batch shapes).",
     )
     noise: (
         Annotated[

@@ -248,22 +248,39 @@ def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
     return response
 
 
+# The examples of the endpoints that need a model with an encoder (the bundled one has none).
+ENCODER_PATHS = ("/complete", "/encode")
+
+
 def test_every_curl_example_answers(
-    bundled_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    bundled_settings: Settings,
+    completion_models: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     monkeypatch.chdir(tmp_path)  # the examples write and read files such as seed42.png
-    with TestClient(create_app(bundled_settings)) as client:
-        _readers_images(client, tmp_path)
+    # Stand-in for mnist/2 of the README (mnist/1 with an encoder): the session's tiny model
+    # with an encoder, as its default.
+    with_encoder = Settings(
+        model_dir=completion_models, default_model="tinyc", warmup=False, poll_seconds=0
+    )
+    with (
+        TestClient(create_app(bundled_settings)) as client,
+        TestClient(create_app(with_encoder)) as encoder_client,
+    ):
+        _readers_images(encoder_client, tmp_path)
         for argv in CURL_COMMANDS:
             curl, later = pipeline(argv)
-            response = _curl(client, curl, tmp_path)
+            needs_encoder = any(path in token for token in curl for path in ENCODER_PATHS)
+            response = _curl(encoder_client if needs_encoder else client, curl, tmp_path)
             assert response.status_code < 300, f"{' '.join(argv)}: {response.text[:300]}"
             for stage in later:
                 assert stage[0] == "grep" and stage[1] in response.text, (argv, stage)
 
 
 def _readers_images(client: TestClient, workdir: Path) -> None:
-    """The images the completion examples say the reader brings: ``half-seven.png`` (a 7 whose
+    """The images the completion examples say the reader brings, of the model's size:
+    ``half-seven.png`` (a 7 whose
     bottom half is transparent, i.e. missing), and ``digit.png`` with ``mask.png`` (black:
     missing)."""
     png = client.get("/generate", params={"seed": 3, "class_label": 7}).content

@@ -50,9 +50,9 @@ PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
 PEER_PACKAGES = ("ray[serve]", "tensorflow-cpu==2.21.0", "pillow")
 GRID_SEEDS = 16
 
-WRK_SCRIPT = """
--- One POST /generate per request, each with a fresh seed (and class, for a conditional model).
-local NUM_CLASSES = __NUM_CLASSES__
+# What both wrk scripts share: per-thread seed offsets (no two threads or runs send the same
+# seed) and one RESULT line that parse_wrk reads.
+LUA_THREADS = """
 local created = 0
 local counter = 0
 local offset = 0
@@ -63,6 +63,23 @@ end
 function init(args)
   offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
 end
+"""
+LUA_REPORT = """
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+WRK_SCRIPT = (
+    """
+-- One POST /generate per request, each with a fresh seed (and class, for a conditional model).
+local NUM_CLASSES = __NUM_CLASSES__
+"""
+    + LUA_THREADS
+    + """
 function request()
   counter = counter + 1
   local seed = offset + counter
@@ -73,39 +90,25 @@ function request()
   body = body .. '}'
   return wrk.format("POST", "/generate", {["Content-Type"] = "application/json"}, body)
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 """
+    + LUA_REPORT
+)
 
-GRID_SCRIPT = """
+GRID_SCRIPT = (
+    """
 -- One POST /generate per request, __SEEDS__ consecutive seeds answered as one grid PNG.
-local created = 0
-local counter = 0
-local offset = 0
-function setup(thread)
-  thread:set("thread_id", created)
-  created = created + 1
-end
-function init(args)
-  offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
-end
+"""
+    + LUA_THREADS
+    + """
 function request()
   counter = counter + 1
   local first = offset + counter * __SEEDS__
   local body = '{"seeds": "' .. first .. '-' .. (first + __SEEDS__ - 1) .. '", "response": "grid"}'
   return wrk.format("POST", "/generate", {["Content-Type"] = "application/json"}, body)
 end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
 """
+    + LUA_REPORT
+)
 
 CEILING_APP = """
 import io

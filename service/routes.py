@@ -76,12 +76,18 @@ REVALIDATE = "public, no-cache"
 async def healthz(request: Request) -> JSONResponse:
     """200 while the process can serve; 503 once a model's batch queue stopped after an internal
     error (it refuses every request from then on), so that the orchestrator restarts the replica."""
-    engine: InferenceEngine | None = getattr(request.app.state, "engine", None)
-    broken = engine.broken_batchers() if engine is not None else []
+    broken = _broken_queues(getattr(request.app.state, "engine", None))
     if broken:
-        detail = f"the batch queue of {', '.join(broken)} stopped after an internal error"
-        return JSONResponse({"error": "unavailable", "detail": detail}, 503)
+        return JSONResponse({"error": "unavailable", "detail": broken}, 503)
     return JSONResponse({"status": "ok"})
+
+
+def _broken_queues(engine: InferenceEngine | None) -> str | None:
+    """Which batch queues stopped after an internal error (they refuse every request), or None."""
+    broken = engine.broken_batchers() if engine is not None else []
+    if not broken:
+        return None
+    return f"the batch queue of {', '.join(broken)} stopped after an internal error"
 
 
 @router.get(
@@ -97,11 +103,10 @@ async def readyz(request: Request) -> JSONResponse:
             {"error": "unavailable", "detail": "not ready"}, 503, headers={"Retry-After": "1"}
         )
     engine: InferenceEngine = request.app.state.engine
-    broken = engine.broken_batchers()
+    broken = _broken_queues(engine)
     if broken:  # those models refuse every request: take the replica out of rotation
-        detail = f"the batch queue of {', '.join(broken)} stopped after an internal error"
         return JSONResponse(
-            {"error": "unavailable", "detail": detail}, 503, headers={"Retry-After": "1"}
+            {"error": "unavailable", "detail": broken}, 503, headers={"Retry-After": "1"}
         )
     served = {m.name: m.version for m in engine.repository.all()}
     return JSONResponse({"status": "ready", "models": served})

@@ -188,6 +188,24 @@ def test_nginx_request_id_reaches_the_replica_log_and_the_client(cluster: Cluste
     with urllib.request.urlopen(f"{cluster.nginx.url}/generate?seed=77", timeout=30) as response:
         request_id = response.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)  # nginx's $request_id, echoed back
-    logs = "".join(path.read_text() for path in cluster.logs.glob("replica-*.log"))
-    lines = [json.loads(line) for line in logs.splitlines() if request_id in line]
+    lines = log_lines_with(cluster.logs, request_id)
     assert len(lines) == 1 and lines[0]["status"] == 200 and lines[0]["path"] == "/generate"
+
+
+def log_lines_with(logs: Path, text: str, timeout: float = 10.0) -> list[dict]:
+    """The replicas' JSON log lines that contain ``text``, once at least one is there.
+
+    A replica writes its access line after the response has left, from its log thread, so
+    the client can hold the response a moment before the line reaches the file.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [
+            json.loads(line)
+            for path in logs.glob("replica-*.log")
+            for line in path.read_text().splitlines()
+            if text in line
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)

@@ -23,14 +23,17 @@ from typing import Any
 
 from training.config import (
     ARCHITECTURES,
+    G_CONDITIONINGS,
     LOSSES,
     MASK_MODES,
     PRECISIONS,
+    RECIPES,
     RESOLUTIONS,
     STRATEGIES,
     ConfigError,
     TrainConfig,
 )
+from training.recipe import RECIPE_FIELDS
 from training.startup import SAMPLE_NEEDS, check_dataset_path, load_tensorflow, require_packages
 from training.startup import fail as _fail
 
@@ -81,6 +84,8 @@ FIELD_HELP: dict[str, str] = {
     "conditional": "class-conditional (labels from the dataset)",
     "z_dim": "latent size",
     "architecture": f"network family, one of {list(ARCHITECTURES)}",
+    "g_conditioning": "how a conditional DCGAN generator takes the class: concat (an embedding "
+    "beside z) or batchnorm (a per-class gain and bias in every normalisation)",
     "g_width": "generator channels at the finest level (doubling toward 4x4)",
     "d_width": "discriminator channels at the finest level (doubling toward 4x4)",
     "max_width": "channel cap of both networks",
@@ -88,6 +93,11 @@ FIELD_HELP: dict[str, str] = {
     "r1_gamma": "R1 penalty weight (0 = off)",
     "gp_weight": "WGAN-GP gradient penalty weight",
     "label_smoothing": "one-sided label smoothing of real targets (non-saturating/minimax)",
+    "class_weight": "weight of an auxiliary class loss (conditional DCGAN): D learns to classify "
+    "the real images by the scores of its class projection, G to make images D classifies as "
+    "their class (0 = off)",
+    "diversity_weight": "weight of a mode-seeking term (MSGAN): G is penalised when two latents "
+    "of one class give nearly the same image (0 = off)",
     "n_critic": "discriminator steps per generator step",
     "batch_size": "global batch size (split across devices)",
     "steps": "generator steps in total (a resumed run continues to this)",
@@ -111,6 +121,10 @@ FIELD_HELP: dict[str, str] = {
     "name": "run name (default: from the dataset)",
     "corrupt": "simulate missing pixels: dropout:P (each pixel with probability P) or "
     "block:SIDE (one random square per image); empty = none",
+    "recipe": "auto = choose the architecture, widths, loss, regularisation, augmentation, "
+    "batch and optimizer from the data, keeping every option given on the command line "
+    "(printed at start-up, kept in run.json); classic = the values in brackets",
+    "explicit": "",
     "mask_mode": f"training on partly observed data, one of {list(MASK_MODES)}: ambient = D "
     "compares only observed pixels (the fakes get the data's masks); zero-fill = a plain GAN on "
     "images whose holes are black (a baseline); ignore = alpha is no mask (composited on "
@@ -120,10 +134,12 @@ CHOICES: dict[str, Sequence[Any]] = {
     "resolution": RESOLUTIONS,
     "channels": (1, 3),
     "architecture": ARCHITECTURES,
+    "g_conditioning": G_CONDITIONINGS,
     "loss": LOSSES,
     "strategy": STRATEGIES,
     "precision": PRECISIONS,
     "mask_mode": MASK_MODES,
+    "recipe": RECIPES,
 }
 
 
@@ -161,7 +177,9 @@ def build_train_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
     options = parser.add_argument_group("training options (defaults in brackets)")
     for f in dataclasses.fields(TrainConfig):
-        default = getattr(defaults, f.name)
+        if f.name == "explicit":  # the flags given: gan-train fills it in
+            continue
+        default = "auto" if f.name == "recipe" else getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{FIELD_HELP[f.name]} [{default!r}]"
         if isinstance(default, bool):
@@ -216,6 +234,9 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
             config = resume_config(control["resume"], args).validate()
         else:
+            # gan-train lets the data choose what the user did not (training/recipe.py).
+            explicit = tuple(sorted(name for name in args if name in RECIPE_FIELDS))
+            args = {"recipe": "auto", **args, "explicit": explicit}
             config = TrainConfig(**args).validate()
     except ConfigError as error:
         _fail("gan-train", str(error))
@@ -223,6 +244,13 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     require_packages("gan-train")
     if control["dry_run"]:
         print(json.dumps({**config.to_dict(), **{k: str(v) for k, v in control.items()}}, indent=2))
+        if config.recipe == "auto" and control["resume"] is None:
+            chosen = ", ".join(name for name in RECIPE_FIELDS if name not in config.explicit)
+            print(
+                f"gan-train: recipe auto chooses {chosen} from the data when the run starts "
+                "(the values above are the classic defaults)",
+                file=sys.stderr,
+            )
         return 0
 
     load_tensorflow("gan-train", ", then the data and the networks")

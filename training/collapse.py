@@ -37,8 +37,13 @@ MIN_LABEL_EFFECT = 0.2
 SEEDS = 16  # seeds per class measured
 CLASSES = 4  # classes measured (conditional models)
 KNOBS = (
-    "try --augment translation,cutout (DiffAugment: small data sets), --loss hinge with "
-    "--r1-gamma 1 or --architecture resnet (spectral norm), a lower --lr-d, or more images"
+    "try --recipe auto (gan-train's default), --augment color,translation,cutout (DiffAugment: "
+    "small data sets), --r1-gamma 1, a lower --lr-d, or more images"
+)
+LABEL_KNOBS = (
+    "try --recipe auto (gan-train's default), --g-conditioning batchnorm with --class-weight 1 "
+    "(the class enters every layer of G, and D learns the classes from the real images), or "
+    "more steps"
 )
 
 Generate = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -97,7 +102,7 @@ def collapse_warnings(measures: dict[str, float]) -> list[str]:
         warnings.append(
             f"the class label is ignored: one seed in different classes changes the image "
             f"{label_effect:.2f} times as much as another seed does (below {MIN_LABEL_EFFECT}); "
-            f"{KNOBS}"
+            f"{LABEL_KNOBS}"
         )
     return warnings
 

@@ -21,10 +21,12 @@ from typing import Any
 RESOLUTIONS = (16, 28, 32, 64, 128)
 LOSSES = ("nonsaturating", "minimax", "hinge", "wgan-gp")
 ARCHITECTURES = ("dcgan", "resnet")
+G_CONDITIONINGS = ("concat", "batchnorm")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")
 MASK_MODES = ("ambient", "zero-fill", "ignore")  # partly observed data: see training/masking.py
+RECIPES = ("auto", "classic")  # how options are chosen: see training/recipe.py
 
 # Options that may differ between a run and its resume: they change how long or how often
 # things happen, not what the networks, data or optimizers are.
@@ -47,6 +49,7 @@ class TrainConfig:
     conditional: bool = False
     z_dim: int = 128
     architecture: str = "dcgan"
+    g_conditioning: str = "concat"  # how a DCGAN generator takes the class: see networks.py
     g_width: int = 64  # channels of the generator's last hidden layer (doubles toward 4x4)
     d_width: int = 64  # channels of the discriminator's first layer (doubles toward 4x4)
     max_width: int = 512
@@ -54,6 +57,8 @@ class TrainConfig:
     r1_gamma: float = 0.0
     gp_weight: float = 10.0
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    class_weight: float = 0.0  # auxiliary class loss of conditional DCGANs (gan.py); 0 = off
+    diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
     n_critic: int = 1
     batch_size: int = 64  # global batch (split across replicas)
     steps: int = 10_000
@@ -80,6 +85,10 @@ class TrainConfig:
     # "ambient": D compares observed pixels; "zero-fill": the naive baseline (holes black);
     # "ignore": a folder's alpha is composited on black as for complete data (no masks).
     mask_mode: str = "ambient"
+    # How the options were chosen (training/recipe.py): "classic" keeps them as given; "auto"
+    # (gan-train's default) lets the recipe choose those not named in ``explicit`` from the data.
+    recipe: str = "classic"
+    explicit: tuple[str, ...] = ()
 
     def validate(self) -> TrainConfig:
         """Check every option; return ``self`` so calls chain. Raises :class:`ConfigError`."""
@@ -96,9 +105,14 @@ class TrainConfig:
         _choice("channels", self.channels, (1, 3))
         _choice("loss", self.loss, LOSSES)
         _choice("architecture", self.architecture, ARCHITECTURES)
+        _choice("g_conditioning", self.g_conditioning, G_CONDITIONINGS)
         _choice("strategy", self.strategy, STRATEGIES)
         _choice("precision", self.precision, PRECISIONS)
         _choice("mask_mode", self.mask_mode, MASK_MODES)
+        _choice("recipe", self.recipe, RECIPES)
+        unknown = sorted(set(self.explicit) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"explicit names unknown options: {', '.join(unknown)}")
         from gan_contract.masks import MaskError, parse_corruption
 
         try:
@@ -125,8 +139,11 @@ class TrainConfig:
         for name in ("beta1", "beta2", "ema_decay", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.r1_gamma < 0 or self.gp_weight < 0 or self.ema_rampup < 0:
-            raise ConfigError("r1_gamma, gp_weight and ema_rampup must be 0 or more")
+        weights = ("r1_gamma", "gp_weight", "ema_rampup", "class_weight", "diversity_weight")
+        if min(getattr(self, name) for name in weights) < 0:
+            raise ConfigError(f"{', '.join(weights)} must be 0 or more")
+        if self.class_weight > 0 and (self.architecture != "dcgan" or not self.conditional):
+            raise ConfigError("class_weight needs a conditional DCGAN (--conditional)")
         if not 0 <= self.seed < 2**31:
             raise ConfigError(f"seed must be in 0..2**31-1, got {self.seed}")
         return self
@@ -149,6 +166,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown training options: {', '.join(unknown)}")
+        if isinstance(data.get("explicit"), list):  # JSON has no tuples
+            data = {**data, "explicit": tuple(data["explicit"])}
         return cls(**data)
 
     def replace(self, **changes: Any) -> TrainConfig:

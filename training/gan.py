@@ -97,6 +97,12 @@ class GAN(keras.Model):
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
         )
         self.augment: Augment | None = None
+        # D with its class scores, for the auxiliary class loss (None when it is off).
+        self.classified: keras.Model | None = None
+        if config.class_weight > 0 and num_classes > 0:
+            from training.networks import with_class_scores
+
+            self.classified = with_class_scores(discriminator)
         # The networks are built already. Marking the GAN built keeps ``fit`` under a
         # distribution strategy from tracing ``call`` (the EMA generator) on a data batch.
         self.built = True
@@ -119,7 +125,9 @@ class GAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.augment = augment
-        names = ("d_loss", "g_loss", "d_penalty", "real_logits", "fake_logits")
+        names = ["d_loss", "g_loss", "d_penalty", "real_logits", "fake_logits"]
+        if self.classified is not None:
+            names.append("d_class_loss")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def _maybe_symbolic_build(self, iterator: Any = None, data_batch: Any = None) -> None:
@@ -153,6 +161,22 @@ class GAN(keras.Model):
             images = self.augment(images, seed, _batch_slice())
         return tf.cast(self.discriminator([images, labels], training=True), tf.float32)
 
+    def _d_scores(
+        self, images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """D's logits and class scores [B, K] (auxiliary class loss on) for one augmented pass."""
+        assert self.classified is not None
+        if self.augment is not None:
+            images = self.augment(images, seed, _batch_slice())
+        logits, scores = self.classified([images, labels], training=True)
+        return tf.cast(logits, tf.float32), tf.cast(scores, tf.float32)
+
+    def _class_loss(self, scores: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """Per-example cross-entropy of the class scores, weighted by ``class_weight``."""
+        return self.config.class_weight * tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=scores
+        )
+
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
 
@@ -164,11 +188,20 @@ class GAN(keras.Model):
         fake = self._measure(self.generator([z, labels], training=True), fake_masks)
         real_seed = self._seed(phase, Draw.AUGMENT_REAL)
         with tf.GradientTape() as tape:
-            real_logits = self._d(real, labels, real_seed)
+            class_loss = None
+            if self.classified is not None:
+                # Only the real images teach D the classes (classifying fakes would teach it
+                # G's mistakes as well).
+                real_logits, real_scores = self._d_scores(real, labels, real_seed)
+                class_loss = self._class_loss(real_scores, labels)
+            else:
+                real_logits = self._d(real, labels, real_seed)
             fake_logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
             per_example = losses.discriminator_loss(
                 cfg.loss, real_logits, fake_logits, cfg.label_smoothing
             )
+            if class_loss is not None:
+                per_example += class_loss
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
                 mix_seed = self._seed(phase, Draw.MIXING)
@@ -187,20 +220,34 @@ class GAN(keras.Model):
         variables = self.discriminator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.d_optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return {
+        logs = {
             "d_loss": loss,
             "d_penalty": self._average(penalty),
             "real_logits": self._average(real_logits),
             "fake_logits": self._average(fake_logits),
         }
+        if class_loss is not None:
+            logs["d_class_loss"] = self._average(class_loss)
+        return logs
 
     def _g_update(self, labels: tf.Tensor) -> tf.Tensor:
         phase = self.config.n_critic  # G's draws come after every critic step's
         z = self._noise(tf.shape(labels)[0], phase)
+        seeking = self.config.diversity_weight > 0
+        if seeking:
+            labels = paired_labels(labels)
         with tf.GradientTape() as tape:
             fake = self._measure(self.generator([z, labels], training=True), None)
-            logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
-            loss = self._average(losses.generator_loss(self.config.loss, logits))
+            seed = self._seed(phase, Draw.AUGMENT_FAKE)
+            if self.classified is not None:
+                logits, scores = self._d_scores(fake, labels, seed)
+                per_example = losses.generator_loss(self.config.loss, logits)
+                per_example += self._class_loss(scores, labels)
+            else:
+                per_example = losses.generator_loss(self.config.loss, self._d(fake, labels, seed))
+            if seeking:
+                per_example += self.config.diversity_weight * mode_seeking(z, fake)
+            loss = self._average(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
         grads = tape.gradient(scaled, variables)
@@ -321,6 +368,35 @@ def stack_critic_batches(n_critic: int) -> Callable[[tf.Tensor, tf.Tensor], tupl
         return columns(images), columns(labels)
 
     return stack
+
+
+def paired_labels(labels: tf.Tensor) -> tf.Tensor:
+    """Rows 2i and 2i+1 get row 2i's label: the pairs of :func:`mode_seeking` share a class.
+
+    Pairs are adjacent rows, so with an even batch per replica every pair lies on one replica
+    and N replicas form the same pairs as one device.
+    """
+    even = labels[0::2]
+    return tf.reshape(tf.stack([even, even], axis=1), [-1])[: tf.shape(labels)[0]]
+
+
+def mode_seeking(z: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+    """Per-example mode-seeking term (MSGAN, Mao et al. 2019): 1 / (image distance / z distance)
+    of each pair of adjacent rows, given to both rows of the pair.
+
+    It grows when two latents of one class give nearly the same image, which is how a
+    conditional generator that ignores z looks; minimising it pushes the pair's images apart.
+    An odd last row (no partner) gets 0.
+    """
+    pairs = tf.shape(z)[0] // 2
+    z_a, z_b = z[0 : 2 * pairs : 2], z[1 : 2 * pairs : 2]
+    x = tf.cast(fake, tf.float32)
+    x_a, x_b = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
+    image_distance = tf.reduce_mean(tf.abs(x_a - x_b), axis=[1, 2, 3])
+    z_distance = tf.reduce_mean(tf.abs(z_a - z_b), axis=1)
+    per_pair = 1.0 / (image_distance / z_distance + 1e-5)
+    per_row = tf.reshape(tf.stack([per_pair, per_pair], axis=1), [-1])
+    return tf.pad(per_row, [[0, tf.shape(z)[0] - 2 * pairs]])
 
 
 def _batch_slice() -> BatchSlice:

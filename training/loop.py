@@ -32,7 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from training import augment, distribute
+from training import augment, distribute, recipe
 from training import callbacks as cb
 from training.collapse import CollapseWatch
 from training.config import ConfigError, TrainConfig
@@ -136,14 +136,19 @@ def train(
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
-    # --batch-size is the global batch; raises DistributionError (a ConfigError) when the
-    # replicas cannot share it evenly.
-    distribute.per_replica_batch(config.batch_size, strategy)
 
     data, holdout = load_data(config)
     if data.skipped and verbose:
         examples = ", ".join(data.skipped[:3])
         print(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {examples}")
+    choices: list[recipe.Choice] = []
+    if not resume:  # a resumed run keeps the options it was resolved to (its options.json)
+        config, choices = recipe.resolve(config, len(data))
+        if choices and verbose and chief:
+            print(recipe.report(choices, len(data), config))
+    # --batch-size is the global batch; raises DistributionError (a ConfigError) when the
+    # replicas cannot share it evenly.
+    distribute.per_replica_batch(config.batch_size, strategy)
     if len(data) < config.batch_size * config.n_critic:
         raise ConfigError(
             f"the dataset has {len(data)} training images, fewer than one batch "
@@ -165,7 +170,7 @@ def train(
     if resume and restored is None and verbose:
         print(f"{run_dir} has no checkpoint yet: starting from step 0")
     if chief:
-        _write_run_files(run_dir, config, data, command, resumed=bool(resume))
+        _write_run_files(run_dir, config, data, command, resumed=bool(resume), choices=choices)
         _record_observed(run_dir, int(gan.step.numpy()), masking.summary(data))
 
     start = int(gan.step.numpy())
@@ -238,7 +243,12 @@ def train(
 
 
 def _write_run_files(
-    run_dir: Path, config: TrainConfig, data: ImageData, command: str, resumed: bool
+    run_dir: Path,
+    config: TrainConfig,
+    data: ImageData,
+    command: str,
+    resumed: bool,
+    choices: list[recipe.Choice],
 ) -> None:
     (run_dir / "options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     meta_path = run_dir / "run.json"
@@ -255,6 +265,8 @@ def _write_run_files(
     meta["class_names"] = data.class_names
     meta["num_train_images"] = len(data)
     meta["skipped_files"] = len(data.skipped)
+    if choices:  # why each option of the automatic recipe has its value
+        meta["recipe"] = [choice.to_dict() for choice in choices]
     if resumed:
         meta.setdefault("resumed", []).append(
             {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

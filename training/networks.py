@@ -12,7 +12,9 @@ Both networks take the labels input always (int32 [B]) so that conditional and u
 models share one calling convention; unconditional networks ignore it. Square resolutions 16, 32,
 64, 128 (upsampling from 4x4) and 28 (from 7x7) are supported, with 1 or 3 channels.
 
-The generator conditions by concatenating a learned label embedding to z; the discriminator
+The generator conditions by concatenating a learned label embedding to z (``g_conditioning``
+"concat") or by conditional batch norm, a per-class gain and bias in every normalisation
+("batchnorm", which makes the class harder to ignore); the discriminator
 conditions by projection (Miyato & Koyama, 2018): logit = w.phi(x) + <embed(y), phi(x)>.
 The last layers compute in float32 so logits and images stay float32 under a mixed policy.
 """
@@ -75,17 +77,24 @@ def build_generator(
     z = keras.Input((zdim,), dtype="float32", name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     h = z
-    if num_classes > 0:
+    by_norm = num_classes > 0 and cfg.g_conditioning == "batchnorm"
+    if num_classes > 0 and not by_norm:
         embedded = layers.Embedding(num_classes, LABEL_EMBED_DIM, name="label_embedding")(labels)
         h = layers.Concatenate(name="z_and_label")([z, embedded])
+
+    def norm(x: Any, name: str) -> Any:
+        if by_norm:  # the class sets every normalisation's gain and bias (as the ResNet's does)
+            return resnet.ConditionalBatchNorm(num_classes, name=name)([x, labels])
+        # Synchronised statistics: a batch split over replicas is normalised as one device would.
+        return layers.BatchNormalization(synchronized=True, name=name)(x)
+
     h = layers.Dense(size * size * widths[0], use_bias=False, name="project")(h)
     h = layers.Reshape((size, size, widths[0]))(h)
-    # Synchronised statistics: a batch split over replicas is normalised as one device would.
-    h = layers.BatchNormalization(synchronized=True, name="project_bn")(h)
+    h = norm(h, "project_bn")
     h = layers.ReLU()(h)
     for i, ch in enumerate(widths[1:], start=1):
         h = layers.Conv2DTranspose(ch, 4, 2, "same", use_bias=False, name=f"up{i}")(h)
-        h = layers.BatchNormalization(synchronized=True, name=f"up{i}_bn")(h)
+        h = norm(h, f"up{i}_bn")
         h = layers.ReLU()(h)
     h = layers.Conv2DTranspose(out_channels, 4, 2, "same", name="to_image")(h)
     images = layers.Activation("tanh", dtype="float32", name="images")(h)
@@ -152,6 +161,36 @@ def build_networks(config: TrainConfig, num_classes: int = 0) -> tuple[keras.Mod
             ),
         )
     raise ValueError(f"unknown architecture {config.architecture!r}")
+
+
+def with_class_scores(discriminator: keras.Model) -> keras.Model:
+    """``[images, labels] -> [logits, class scores [B, K]]``, sharing every layer with ``D``.
+
+    The class scores are the projection term for every class, ``<embed(k), phi(x)>``: an
+    auxiliary classifier (AC-GAN, Odena et al. 2017) that adds no weights, so training it
+    sharpens exactly the class evidence D's logit uses. Only the conditional DCGAN discriminator
+    has the named layers this needs; anything else raises ValueError.
+    """
+    try:
+        features = discriminator.get_layer("features_f32").output
+        projection = discriminator.get_layer("projection")
+    except ValueError:
+        raise ValueError(
+            "an auxiliary class loss needs the conditional DCGAN discriminator"
+        ) from None
+    scores = _ClassScores(projection, dtype="float32", name="class_scores")(features)
+    return keras.Model(discriminator.inputs, [discriminator.output, scores])
+
+
+class _ClassScores(layers.Layer):
+    """Features [B, F] -> [B, K]: the features against every class embedding of the projection."""
+
+    def __init__(self, projection: layers.Embedding, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.projection = projection  # shared, not copied: its embeddings are D's
+
+    def call(self, features: Any) -> Any:
+        return ops.matmul(features, ops.transpose(self.projection.embeddings))
 
 
 class _IgnoreInput(layers.Layer):

@@ -1,0 +1,134 @@
+"""The automatic recipe: choices from the data, the user's flags kept, recorded and printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.cli import train_main
+from training.config import ConfigError, TrainConfig
+from training.recipe import RECIPE_FIELDS, SMALL_DATA, auto_choices, resolve
+
+
+def chosen(config: TrainConfig, num_images: int) -> dict[str, object]:
+    resolved, choices = resolve(config, num_images)
+    assert [c.field for c in choices] == list(RECIPE_FIELDS)
+    return {name: getattr(resolved, name) for name in RECIPE_FIELDS}
+
+
+def test_classic_keeps_every_option_as_given():
+    config = TrainConfig(g_width=8, augment="", loss="hinge")
+    assert resolve(config, 100) == (config, [])
+
+
+def test_small_colour_data_gets_diffaugment_with_colour_and_narrow_networks():
+    options = chosen(TrainConfig(resolution=32, channels=3, recipe="auto"), 3000)
+    assert options["augment"] == "color,translation,cutout"
+    assert options["g_width"] == options["d_width"] == 32
+    assert options["architecture"] == "dcgan" and options["loss"] == "nonsaturating"
+
+
+def test_conditional_data_gets_class_conditioning_a_class_loss_and_mode_seeking():
+    options = chosen(TrainConfig(conditional=True, recipe="auto"), 3000)
+    assert options["g_conditioning"] == "batchnorm"
+    assert options["class_weight"] == options["diversity_weight"] == 1.0
+    plain = chosen(TrainConfig(conditional=False, recipe="auto"), 3000)
+    assert plain["class_weight"] == plain["diversity_weight"] == 0.0
+
+
+def test_a_given_resnet_gets_no_class_loss_it_cannot_have():
+    config = TrainConfig(conditional=True, recipe="auto", architecture="resnet",
+                         explicit=("architecture",))  # fmt: skip
+    assert chosen(config, 3000)["class_weight"] == 0.0  # and the config validated
+
+
+def test_small_grey_data_is_augmented_without_colour_jitter():
+    options = chosen(TrainConfig(resolution=28, channels=1, recipe="auto"), 9000)
+    assert options["augment"] == "translation,cutout"
+
+
+def test_large_data_sets_are_not_augmented_and_get_standard_widths():
+    options = chosen(TrainConfig(resolution=32, channels=3, recipe="auto"), SMALL_DATA)
+    assert options["augment"] == "" and options["g_width"] == 64
+
+
+def test_tiny_data_sets_get_a_smaller_batch():
+    assert chosen(TrainConfig(recipe="auto"), 500)["batch_size"] == 32
+    assert chosen(TrainConfig(recipe="auto"), 5000)["batch_size"] == 64
+
+
+def test_explicit_options_are_kept_and_reported_as_given():
+    config = TrainConfig(recipe="auto", g_width=8, augment="", explicit=("g_width", "augment"))
+    resolved, choices = resolve(config, 3000)
+    assert resolved.g_width == 8 and resolved.augment == ""
+    assert resolved.d_width == 32  # not given: the recipe's
+    kept = {c.field for c in choices if c.kept}
+    assert kept == {"g_width", "augment"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"architecture": "resnet"}, {"loss": "hinge", "beta1": 0.0, "n_critic": 2}),
+        ({"loss": "wgan-gp"}, {"architecture": "dcgan", "beta1": 0.0, "n_critic": 5}),
+    ],
+)
+def test_the_optimizer_follows_a_given_architecture_or_loss(given, expected):
+    config = TrainConfig(recipe="auto", explicit=tuple(given), **given)
+    options = chosen(config, 50_000)
+    assert {k: options[k] for k in expected} == expected
+
+
+def test_every_choice_has_a_reason():
+    for choice in auto_choices(32, 3, 3000):
+        assert choice.reason and not choice.kept
+
+
+def test_explicit_must_name_options():
+    with pytest.raises(ConfigError, match="unknown options: colour"):
+        TrainConfig(recipe="auto", explicit=("colour",)).validate()
+
+
+def test_gan_train_applies_the_recipe_prints_it_and_records_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["--dataset", "digits", "--resolution", "16", "--steps", "2", "--batch-size", "16",
+            "--sample-every", "0", "--checkpoint-every", "0",
+            "--outdir", str(tmp_path)]  # fmt: skip
+    assert train_main(argv) == 0
+    out = capsys.readouterr().out
+    # 1,797 digits less the held-out tenth (holdout 1000 is capped at a tenth of the data)
+    assert "recipe auto for 1,618 training images of 16x16x1" in out
+    assert "--augment       translation,cutout" in out
+    assert "--batch-size    16" in out and "given on the command line" in out
+    run = next(tmp_path.iterdir())
+    options = json.loads((run / "options.json").read_text())
+    assert options["recipe"] == "auto" and options["explicit"] == ["batch_size"]
+    assert options["augment"] == "translation,cutout" and options["g_width"] == 32
+    assert options["batch_size"] == 16
+    recorded = {r["option"]: r for r in json.loads((run / "run.json").read_text())["recipe"]}
+    assert set(recorded) == set(RECIPE_FIELDS)
+    assert recorded["batch_size"]["kept"] and not recorded["augment"]["kept"]
+
+    # A resume keeps what the run was resolved to, and its flags do not clash with it.
+    assert train_main(["--resume", str(run), "--steps", "3"]) == 0
+    assert "recipe auto" not in capsys.readouterr().out
+    assert json.loads((run / "options.json").read_text())["g_width"] == 32
+
+
+def test_recipe_classic_on_the_command_line_keeps_the_plain_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    argv = ["--dataset", "digits", "--resolution", "16", "--steps", "1", "--recipe", "classic",
+            "--sample-every", "0", "--checkpoint-every", "0",
+            "--outdir", str(tmp_path)]  # fmt: skip
+    assert train_main(argv) == 0
+    assert "recipe auto" not in capsys.readouterr().out
+    options = json.loads((next(tmp_path.iterdir()) / "options.json").read_text())
+    defaults = TrainConfig()
+    assert options["recipe"] == "classic"
+    assert {k: options[k] for k in RECIPE_FIELDS} == {
+        k: getattr(defaults, k) for k in RECIPE_FIELDS
+    }

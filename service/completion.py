@@ -293,9 +293,11 @@ async def complete(
     served = engine.repository.get(body.model, body.version)
     ci.require(served, "complete")
     allowed = ci.max_steps(served, settings.max_complete_steps)
+    # The query's steps is checked even where a form or JSON field wins over it.
+    for given in (steps, body.steps):
+        if given is not None and given > allowed:
+            raise InvalidRequest(f"steps is {given}; at most {allowed} per request")
     steps = settings.complete_steps if body.steps is None else body.steps
-    if steps > allowed:
-        raise InvalidRequest(f"steps is {steps}; at most {allowed} per request")
     if body.response == "png" and len(body.images) != 1:
         raise InvalidRequest(
             f"response=png returns one image but {len(body.images)} were sent; "

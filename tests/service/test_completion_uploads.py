@@ -195,7 +195,8 @@ BAD_UPLOADS = {
         422, f"more than {2 * LIMIT} files",
     ),
     "multipart without a boundary": (
-        lambda c: c.post("/complete", content=b"x", headers={"content-type": "multipart/form-data"}),
+        lambda c: c.post("/complete", content=b"x",
+                         headers={"content-type": "multipart/form-data"}),
         400, "cannot be parsed",
     ),
     "multipart part without a name": (
@@ -242,7 +243,8 @@ BAD_UPLOADS = {
         422, "at most 40",
     ),
     "unknown response": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]), data={**ONE, "response": "gif"}),
+        lambda c: c.post("/complete", files=_files("image", [GOOD]),
+                         data={**ONE, "response": "gif"}),
         422, "response",
     ),
     "response=png for two images": (

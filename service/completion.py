@@ -4,25 +4,28 @@ Usage (service.app includes it beside the model routes, behind the same API key)
 
     app.include_router(completion_router)   # behind the ApiKeys middleware when keys are configured
 
-Both take JSON (:mod:`service.completion_schemas`): base64 images of the model's resolution
-whose alpha channel marks missing pixels (alpha 0 = missing), or a separate mask image per
-image (black = missing). ``/encode`` answers the encoder's latents, which ``POST /generate``
-with ``noise`` turns back into images; ``/complete`` answers the completed images (observed
-pixels kept, missing ones from the generator) after a bounded number of optimisation steps.
-Both go through the model's batchers like /generate (queue limits, 503, 504 deadline, metrics).
-A model exported without an encoder answers 404.
+Both take their images the three ways ``POST /score`` does (:mod:`service.uploads`): multipart
+``image`` files with optional ``mask`` files and form fields, a raw ``image/*`` body with the
+other fields in the query, or JSON (:mod:`service.completion_schemas`) with base64 ``images``
+and ``masks``. Images have the model's resolution; their alpha channel marks missing pixels
+(alpha 0 = missing), or a separate mask image per image does (black = missing). ``/encode``
+answers the encoder's latents, which ``POST /generate`` with ``noise`` turns back into images;
+``/complete`` answers the completed images (observed pixels kept, missing ones from the
+generator) after a bounded number of optimisation steps. Both go through the model's batchers
+like /generate (queue limits, 503, 504 deadline, metrics). A model exported without an encoder
+answers 404.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import io
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from PIL import Image
 
@@ -30,6 +33,7 @@ from gan_contract.grid import make_grid
 from gan_contract.masks import MaskError, check_mask, mask_from_image, split_alpha
 from service import completion_inference as ci
 from service import imaging
+from service.class_labels import int_or_none, parse_class_label, per_image
 from service.completion_schemas import (
     CompletedImage,
     CompleteRequest,
@@ -37,26 +41,16 @@ from service.completion_schemas import (
     EncodeRequest,
     EncodeResponse,
 )
-from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool, json_content
+from service.dependencies import ERRORS, EngineDep, SettingsDep, in_codec_pool
 from service.errors import InvalidRequest
 from service.inference import InferenceEngine
 from service.model_repository import LoadedModel
+from service.request_bodies import partial_images_body
+from service.schemas import CLASS_TEXT
 from service.settings import Settings
+from service.uploads import Upload, UploadForm, check_query, read_upload
 
 completion_router = APIRouter()
-
-
-def _base64(items: list[str], field: str) -> list[bytes]:
-    decoded = []
-    for index, text in enumerate(items):
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest(f"{field}[{index}] is not valid base64") from None
-        if not data:
-            raise InvalidRequest(f"{field}[{index}] is empty")
-        decoded.append(data)
-    return decoded
 
 
 def _decode_one(data: bytes, model: LoadedModel, what: str, channels: int) -> np.ndarray:
@@ -112,31 +106,63 @@ def decode_partial(
     return np.stack(arrays), np.stack(mask_arrays)
 
 
-def _labels(
-    class_label: int | list[int] | None, model: LoadedModel, count: int, search: bool = False
-) -> np.ndarray | None:
-    """int32 labels of ``count`` images; None (with ``search``) when a conditional model got
-    no class: every class is then tried."""
-    if model.num_classes == 0:
-        if class_label is not None:
-            raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
-        return np.zeros(count, np.int32)
-    if class_label is None and search:
-        return None
-    if class_label is None:
-        raise InvalidRequest(
-            f"model {model.name!r} is conditional: give class_label in 0..{model.num_classes - 1}"
+FIELDS = ("class_label", "model", "version")
+ENCODE_FORM = UploadForm(
+    files=("image", "mask"),
+    fields=FIELDS,
+    json=EncodeRequest,
+    json_files={"images": "image", "masks": "mask"},
+)
+COMPLETE_FORM = UploadForm(
+    files=("image", "mask"),
+    fields=(*FIELDS, "steps", "response"),
+    json=CompleteRequest,
+    json_files={"images": "image", "masks": "mask"},
+)
+RESPONSES = ("png", "grid", "json")
+QUERY = "for a raw image/* body (a form or JSON field of the same name wins)"
+
+
+@dataclass
+class PartialImages:
+    """One request of either route, however it came: image files, optional masks, fields."""
+
+    images: list[bytes]
+    masks: list[bytes] | None
+    class_label: int | list[int] | None
+    model: str | None
+    version: int | None
+    steps: int | None = None
+    response: str = "json"
+
+    @classmethod
+    def of(cls, upload: Upload) -> PartialImages:
+        """The request in ``upload`` (see :func:`service.uploads.read_upload`), its fields
+        checked: 422 for a field that is no integer, a negative steps, an unknown response."""
+        images = [data for _, data in upload.files["image"]]
+        if not images:
+            raise InvalidRequest("no image received; send at least one image file as 'image'")
+        masks = [data for _, data in upload.files["mask"]] or None
+        fields = upload.fields
+        steps = int_or_none(fields.get("steps"), "steps")
+        if steps is not None and steps < 0:
+            raise InvalidRequest(f"steps is {steps}; give 0 or more")
+        response = str(fields.get("response") or "json")
+        if response not in RESPONSES:
+            raise InvalidRequest(f"response is {response!r}; give png, grid or json")
+        return cls(
+            images=images,
+            masks=masks,
+            class_label=parse_class_label(fields.get("class_label")),
+            model=str(fields["model"]) if fields.get("model") else None,
+            version=int_or_none(fields.get("version"), "version"),
+            steps=steps,
+            response=response,
         )
-    labels = [class_label] * count if isinstance(class_label, int) else list(class_label)
-    if len(labels) != count:
-        raise InvalidRequest(f"class_label has {len(labels)} entries for {count} images")
-    if any(not 0 <= label < model.num_classes for label in labels):
-        raise InvalidRequest(f"class_label must lie in 0..{model.num_classes - 1}")
-    return np.array(labels, np.int32)
 
 
 async def _inputs(
-    body: EncodeRequest | CompleteRequest,
+    body: PartialImages,
     request: Request,
     engine: EngineDep,
     settings: Settings,
@@ -147,11 +173,13 @@ async def _inputs(
     chosen = engine.repository.get(body.model, body.version)
     ci.require(chosen, signature)
     limit = settings.max_images_per_request
-    if len(body.images) > limit:
-        raise InvalidRequest(f"{len(body.images)} images; at most {limit} per request")
     request.state.model = f"{chosen.name}/{chosen.version}"
     request.state.images = len(body.images)
-    labels = _labels(body.class_label, chosen, len(body.images), search=signature == "complete")
+    labels = per_image(body.class_label, chosen, len(body.images))
+    if labels is None and signature == "encode":
+        raise InvalidRequest(
+            f"model {chosen.name!r} is conditional: give class_label in 0..{chosen.num_classes - 1}"
+        )
     rows = len(body.images) * (chosen.num_classes if labels is None else 1)
     if rows > limit:
         raise InvalidRequest(
@@ -160,26 +188,44 @@ async def _inputs(
             "class_label"
         )
     engine.check_room(chosen, signature, rows)  # before decoding
-    images = _base64(body.images, "images")
-    masks = _base64(body.masks, "masks") if body.masks is not None else None
-    pixels, mask = await in_codec_pool(request, decode_partial, images, masks, settings, chosen)
+    pixels, mask = await in_codec_pool(
+        request, decode_partial, body.images, body.masks, settings, chosen
+    )
     return chosen, pixels, mask, labels
+
+
+# The query parameters of a raw image body (a form or JSON field of the same name wins).
+QueryClass = Annotated[int | None, Query(description=f"{CLASS_TEXT} Query parameter {QUERY}.")]
+QueryModel = Annotated[str | None, Query(description=f"Model name, {QUERY}.")]
+QueryVersion = Annotated[int | None, Query(description=f"Model version, {QUERY}.")]
 
 
 @completion_router.post(
     "/encode",
-    dependencies=[Depends(json_content)],
     tags=["complete"],
     summary="Latents of (partly observed) images",
     response_model=EncodeResponse,
     responses=ERRORS,
+    openapi_extra=partial_images_body("EncodeRequest"),
 )
 async def encode(
-    body: EncodeRequest, request: Request, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    class_label: QueryClass = None,
+    model: QueryModel = None,
+    version: QueryVersion = None,
 ) -> EncodeResponse:
-    """The encoder's latent of each image; POST /generate with ``noise`` re-generates it."""
-    model = engine.repository.get(body.model, body.version)
-    with engine.using(model):  # a hot reload waits for this request, decoding included
+    """The encoder's latent of each image; POST /generate with ``noise`` re-generates it.
+
+    Send multipart ``image`` files (optional ``mask`` files, one per image) with form fields,
+    one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
+    or JSON with base64 ``images`` (and ``masks``).
+    """
+    check_query(engine.repository, class_label, model, version)
+    body = PartialImages.of(await read_upload(request, settings, ENCODE_FORM))
+    served = engine.repository.get(body.model, body.version)
+    with engine.using(served):  # a hot reload waits for this request, decoding included
         chosen, images, masks, labels = await _inputs(body, request, engine, settings, "encode")
         assert labels is not None  # only /complete searches the classes
         z = await ci.encode(engine, chosen, images, masks, labels)
@@ -207,7 +253,6 @@ async def _complete_every_class(
 
 @completion_router.post(
     "/complete",
-    dependencies=[Depends(json_content)],
     tags=["complete"],
     summary="Fill in the missing pixels of images",
     response_class=Response,
@@ -222,24 +267,43 @@ async def _complete_every_class(
         },
         **ERRORS,
     },
+    openapi_extra=partial_images_body("CompleteRequest"),
 )
 async def complete(
-    body: CompleteRequest, request: Request, engine: EngineDep, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    class_label: QueryClass = None,
+    steps: Annotated[int | None, Query(ge=0, description=f"Optimisation steps, {QUERY}.")] = None,
+    response: Annotated[
+        Literal["png", "grid", "json"] | None, Query(description=f"Answer, {QUERY}.")
+    ] = None,
+    model: QueryModel = None,
+    version: QueryVersion = None,
 ) -> Response:
     """Complete images: the encoder's guess of z, refined by ``steps`` optimisation steps on
-    the observed pixels, then the observed pixels kept and the missing ones generated."""
-    model = engine.repository.get(body.model, body.version)
-    ci.require(model, "complete")
-    allowed = ci.max_steps(model, settings.max_complete_steps)
+    the observed pixels, then the observed pixels kept and the missing ones generated.
+
+    Send multipart ``image`` files (optional ``mask`` files, one per image) with form fields,
+    one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
+    or JSON with base64 ``images`` (and ``masks``).
+    """
+    check_query(engine.repository, class_label, model, version)
+    body = PartialImages.of(await read_upload(request, settings, COMPLETE_FORM))
+    served = engine.repository.get(body.model, body.version)
+    ci.require(served, "complete")
+    allowed = ci.max_steps(served, settings.max_complete_steps)
+    # The query's steps is checked even where a form or JSON field wins over it.
+    for given in (steps, body.steps):
+        if given is not None and given > allowed:
+            raise InvalidRequest(f"steps is {given}; at most {allowed} per request")
     steps = settings.complete_steps if body.steps is None else body.steps
-    if steps > allowed:
-        raise InvalidRequest(f"steps is {steps}; at most {allowed} per request")
     if body.response == "png" and len(body.images) != 1:
         raise InvalidRequest(
             f"response=png returns one image but {len(body.images)} were sent; "
             "use response=grid or response=json"
         )
-    with engine.using(model):
+    with engine.using(served):
         chosen, images, masks, labels = await _inputs(body, request, engine, settings, "complete")
         if labels is None:
             out, labels = await _complete_every_class(engine, chosen, images, masks, steps)

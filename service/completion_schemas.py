@@ -4,7 +4,9 @@ Usage::
 
     body = CompleteRequest(images=[png_base64], masks=[mask_base64], class_label=3, steps=50)
 
-Images are base64 image files (PNG, WebP, ...) of exactly the model's resolution. Missing pixels
+These are the JSON bodies; the same fields come as form fields (with ``image`` and ``mask``
+files) or query parameters (with a raw image body), see :mod:`service.uploads`. Images are
+base64 image files (PNG, WebP, ...) of exactly the model's resolution. Missing pixels
 are marked by the image's alpha channel (alpha 0 = missing) or by a separate mask image per
 image (black = missing, or its alpha when it has one); an image with neither is fully observed.
 Limits that depend on the settings and the model (counts, steps, sizes) are checked by the
@@ -16,6 +18,15 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from service.class_labels import CLASS_LIST_TEXT
+
+
+def _non_empty_list(schema: dict[str, Any]) -> None:
+    # A list of classes has at least one entry (an empty one is refused with a 422).
+    for branch in schema.get("anyOf", []):
+        if branch.get("type") == "array":
+            branch["minItems"] = 1
 
 
 class _PartialImages(BaseModel):
@@ -31,7 +42,9 @@ class _PartialImages(BaseModel):
         "alpha 0) = missing. They replace the images' own alpha.",
     )
     class_label: int | list[int] | None = Field(
-        None, description="Class of a conditional model: one for all images or one per image."
+        None,
+        description="Class of a conditional model. " + CLASS_LIST_TEXT,
+        json_schema_extra=_non_empty_list,
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
     version: int | None = Field(None, description="Model version; default: the served one.")

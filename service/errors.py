@@ -166,6 +166,12 @@ def _problem(item: dict[str, Any]) -> str:
     return f"{where}: {message}" if where else message
 
 
+def validation_detail(errors: list[Any], known: list[str]) -> str:
+    """The detail of a 422 for pydantic's ``errors()``: each problem as ``field: message``, an
+    unknown field named with the hint of :func:`unknown_name_message` (``known``: the fields)."""
+    return "; ".join(_problem({**item, "known": known}) for item in errors)
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     malformed = _malformed_json(exc)
@@ -175,9 +181,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         {key: value for key, value in item.items() if key in ("loc", "msg", "type")}
         for item in exc.errors()
     ]
-    fields = _body_fields(request)
-    problems = [_problem({**item, "known": fields}) for item in errors]
-    body = {"error": "invalid_request", "detail": "; ".join(problems), "errors": errors}
+    detail = validation_detail(errors, _body_fields(request))
+    body = {"error": "invalid_request", "detail": detail, "errors": errors}
     return JSONResponse(jsonable_encoder(body), 422)
 
 

@@ -29,6 +29,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from service.completion_schemas import CompleteRequest, EncodeRequest
 from service.schemas import ScoreRequest
 from service.settings import Settings
 
@@ -106,6 +107,25 @@ def _limits(settings: Settings, models: list[Any] | None) -> dict[str, Any]:
     }
 
 
+def _bound_steps(schema: dict[str, Any], most: int) -> None:
+    for branch in _branches(schema, "integer"):
+        branch["maximum"] = most
+
+
+def _bound_form(form: dict[str, Any], limits: dict[str, Any]) -> None:
+    """The limits of a multipart upload (service.request_bodies): files per file field (the
+    arrays), the class range and the steps."""
+    for name, schema in form["properties"].items():
+        if schema.get("type") == "array":
+            schema["maxItems"] = limits["images"]
+        elif name == "class_label":
+            _bound_class(schema, limits["classes"])
+        elif name == "steps":
+            _bound_steps(schema, limits["complete_steps"])
+    if limits["classes"] == 0:  # no class to give: the field goes
+        form["properties"].pop("class_label", None)
+
+
 def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     generate = schemas["GenerateRequest"]["properties"]
@@ -141,13 +161,12 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
             branch["maxItems"] = limits["images"]
         _bound_class(properties["class_label"], limits["classes"])
         if "steps" in properties:
-            for branch in _branches(properties["steps"], "integer"):
-                branch["maximum"] = limits["complete_steps"]
+            _bound_steps(properties["steps"], limits["complete_steps"])
     score = schemas["ScoreRequest"]["properties"]
     score["images"]["maxItems"] = limits["images"]
     _bound_class(score["class_label"], limits["classes"])
 
-    for path, methods in document["paths"].items():
+    for methods in document["paths"].values():
         for operation in methods.values():
             for parameter in operation.get("parameters", []):
                 name, schema = parameter["name"], parameter["schema"]
@@ -155,10 +174,11 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
                     schema.update(limits["psi"])
                 elif name == "class_label":
                     _bound_class(schema, limits["classes"])
-            if path == "/score":
-                multipart = operation["requestBody"]["content"]["multipart/form-data"]["schema"]
-                multipart["properties"]["images"]["maxItems"] = limits["images"]
-                _bound_class(multipart["properties"]["class_label"], limits["classes"])
+                elif name == "steps":
+                    _bound_steps(schema, limits["complete_steps"])
+            content = operation.get("requestBody", {}).get("content", {})
+            if "multipart/form-data" in content:
+                _bound_form(content["multipart/form-data"]["schema"], limits)
     if limits["classes"] == 0:  # no class to give: the parameters go
         for methods in document["paths"].values():
             for operation in methods.values():
@@ -179,11 +199,14 @@ def install_openapi(app: FastAPI, settings: Settings) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            # /score reads its JSON body itself (it also takes multipart and raw images), so
-            # FastAPI does not see ScoreRequest: add it for the body's $ref.
-            document["components"]["schemas"]["ScoreRequest"] = ScoreRequest.model_json_schema(
-                ref_template="#/components/schemas/{model}"
-            )
+            # /score, /complete and /encode read their JSON bodies themselves (they also take
+            # multipart and raw images), so FastAPI does not see their models: add them for
+            # the bodies' $ref.
+            schemas = document["components"]["schemas"]
+            for body in (ScoreRequest, CompleteRequest, EncodeRequest):
+                schemas[body.__name__] = body.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
             base.update(document)
         engine = getattr(app.state, "engine", None)
         models = list(engine.repository.all()) if engine is not None else None

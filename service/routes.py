@@ -25,6 +25,7 @@ from gan_contract.errors import ContractError
 from gan_contract.grid import make_grid
 from gan_contract.seeds import MAX_SEED, parse_seeds
 from service import imaging
+from service.class_labels import int_or_none, parse_class_label, per_image
 from service.dependencies import (
     ERRORS,
     EngineDep,
@@ -35,6 +36,7 @@ from service.dependencies import (
 from service.errors import InvalidRequest
 from service.inference import InferenceEngine, real_percentiles
 from service.model_repository import LoadedModel
+from service.request_bodies import SCORE_BODY
 from service.schemas import (
     CLASS_TEXT,
     PSI_TEXT,
@@ -45,16 +47,11 @@ from service.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
+    ScoreRequest,
     ScoreResponse,
 )
 from service.settings import Settings
-from service.uploads import (
-    SCORE_BODY,
-    class_labels,
-    decode_all,
-    int_or_none,
-    score_inputs,
-)
+from service.uploads import UploadForm, check_query, decode_all, read_upload
 
 router = APIRouter()
 model_router = APIRouter()
@@ -177,31 +174,12 @@ def _check_psi(psi: float, settings: Settings) -> float:
 def _labels(
     class_label: int | list[int] | None, model: LoadedModel, rows: Sequence[int]
 ) -> np.ndarray:
-    """int32 labels of ``len(rows)`` images; ``rows`` (seeds or indices) give the default;
-    a list of classes is applied in turn."""
-    count = len(rows)
-    if model.num_classes == 0:
-        if class_label is not None:
-            raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
-        return np.zeros(count, np.int32)
-    if class_label is None:
-        return np.array([row % model.num_classes for row in rows], np.int32)
-    if isinstance(class_label, int):
-        labels = [class_label] * count
-    elif not class_label:
-        raise InvalidRequest("class_label is an empty list; give a class or a list of classes")
-    else:
-        # A list is applied in turn (image i gets class_label[i % len]): one entry per image
-        # gives each its own class, a shorter list repeats. Any length is valid, as the schema
-        # says: JSON Schema cannot tie one list's length to another's.
-        labels = [class_label[i % len(class_label)] for i in range(count)]
-    for label in labels:
-        if not 0 <= label < model.num_classes:
-            raise InvalidRequest(
-                f"class_label {label} is out of range; model {model.name!r} has classes "
-                f"0..{model.num_classes - 1}"
-            )
-    return np.array(labels, np.int32)
+    """int32 labels of ``len(rows)`` images by the rule of :mod:`service.class_labels`; without
+    a class, each row (seed or index) modulo the number of classes."""
+    default = [row % max(model.num_classes, 1) for row in rows]
+    labels = per_image(class_label, model, len(rows), default)
+    assert labels is not None  # a default was given
+    return labels
 
 
 def _log_model(request: Request, model: LoadedModel, images: int) -> None:
@@ -414,7 +392,13 @@ async def generate(
 # --- score ----------------------------------------------------------------------------------
 
 
-SCORE_QUERY = "for a raw image/* body (multipart takes it as a form field too)"
+SCORE_QUERY = "for a raw image/* body (a form or JSON field of the same name wins)"
+SCORE_FORM = UploadForm(
+    files=("images",),
+    fields=("class_label", "model", "version"),
+    json=ScoreRequest,
+    json_files={"images": "images"},
+)
 
 
 @model_router.post(
@@ -443,22 +427,17 @@ async def score(
     A conditional model judges each image as the ``class_label`` given; without one, as every
     class, and the answer reports the class with the highest logit.
     """
-    if class_label is not None or model or version is not None:
-        # The query's values are the raw body's; with a form or JSON body, the body's win. Each
-        # value given is checked all the same, so that none is silently dropped.
-        queried = engine.repository.get(model or None, version)
-        if class_label is not None:
-            _labels(class_label, queried, [0])
-    uploads, raw_label, raw_model, raw_version = await score_inputs(request, settings)
-    if not uploads or any(not data for _, data in uploads):
+    check_query(engine.repository, class_label, model, version)
+    upload = await read_upload(request, settings, SCORE_FORM)
+    uploads = upload.files["images"]
+    if not uploads:
         raise InvalidRequest("no image received; send at least one non-empty image")
-    if len(uploads) > settings.max_images_per_request:
-        raise InvalidRequest(
-            f"{len(uploads)} images; at most {settings.max_images_per_request} per request"
-        )
+    raw_label, raw_model, raw_version = (
+        upload.fields.get(name) for name in ("class_label", "model", "version")
+    )
     chosen = engine.repository.get(raw_model or None, int_or_none(raw_version, "version"))
     _log_model(request, chosen, len(uploads))
-    given = class_labels(raw_label)
+    given = parse_class_label(raw_label)
     every_class = chosen.num_classes > 0 and given is None
     count = len(uploads)
     if every_class:

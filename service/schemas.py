@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from gan_contract.seeds import seed_syntax_error
+from service.class_labels import CLASS_LIST_TEXT
 
 
 def _integer(value: Any) -> Any:
@@ -47,7 +48,7 @@ SEED_RANGE: dict[str, Any] = {
     "pattern": SEED_RANGE_PATTERN,
     "minLength": 1,
 }
-# Classes applied in turn: image i gets class_label[i % len(class_label)].
+# Classes applied in turn: image i gets class_label[i % len(class_label)] (service.class_labels).
 ClassList = Annotated[list[JsonInt], Field(json_schema_extra={"minItems": 1})]
 # Base64 text of an image file (OpenAPI 3.1 / JSON Schema 2020-12 content keywords).
 # format base64-image: the base64 text of an image file (PNG, JPEG, ...).
@@ -147,9 +148,8 @@ class GenerateRequest(BaseModel):
     truncation_psi: float = Field(1.0, description=PSI_TEXT)
     class_label: JsonInt | ClassList | None = Field(
         None,
-        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
-        "entry i modulo the list's length: one per image, or a shorter list that repeats). "
-        "Default: seed modulo the number of classes (row index for noise).",
+        description=f"{CLASS_TEXT} {CLASS_LIST_TEXT} Default: seed modulo the number of "
+        "classes (row index for noise).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
     version: JsonInt | None = Field(None, description="Model version; default: the served one.")
@@ -218,9 +218,8 @@ class ScoreRequest(BaseModel):
     )
     class_label: JsonInt | ClassList | None = Field(
         None,
-        description=CLASS_TEXT + " One for all images, or a list applied in turn (image i gets "
-        "entry i modulo the list's length). Without it a conditional model judges each image "
-        "as the class it finds most real (reported).",
+        description=f"{CLASS_TEXT} {CLASS_LIST_TEXT} Without it a conditional model judges "
+        "each image as the class it finds most real (reported).",
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
     version: JsonInt | None = Field(None, description="Model version; default: the served one.")

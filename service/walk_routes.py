@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from gan_contract.animation import MEDIA_TYPES, encode_animation
 from gan_contract.seeds import seeds_to_z
 from gan_contract.walks import walk
+from service.class_labels import per_image
 from service.dependencies import ERRORS, EngineDep, SettingsDep, json_content
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.inference import InferenceEngine
@@ -65,26 +66,15 @@ def _keys(body: AnimateRequest, model: LoadedModel) -> np.ndarray:
 
 
 def _key_labels(body: AnimateRequest, model: LoadedModel) -> list[int] | None:
-    """The class of each key, or None for an unconditional model."""
-    label = body.class_label
+    """The class of each key by the rule of every route (:mod:`service.class_labels`: a list is
+    applied to the keys in turn), or None for an unconditional model. Without a class, as on
+    /generate: the seed (or the key's index) modulo the number of classes."""
     rows = body.seeds if isinstance(body, WalkFromSeeds) else list(range(len(body.noise)))
-    count = len(rows)
-    if model.num_classes == 0:
-        if label is not None:
-            raise InvalidRequest(f"model {model.name!r} is unconditional; omit class_label")
+    default = [row % max(model.num_classes, 1) for row in rows]
+    labels = per_image(body.class_label, model, len(rows), default)
+    if model.num_classes == 0 or labels is None:
         return None
-    if label is None:  # as /generate: the seed (or the index) modulo the number of classes
-        return [row % model.num_classes for row in rows]
-    labels = [label] * count if isinstance(label, int) else list(label)
-    if len(labels) != count:
-        raise InvalidRequest(f"class_label has {len(labels)} entries for {count} key frames")
-    for value in labels:
-        if not 0 <= value < model.num_classes:
-            raise InvalidRequest(
-                f"class_label {value} is out of range; model {model.name!r} has classes "
-                f"0..{model.num_classes - 1}"
-            )
-    return labels
+    return [int(label) for label in labels]
 
 
 async def _frames(

@@ -56,9 +56,11 @@ class WalkOptions(BaseModel):
     )
     class_label: Label | LabelList | None = Field(
         None,
-        description="Class of a conditional model: one for the whole walk or one per key (the "
-        "class changes half-way between two keys). Default: each seed modulo the number of "
-        "classes (key index for noise). Refused for an unconditional model.",
+        description="Class of a conditional model: one for the whole walk, or a list applied "
+        "to the keys in turn (key i gets entry i modulo the list's length: one per key, or a "
+        "shorter list that repeats; the class changes half-way between two keys). Default: "
+        "each seed modulo the number of classes (key index for noise). Refused for an "
+        "unconditional model.",
     )
     model: str | None = Field(
         None, max_length=200, description="Model name; default: the default model."

@@ -11,8 +11,9 @@ fuzz test in this folder) generates valid values of the formats the OpenAPI docu
 - ``base64-image``: the base64 text of an image file; here small PNGs of several sizes and modes.
 
 ``map_case`` then makes valid requests valid in what JSON Schema cannot state: the files of a
-multipart /score are images, and the images of /complete and /encode have the model's size, an
-observed part, and (for a conditional model) the class the model needs.
+multipart /score are images, and the images of /complete and /encode (JSON, multipart or a raw
+body) have the model's size, an observed part, one mask each when masks are sent, and (for a
+conditional model) the class the model needs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import urllib.request
 import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
+from schemathesis.transport.serialization import Binary
 
 MAX_SEED = 2**32 - 1
 
@@ -84,8 +86,8 @@ def _default_model(base_url: str) -> dict:
     return default
 
 
-def _partial_image(model: dict) -> str:
-    """A base64 PNG of the model's size, its top half observed and its bottom half missing."""
+def _partial_png(model: dict) -> bytes:
+    """A PNG of the model's size, its top half observed and its bottom half missing (alpha 0)."""
     card = model.get("model_json", model.get("meta", model))
     side, channels = int(card["resolution"]), int(card["channels"])
     mode = "LA" if channels == 1 else "RGBA"
@@ -93,23 +95,74 @@ def _partial_image(model: dict) -> str:
     image.paste((0,) * len(mode), (0, side // 2, side, side))  # alpha 0 below the middle
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def _top_half_mask(model: dict) -> bytes:
+    """A mask of the model's size: white (observed) on the top half, black below."""
+    side = int(model.get("model_json", model.get("meta", model))["resolution"])
+    mask = Image.new("L", (side, side), 255)
+    mask.paste(0, (0, side // 2, side, side))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _class_for(model: dict, given: object) -> object:
+    """``given`` where the model takes it: None for an unconditional model, and for a
+    conditional one a class (or a non-empty list of classes) as generated, else class 0."""
+    card = model.get("model_json", model.get("meta", model))
+    if int(card.get("num_classes", 0)) == 0:
+        return None
+    if isinstance(given, int) or (isinstance(given, list) and given):
+        return given
+    return 0
 
 
 def _valid_partial_request(case: schemathesis.Case) -> None:
     """Images of a /complete or /encode request as the default model takes them (its size, an
-    observed part), masks left out, and a class where the model is conditional."""
+    observed part), one mask per image when masks are sent, no model or version (the default
+    model has the signatures), and a class where the model is conditional. Each way in: JSON
+    (base64 images), multipart (image and mask files) and a raw image with the query's fields;
+    a query response=png with several images in the body is dropped (JSON Schema cannot tie the
+    query to the body).
+
+    Bodies are edited in place: schemathesis checks a case whose body a hook replaces against
+    the schema again, and counts any body holding files (its Binary) as invalid there."""
     model = _default_model(case.operation.base_url or "http://127.0.0.1:8000")
-    card = model.get("model_json", model.get("meta", model))
+    query = {
+        name: value
+        for name, value in (case.query or {}).items()
+        if name not in ("model", "version")
+    }
     body = case.body
-    count = len(body.get("images") or [None])
-    body.update(model=None, version=None, masks=None)
-    body["images"] = [_partial_image(model)] * count
-    num_classes = int(card.get("num_classes", 0))
-    if num_classes == 0:
-        body["class_label"] = None
-    elif not isinstance(body.get("class_label"), int):
-        body["class_label"] = 0
+    if isinstance(body, dict) and case.media_type == "multipart/form-data":
+        images = body.get("image")
+        count = len(images) if isinstance(images, list) and images else 1
+        body["image"] = [Binary(_partial_png(model))] * count
+        if "mask" in body:
+            body["mask"] = [Binary(_top_half_mask(model))] * count
+        label = _class_for(model, body.get("class_label", query.get("class_label")))
+        for name in ("model", "version", "class_label"):
+            body.pop(name, None)
+        if label is not None:
+            body["class_label"] = label if isinstance(label, int) else label[0]
+    elif isinstance(body, dict):  # JSON
+        count = len(body.get("images") or [None])
+        body.update(model=None, version=None, masks=None)
+        body["images"] = [base64.b64encode(_partial_png(model)).decode("ascii")] * count
+        body["class_label"] = _class_for(model, body.get("class_label"))
+    elif isinstance(body, Binary):  # a raw image body: one image, its fields in the query
+        count = 1
+        body.data = _partial_png(model)
+        label = _class_for(model, query.pop("class_label", None))
+        if label is not None:
+            query["class_label"] = label
+    else:
+        return
+    if count > 1 and query.get("response") == "png":
+        query.pop("response")
+    case.query = query
 
 
 @schemathesis.hook
@@ -120,7 +173,7 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     image are replaced with a PNG."""
     meta = case.meta
     positive = meta is not None and meta.generation.mode.is_positive
-    if positive and case.operation.path in ("/complete", "/encode") and isinstance(case.body, dict):
+    if positive and case.operation.path in ("/complete", "/encode"):
         _valid_partial_request(case)
     if (
         positive

@@ -92,7 +92,13 @@ def completion_service(
 ) -> Iterator[ServiceProcess]:
     """``gan-serve`` whose default model has the ``encode`` and ``complete`` signatures."""
     log = tmp_path_factory.mktemp("completion-service") / "replica.log"
-    env = {"GAN_DEFAULT_MODEL": "tinyc", "GAN_DRAIN_SECONDS": "0", "GAN_COMPLETE_STEPS": "2"}
+    # A low step limit (stated by the document) keeps each generated completion quick.
+    env = {
+        "GAN_DEFAULT_MODEL": "tinyc",
+        "GAN_DRAIN_SECONDS": "0",
+        "GAN_COMPLETE_STEPS": "2",
+        "GAN_MAX_COMPLETE_STEPS": "4",
+    }
     with ServiceProcess(completion_models, env=env).start(log_path=log) as replica:
         yield replica
 

@@ -69,3 +69,30 @@ def test_the_docs_pages_need_no_other_host(client: TestClient, page: str) -> Non
         served = client.get(asset)
         assert served.status_code == 200 and len(served.content) > 1000, asset
     assert "/openapi.json" in html
+
+
+def test_the_image_routes_describe_their_three_ways_in(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    limit = TEST_SETTINGS["max_images_per_request"]
+    files = {"/score": ["images"], "/complete": ["image", "mask"], "/encode": ["image", "mask"]}
+    for path, names in files.items():
+        operation = document["paths"][path]["post"]
+        content = operation["requestBody"]["content"]
+        assert {"multipart/form-data", "image/png", "application/json"} <= set(content), path
+        form = content["multipart/form-data"]["schema"]
+        assert form["required"] == [names[0]] and form["additionalProperties"] is False
+        for name in names:  # files per file field: the images-per-request limit
+            assert form["properties"][name]["maxItems"] == limit, (path, name)
+            assert content["multipart/form-data"]["encoding"][name] == {"contentType": "image/png"}
+        assert form["properties"]["class_label"]["maximum"] == 2  # "cond" has 3 classes
+        # The JSON body's model is in the document (the route reads the body itself).
+        ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert "images" in document["components"]["schemas"][ref]["properties"]
+        # The fields of a raw image body are query parameters.
+        assert {"class_label", "model", "version"} <= {p["name"] for p in operation["parameters"]}
+    complete = document["paths"]["/complete"]["post"]
+    form = complete["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["steps"]["maximum"] == 200  # the settings' default maximum
+    query = {p["name"]: p["schema"] for p in complete["parameters"]}
+    assert next(b for b in query["steps"]["anyOf"] if b["type"] == "integer")["maximum"] == 200
+    assert "response" in query

@@ -62,6 +62,23 @@ def test_a_walk_is_the_images_generate_gives_for_its_noise_and_classes(client):
     assert not np.array_equal(frames[2], frames[3])
 
 
+def test_a_shorter_class_list_repeats_over_the_keys(client):
+    # The rule of every route (service.class_labels): key i gets class_label[i % len].
+    base = {"seeds": [3, 8, 5], "model": "cond", "frames": 6}
+    short = client.post("/animate", json={**base, "class_label": [0, 2]})
+    full = client.post("/animate", json={**base, "class_label": [0, 2, 0]})
+    assert short.status_code == 200 and full.status_code == 200, short.text
+    other = client.post("/animate", json={**base, "class_label": [0, 2, 1]})
+    # The same frames in the same batch shapes: equal within the service's one grey level.
+    for a, b in zip(_frames(short.content, "L"), _frames(full.content, "L"), strict=True):
+        assert np.max(np.abs(a.astype(int) - b.astype(int))) <= 1
+    # ... and the third key's class does show (the frames next to it differ).
+    assert any(
+        np.max(np.abs(a.astype(int) - b.astype(int))) > 1
+        for a, b in zip(_frames(short.content, "L"), _frames(other.content, "L"), strict=True)
+    )
+
+
 def test_noise_keys_gif_and_scale(client):
     keys = np.random.RandomState(5).randn(3, Z_DIM).tolist()
     body = {"noise": keys, "model": "uncond", "frames": 9, "format": "gif", "scale": 2}
@@ -99,7 +116,8 @@ def test_the_same_walk_twice_is_the_same_file_and_counted(client):
         ({"seeds": [1, 2], "frames": 10, "scale": 3}, 413, "pixels"),
         ({"seeds": [1, 2], "model": "uncond", "class_label": 1}, 422, "unconditional"),
         ({"seeds": [1, 2], "model": "cond", "class_label": 7}, 422, "out of range"),
-        ({"seeds": [1, 2, 3], "model": "cond", "class_label": [0, 1]}, 422, "2 entries"),
+        # Every entry of a list must be a class of the model, even one no key uses.
+        ({"seeds": [1, 2], "model": "cond", "class_label": [0, 1, 9]}, 422, "9 is out of range"),
         ({"noise": [[0.0] * 3, [1.0] * 3]}, 422, "z_dim"),
         ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi"),
         ({"seeds": [1]}, 422, ""),

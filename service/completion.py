@@ -108,16 +108,16 @@ def decode_partial(
 
 FIELDS = ("class_label", "model", "version")
 ENCODE_FORM = UploadForm(
-    files=("image", "mask"),
+    files=("images", "masks"),
     fields=FIELDS,
     json=EncodeRequest,
-    json_files={"images": "image", "masks": "mask"},
+    json_files={"images": "images", "masks": "masks"},
 )
 COMPLETE_FORM = UploadForm(
-    files=("image", "mask"),
+    files=("images", "masks"),
     fields=(*FIELDS, "steps", "response"),
     json=CompleteRequest,
-    json_files={"images": "image", "masks": "mask"},
+    json_files={"images": "images", "masks": "masks"},
 )
 RESPONSES = ("png", "grid", "json")
 QUERY = "for a raw image/* body (a form or JSON field of the same name wins)"
@@ -139,10 +139,10 @@ class PartialImages:
     def of(cls, upload: Upload) -> PartialImages:
         """The request in ``upload`` (see :func:`service.uploads.read_upload`), its fields
         checked: 422 for a field that is no integer, a negative steps, an unknown response."""
-        images = [data for _, data in upload.files["image"]]
+        images = [data for _, data in upload.files["images"]]
         if not images:
-            raise InvalidRequest("no image received; send at least one image file as 'image'")
-        masks = [data for _, data in upload.files["mask"]] or None
+            raise InvalidRequest("no image received; send at least one image file as 'images'")
+        masks = [data for _, data in upload.files["masks"]] or None
         fields = upload.fields
         steps = int_or_none(fields.get("steps"), "steps")
         if steps is not None and steps < 0:

@@ -70,11 +70,11 @@ def partial_images_body(json_model: str) -> dict[str, Any]:
     """The body of ``/complete`` (``json_model`` "CompleteRequest", with steps and response)
     or ``/encode`` ("EncodeRequest")."""
     properties: dict[str, Any] = {
-        "image": _files(
+        "images": _files(
             "Image files of the model's resolution; alpha 0 marks missing pixels. Repeat the "
             "field for several images."
         ),
-        "mask": _files(
+        "masks": _files(
             "Optional mask files, one per image in the same order and of its size: black (or "
             "alpha 0) = missing. They replace the images' own alpha."
         ),
@@ -85,7 +85,7 @@ def partial_images_body(json_model: str) -> dict[str, Any]:
     form: dict[str, Any] = {
         "type": "object",
         "properties": properties,
-        "required": ["image"],
+        "required": ["images"],
         "additionalProperties": False,
     }
     if json_model == "CompleteRequest":
@@ -97,6 +97,6 @@ def partial_images_body(json_model: str) -> dict[str, Any]:
         properties["response"] = {"type": "string", "enum": ["png", "grid", "json"]}
         # response=png returns one image: one image file, unless the response is grid or json.
         several = {"properties": {"response": {"enum": ["grid", "json"]}}}
-        single = {"properties": {"image": {"maxItems": 1}}}
+        single = {"properties": {"images": {"maxItems": 1}}}
         form["allOf"] = [{"anyOf": [several, single]}]
     return _body(form, ("image/png",), json_model)

@@ -137,11 +137,11 @@ def _valid_partial_request(case: schemathesis.Case) -> None:
     }
     body = case.body
     if isinstance(body, dict) and case.media_type == "multipart/form-data":
-        images = body.get("image")
+        images = body.get("images")
         count = len(images) if isinstance(images, list) and images else 1
-        body["image"] = [Binary(_partial_png(model))] * count
-        if "mask" in body:
-            body["mask"] = [Binary(_top_half_mask(model))] * count
+        body["images"] = [Binary(_partial_png(model))] * count
+        if "masks" in body:
+            body["masks"] = [Binary(_top_half_mask(model))] * count
         label = _class_for(model, body.get("class_label", query.get("class_label")))
         for name in ("model", "version", "class_label"):
             body.pop(name, None)

@@ -93,7 +93,7 @@ SAME = 1e-5
 def test_multipart_images_with_alpha_equal_json(client: TestClient) -> None:
     images = [_with_alpha(_grey(s), _observed()) for s in (0, 1)]
     form = {"class_label": "3,5", "steps": "4", "response": "json"}
-    by_form = _ok(client.post("/complete", files=_files("image", images), data=form))
+    by_form = _ok(client.post("/complete", files=_files("images", images), data=form))
     body = {"images": [_b64(i) for i in images], "class_label": [3, 5], "steps": 4}
     by_json = _ok(client.post("/complete", json=body))
     assert [i["class_label"] for i in by_form["images"]] == [3, 5] and by_form["steps"] == 4
@@ -105,7 +105,7 @@ def test_multipart_images_with_alpha_equal_json(client: TestClient) -> None:
 def test_multipart_mask_files_replace_the_alpha(client: TestClient) -> None:
     greys = [_png(_grey(s), "L") for s in (2, 3)]
     observed = [_observed(4), _observed(12)]
-    files = _files("image", greys) + _files("mask", [_mask(o) for o in observed])
+    files = _files("images", greys) + _files("masks", [_mask(o) for o in observed])
     by_form = _ok(client.post("/complete", files=files, data={"class_label": "1", "steps": "3"}))
     assert [i["observed_fraction"] for i in by_form["images"]] == [0.25, 0.75]
     alpha = [_b64(_with_alpha(_grey(s), o)) for s, o in zip((2, 3), observed, strict=True)]
@@ -129,7 +129,7 @@ def test_a_raw_png_body_takes_its_fields_from_the_query(client: TestClient) -> N
 def test_encode_takes_the_three_ways(client: TestClient) -> None:
     image = _with_alpha(_grey(5), _observed())
     by_json = _ok(client.post("/encode", json={"images": [_b64(image)], "class_label": 7}))
-    by_form = _ok(client.post("/encode", files=_files("image", [image]), data={"class_label": "7"}))
+    by_form = _ok(client.post("/encode", files=_files("images", [image]), data={"class_label": "7"}))
     by_raw = _ok(client.post("/encode?class_label=7", content=image, headers=RAW))
     # A query field also serves a JSON body that lacks it (the body's own field would win).
     by_query = _ok(client.post("/encode?class_label=7", json={"images": [_b64(image)]}))
@@ -160,20 +160,20 @@ ONE = {"class_label": "1"}
 
 BAD_UPLOADS = {
     "mask of another size": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]) + _files("mask", [WIDE]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]) + _files("masks", [WIDE]),
                          data=ONE),
         422, "another size",
     ),
     "fewer masks than images": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD, GOOD]) + _files("mask", [GOOD]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD, GOOD]) + _files("masks", [GOOD]),
                          data=ONE),
         422, "1 masks for 2 images",
     ),
     "image of another size": (
-        lambda c: c.post("/encode", files=_files("image", [WIDE]), data=ONE), 422, "takes 16x16"
+        lambda c: c.post("/encode", files=_files("images", [WIDE]), data=ONE), 422, "takes 16x16"
     ),
     "image with no observed pixel, multipart": (
-        lambda c: c.post("/complete", files=_files("image", [NOTHING_OBSERVED]), data=ONE),
+        lambda c: c.post("/complete", files=_files("images", [NOTHING_OBSERVED]), data=ONE),
         422, "no observed pixel",
     ),
     "image with no observed pixel, raw": (
@@ -186,12 +186,12 @@ BAD_UPLOADS = {
     ),
     "no content type": (lambda c: c.post("/encode", content=GOOD), 415, "unsupported"),
     "more image parts than the limit": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD] * (LIMIT + 1)),
+        lambda c: c.post("/complete", files=_files("images", [GOOD] * (LIMIT + 1)),
                          data={**ONE, "response": "json"}),
         422, f"at most {LIMIT} per request",
     ),
     "more parts than images and masks may have": (
-        lambda c: c.post("/encode", files=_files("image", [GOOD] * (2 * LIMIT + 1)), data=ONE),
+        lambda c: c.post("/encode", files=_files("images", [GOOD] * (2 * LIMIT + 1)), data=ONE),
         422, f"more than {2 * LIMIT} files",
     ),
     "multipart without a boundary": (
@@ -206,36 +206,36 @@ BAD_UPLOADS = {
         400, "cannot be parsed",
     ),
     "unknown form field": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]), data={"clas": "1"}),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]), data={"clas": "1"}),
         422, "'clas'",
     ),
-    "the file field of /score": (
-        lambda c: c.post("/complete", files=_files("images", [GOOD]), data=ONE), 422, "'images'"
+    "the singular file field": (
+        lambda c: c.post("/complete", files=_files("image", [GOOD]), data=ONE), 422, "'image'"
     ),
     "text in the image field": (
-        lambda c: c.post("/complete", files=_files("mask", [GOOD]), data={"image": "x", **ONE}),
+        lambda c: c.post("/complete", files=_files("masks", [GOOD]), data={"images": "x", **ONE}),
         422, "must be a file",
     ),
     "a file in a text field": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]) + _files("steps", [GOOD]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]) + _files("steps", [GOOD]),
                          data=ONE),
         422, "must be text",
     ),
     "no image file": (
-        lambda c: c.post("/complete", files=_files("mask", [GOOD]), data=ONE), 422, "no image"
+        lambda c: c.post("/complete", files=_files("masks", [GOOD]), data=ONE), 422, "no image"
     ),
     "empty image file": (
-        lambda c: c.post("/complete", files=_files("image", [b""]), data=ONE), 422, "empty"
+        lambda c: c.post("/complete", files=_files("images", [b""]), data=ONE), 422, "empty"
     ),
     "empty raw body": (
         lambda c: c.post("/complete?class_label=1", content=b"", headers=RAW), 422, "empty"
     ),
     "steps not an integer": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]), data={**ONE, "steps": "x"}),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]), data={**ONE, "steps": "x"}),
         422, "steps must be an integer",
     ),
     "negative steps": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]), data={**ONE, "steps": "-1"}),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]), data={**ONE, "steps": "-1"}),
         422, "steps is -1",
     ),
     "too many steps in the query": (
@@ -243,21 +243,21 @@ BAD_UPLOADS = {
         422, "at most 40",
     ),
     "unknown response": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]),
                          data={**ONE, "response": "gif"}),
         422, "response",
     ),
     "response=png for two images": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD, GOOD]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD, GOOD]),
                          data={**ONE, "response": "png"}),
         422, "response=png",
     ),
     "a class the model lacks in the query a form field overrides": (
-        lambda c: c.post("/complete?class_label=99", files=_files("image", [GOOD]), data=ONE),
+        lambda c: c.post("/complete?class_label=99", files=_files("images", [GOOD]), data=ONE),
         422, "out of range",
     ),
     "a field given twice": (
-        lambda c: c.post("/complete", files=_files("image", [GOOD]),
+        lambda c: c.post("/complete", files=_files("images", [GOOD]),
                          data={"class_label": ["1", "2"]}),
         422, "more than once",
     ),
@@ -266,7 +266,7 @@ BAD_UPLOADS = {
         415, "not an image",
     ),
     "unknown model in a form": (
-        lambda c: c.post("/encode", files=_files("image", [GOOD]), data={**ONE, "model": "nope"}),
+        lambda c: c.post("/encode", files=_files("images", [GOOD]), data={**ONE, "model": "nope"}),
         404, "unknown model",
     ),
 }  # fmt: skip

@@ -74,7 +74,7 @@ def test_the_docs_pages_need_no_other_host(client: TestClient, page: str) -> Non
 def test_the_image_routes_describe_their_three_ways_in(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     limit = TEST_SETTINGS["max_images_per_request"]
-    files = {"/score": ["images"], "/complete": ["image", "mask"], "/encode": ["image", "mask"]}
+    files = {"/score": ["images"], "/complete": ["images", "masks"], "/encode": ["images", "masks"]}
     for path, names in files.items():
         operation = document["paths"][path]["post"]
         content = operation["requestBody"]["content"]

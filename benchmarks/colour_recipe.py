@@ -71,7 +71,8 @@ def train_and_export(recipe: str, data: Path, minutes: float, workdir: Path) -> 
         name=recipe,
     )  # fmt: skip
     started = time.perf_counter()
-    result = train(config, outdir=workdir / "runs", extra_callbacks=[time_budget(minutes * 60)])
+    budget = [time_budget(minutes * 60)]
+    result = train(config, outdir=workdir / "runs", extra_callbacks=budget, verbose=False)
     seconds = time.perf_counter() - started
     version_dir = export_model(
         result.gan, workdir / "models", recipe, holdout=result.holdout, run_dir=result.run_dir

@@ -129,7 +129,9 @@ def test_a_raw_png_body_takes_its_fields_from_the_query(client: TestClient) -> N
 def test_encode_takes_the_three_ways(client: TestClient) -> None:
     image = _with_alpha(_grey(5), _observed())
     by_json = _ok(client.post("/encode", json={"images": [_b64(image)], "class_label": 7}))
-    by_form = _ok(client.post("/encode", files=_files("images", [image]), data={"class_label": "7"}))
+    by_form = _ok(
+        client.post("/encode", files=_files("images", [image]), data={"class_label": "7"})
+    )
     by_raw = _ok(client.post("/encode?class_label=7", content=image, headers=RAW))
     # A query field also serves a JSON body that lacks it (the body's own field would win).
     by_query = _ok(client.post("/encode?class_label=7", json={"images": [_b64(image)]}))

@@ -167,8 +167,9 @@ BAD_UPLOADS = {
         422, "another size",
     ),
     "fewer masks than images": (
-        lambda c: c.post("/complete", files=_files("images", [GOOD, GOOD]) + _files("masks", [GOOD]),
-                         data=ONE),
+        lambda c: c.post(
+            "/complete", files=_files("images", [GOOD, GOOD]) + _files("masks", [GOOD]), data=ONE
+        ),
         422, "1 masks for 2 images",
     ),
     "image of another size": (

@@ -48,6 +48,13 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(RUNS), help="comma-separated runs")
     parser.add_argument("--dataset", default="mnist-idx:../shared/data/mnist")
     parser.add_argument(
+        "--recipe",
+        choices=("classic", "auto"),
+        default="classic",
+        help="classic: the bundled model's options; auto: gan-train's automatic recipe "
+        "(z_dim and batch size kept)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path("benchmarks/results/missing_data_training.json")
     )
     args = parser.parse_args()
@@ -63,6 +70,7 @@ def main() -> None:
     base = TrainConfig(
         dataset=args.dataset, resolution=28, conditional=True, z_dim=64, steps=args.steps,
         batch_size=args.batch_size, sample_every=0, checkpoint_every=0, log_every=100,
+        recipe=args.recipe, explicit=("z_dim", "batch_size"),
     )  # fmt: skip
     reference: Any = None
     rows: list[dict[str, Any]] = []
@@ -98,7 +106,9 @@ def main() -> None:
               f"FD {row['fd']:8.3f}  P {row['precision']:.3f}  R {row['recall']:.3f}  "
               f"({row['steps']} steps, {seconds:.0f} s)", flush=True)  # fmt: skip
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        result_json = {"cpu": cpu_model(), "num_generated": args.num, "rows": rows}
+        result_json = {
+            "cpu": cpu_model(), "num_generated": args.num, "recipe": args.recipe, "rows": rows
+        }  # fmt: skip
         args.out.write_text(json.dumps(result_json, indent=2) + "\n")
     print(f"CPU: {cpu_model()}; wrote {args.out}")
 

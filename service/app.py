@@ -54,6 +54,7 @@ from service.playground import playground_router
 from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
+from service.shortcut import GenerateShortcut, route_of
 from service.walk_routes import walk_router
 
 logger = logging.getLogger("service")
@@ -242,6 +243,8 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.include_router(playground_router)
     install_openapi(app, settings)
     install_docs(app)
+    # Innermost: the plain POST /generate goes straight to its route function (see the module).
+    app.add_middleware(GenerateShortcut, route=route_of(model_router, "POST", "/generate"))
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

@@ -19,7 +19,9 @@ Middleware, outermost first: :class:`~service.logs.RequestLog` (request id, one 
 request), :class:`~service.metrics.RequestMetrics`, :class:`~service.auth.ApiKeys` (401 from the
 headers alone, before any body is read, for the model routes when ``GAN_API_KEYS`` is set;
 /healthz, /readyz and /metrics never need a key), :class:`BodyLimit` (413 over the size limit,
-408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``).
+408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``),
+:class:`~service.shortcut.GenerateShortcut` (a plain ``POST /generate`` straight to its route
+function, past FastAPI's routing and dependency resolution).
 
 Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
 encodes the generated PNGs (each batcher keeps at most a few batches waiting for it), and

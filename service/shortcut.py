@@ -10,7 +10,8 @@ a plain one-seed ``POST /generate`` put about half of the loop's time per reques
 route matching (every route's regex, twice), dependency resolution and the exception and
 exit-stack wrappers around the endpoint, all of them the same for every such request.
 
-What it takes: ``POST /generate`` with no query string, a JSON ``Content-Type`` and a body that
+What it takes: ``POST /generate`` with no query string, a JSON ``Content-Type``
+(``application/json`` or ``application/*+json``, the types FastAPI parses as JSON) and a body that
 parses and validates as :class:`~service.schemas.GenerateRequest`. It then does what the route's
 dependencies would (``get_engine``: 503 until ready; ``get_settings``) and calls the route's own
 function, :func:`service.routes.generate`, so that every rule, limit and answer is the route's.
@@ -44,7 +45,7 @@ from service.schemas import GenerateRequest
 def route_of(router: Any, method: str, path: str) -> APIRoute:
     """The :class:`APIRoute` of ``router`` that answers ``method`` on ``path``."""
     for route in router.routes:
-        if isinstance(route, APIRoute) and route.path == path and method in route.methods:
+        if isinstance(route, APIRoute) and route.path == path and method in (route.methods or ()):
             return route
     raise LookupError(f"no route {method} {path}")
 
@@ -63,7 +64,9 @@ class GenerateShortcut:
             return False
         for name, value in scope["headers"]:
             if name == b"content-type":
-                return is_json(value.decode("latin-1"))
+                # FastAPI parses a body as JSON only for application/json and application/*+json.
+                media_type = value.decode("latin-1").split(";")[0].strip().lower()
+                return media_type.startswith("application/") and is_json(media_type)
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -47,6 +47,12 @@ CASES: dict[str, tuple[str, bytes, dict[str, str]]] = {
     "deeply nested JSON": ("/generate", b'{"seeds": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", JSON),
     "empty body": ("/generate", b"", JSON),
     "not JSON": ("/generate", b'{"seeds": [1]}', {"Content-Type": "text/plain"}),
+    "JSON suffix, not application": (
+        "/generate",
+        b'{"seeds": [1]}',
+        {"Content-Type": "text/x+json"},
+    ),
+    "JSON suffix": ("/generate", b'{"seeds": [1]}', {"Content-Type": "application/x-gan+json"}),
     "query string": ("/generate?seeds=1", b'{"seeds": [1]}', JSON),
     "too large": ("/generate", b'{"seeds": [1], "model": "' + b"x" * 70_000 + b'"}', JSON),
 }

@@ -19,7 +19,9 @@ Middleware, outermost first: :class:`~service.logs.RequestLog` (request id, one 
 request), :class:`~service.metrics.RequestMetrics`, :class:`~service.auth.ApiKeys` (401 from the
 headers alone, before any body is read, for the model routes when ``GAN_API_KEYS`` is set;
 /healthz, /readyz and /metrics never need a key), :class:`BodyLimit` (413 over the size limit,
-408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``).
+408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``),
+:class:`~service.shortcut.GenerateShortcut` (a plain ``POST /generate`` straight to its route
+function, past FastAPI's routing and dependency resolution).
 
 Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
 encodes the generated PNGs (each batcher keeps at most a few batches waiting for it), and
@@ -54,6 +56,7 @@ from service.playground import playground_router
 from service.reload import ModelWatcher
 from service.routes import model_router, router
 from service.settings import Settings
+from service.shortcut import GenerateShortcut, route_of
 from service.walk_routes import walk_router
 
 logger = logging.getLogger("service")
@@ -242,6 +245,8 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.include_router(playground_router)
     install_openapi(app, settings)
     install_docs(app)
+    # Innermost: the plain POST /generate goes straight to its route function (see the module).
+    app.add_middleware(GenerateShortcut, route=route_of(model_router, "POST", "/generate"))
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

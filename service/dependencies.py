@@ -69,10 +69,16 @@ async def get_engine(request: Request) -> InferenceEngine:
     return engine
 
 
+def is_json(content_type: str) -> bool:
+    """True for a ``Content-Type`` header that declares JSON (``application/json``, ``*+json``)."""
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def json_content(request: Request) -> None:
     """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json" and not content_type.endswith("+json"):
+    if not is_json(content_type):
         raise UnsupportedMediaType(
             f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
         )

@@ -157,7 +157,9 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every option."""
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data["explicit"] = list(self.explicit)  # as JSON reads it back
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:

@@ -24,6 +24,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,7 +249,7 @@ def _write_run_files(
     data: ImageData,
     command: str,
     resumed: bool,
-    choices: list[recipe.Choice],
+    choices: Sequence[recipe.Choice] = (),
 ) -> None:
     (run_dir / "options.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     meta_path = run_dir / "run.json"

@@ -24,6 +24,9 @@ and the README's table of 8-minute runs, and from the data-efficient GAN literat
   batch norm puts the class into every layer of G; the auxiliary class loss (AC-GAN) makes D
   learn the classes from the labels rather than only from the adversarial game; together they
   give every class but one picture each, and the mode-seeking term (MSGAN) restores the variety.
+- Grey images keep the plain options: on 9,000 MNIST digits (8 minutes each, side by side) they
+  reached class accuracy 0.85 and FD 3.5 where the small-data measures reached 0.56 and 13.1.
+  Data sets of 20,000 images or more keep them too: the measures were measured on small ones.
 - Small data sets need DiffAugment (Zhao et al. 2020) against a D that memorises them; cutout
   hides too much of a 32-pixel digit, colour jitter suits colour images only.
 - R1 slowed the step by a third and stopped neither collapse, so it stays off.
@@ -106,9 +109,16 @@ def auto_choices(
     ``architecture`` and ``loss`` are the user's when given: the optimizer settings follow them
     (SNGAN's for the ResNet with hinge, WGAN-GP's for wgan-gp).
     """
-    small = num_images < SMALL_DATA
-    class_loss = conditional and (architecture or "dcgan") == "dcgan"
+    # The measures below were measured to help on small colour data sets; on grey MNIST (9,000
+    # images) the plain options trained better in the same time, so grey data keeps them.
+    small = num_images < SMALL_DATA and channels == 3
+    grey = channels == 1
+    conditioned = conditional and small  # the class-conditioning measures
+    class_loss = conditioned and (architecture or "dcgan") == "dcgan"
     size = f"{num_images:,} training images"
+    plain = "grey images: the plain DCGAN options (on 9,000 MNIST digits they beat the small-data "
+    plain += "measures in the same time)"
+    large = f"{size}: it helped below {SMALL_DATA:,} colour images"
     arch = architecture or "dcgan"
     if arch == "resnet":
         loss = loss or "hinge"
@@ -120,12 +130,13 @@ def auto_choices(
             width //= 2  # two more doublings toward 4x4: keep the step affordable
     if small:
         # Cutout hid too much of a 32-pixel digit (class accuracy 0.50 against 0.84 without).
-        policy = "color,translation" if channels == 3 else "translation"
+        policy = "color,translation"
         augment_reason = (
             f"DiffAugment: with {size} (< {SMALL_DATA:,}) the discriminator memorises the data "
             "and the generator collapses without it"
-            + ("" if channels == 3 else " (no colour jitter for grey images)")
         )
+    elif grey:
+        policy, augment_reason = "", "none: " + plain
     else:
         policy = ""
         augment_reason = f"none: {size} are enough for the discriminator not to memorise them"
@@ -146,14 +157,17 @@ def auto_choices(
             "--architecture resnet on GPUs for CIFAR-10-sized data",
         ),
         Choice(
-            "g_conditioning", "batchnorm" if conditional else "concat",
+            "g_conditioning", "batchnorm" if conditioned else "concat",
             "conditional batch norm: the class sets every layer's gain and bias, so G cannot "
             "ignore it (with the label only beside z, G learnt colours and ignored the class)"
-            if conditional else "no classes",
+            if conditioned else "an embedding of the class beside z: " + (
+                "no classes" if not conditional else plain if grey else large
+            ),
         ),
         Choice(
             "g_width", width,
-            f"{'narrow' if small else 'standard'} for {size} at {resolution}x{resolution}",
+            f"narrow for {size} at {resolution}x{resolution}" if small else
+            plain if grey else f"standard for {size} at {resolution}x{resolution}",
         ),
         Choice("d_width", width, "as the generator's, so neither network overpowers the other"),
         Choice("loss", loss, _LOSS_REASONS.get(loss, "given")),
@@ -163,13 +177,17 @@ def auto_choices(
             "D also classifies the real images by its class projection and G is rewarded for "
             "images of the asked class (AC-GAN): D learns the classes from labels, not only "
             "from the adversarial game" if class_loss else
-            "off: " + ("no classes" if not conditional else "the ResNet has no class scores"),
+            "off: " + (
+                "no classes" if not conditional else plain if grey else
+                "the ResNet has no class scores" if conditioned else large
+            ),
         ),
         Choice(
-            "diversity_weight", 1.0 if conditional else 0.0,
+            "diversity_weight", 1.0 if conditioned else 0.0,
             "mode-seeking term (MSGAN): two latents of one class must give different images, "
             "against the one-picture-per-class collapse of small conditional data sets"
-            if conditional else "off: no classes",
+            if conditioned else "off: " + ("no classes" if not conditional else
+                                          plain if grey else large),
         ),
         Choice("augment", policy, augment_reason),
         Choice(

@@ -31,22 +31,23 @@ def test_small_colour_data_gets_diffaugment_with_colour_and_narrow_networks():
 
 
 def test_conditional_data_gets_class_conditioning_a_class_loss_and_mode_seeking():
-    options = chosen(TrainConfig(conditional=True, recipe="auto"), 3000)
+    options = chosen(TrainConfig(conditional=True, channels=3, recipe="auto"), 3000)
     assert options["g_conditioning"] == "batchnorm"
     assert options["class_weight"] == options["diversity_weight"] == 1.0
-    plain = chosen(TrainConfig(conditional=False, recipe="auto"), 3000)
+    plain = chosen(TrainConfig(conditional=False, channels=3, recipe="auto"), 3000)
     assert plain["class_weight"] == plain["diversity_weight"] == 0.0
 
 
 def test_a_given_resnet_gets_no_class_loss_it_cannot_have():
-    config = TrainConfig(conditional=True, recipe="auto", architecture="resnet",
+    config = TrainConfig(conditional=True, channels=3, recipe="auto", architecture="resnet",
                          explicit=("architecture",))  # fmt: skip
     assert chosen(config, 3000)["class_weight"] == 0.0  # and the config validated
 
 
-def test_small_grey_data_is_augmented_without_colour_jitter():
-    options = chosen(TrainConfig(resolution=28, channels=1, recipe="auto"), 9000)
-    assert options["augment"] == "translation"
+def test_grey_data_keeps_the_plain_options_measured_on_mnist():
+    options = chosen(TrainConfig(resolution=28, channels=1, conditional=True, recipe="auto"), 9000)
+    classic = TrainConfig()
+    assert options == {name: getattr(classic, name) for name in RECIPE_FIELDS}
 
 
 def test_large_data_sets_are_not_augmented_and_get_standard_widths():
@@ -60,7 +61,9 @@ def test_tiny_data_sets_get_a_smaller_batch():
 
 
 def test_explicit_options_are_kept_and_reported_as_given():
-    config = TrainConfig(recipe="auto", g_width=8, augment="", explicit=("g_width", "augment"))
+    config = TrainConfig(
+        recipe="auto", channels=3, g_width=8, augment="", explicit=("g_width", "augment")
+    )
     resolved, choices = resolve(config, 3000)
     assert resolved.g_width == 8 and resolved.augment == ""
     assert resolved.d_width == 32  # not given: the recipe's
@@ -101,12 +104,12 @@ def test_gan_train_applies_the_recipe_prints_it_and_records_it(
     out = capsys.readouterr().out
     # 1,797 digits less the held-out tenth (holdout 1000 is capped at a tenth of the data)
     assert "recipe auto for 1,618 training images of 16x16x1" in out
-    assert "--augment           translation" in out
+    assert "--augment           ''" in out and "grey images: the plain DCGAN options" in out
     assert "--batch-size        16" in out and "given on the command line" in out
     run = next(tmp_path.iterdir())
     options = json.loads((run / "options.json").read_text())
     assert options["recipe"] == "auto" and options["explicit"] == ["batch_size"]
-    assert options["augment"] == "translation" and options["g_width"] == 32
+    assert options["augment"] == "" and options["g_width"] == 64
     assert options["batch_size"] == 16
     recorded = {r["option"]: r for r in json.loads((run / "run.json").read_text())["recipe"]}
     assert set(recorded) == set(RECIPE_FIELDS)
@@ -115,7 +118,7 @@ def test_gan_train_applies_the_recipe_prints_it_and_records_it(
     # A resume keeps what the run was resolved to, and its flags do not clash with it.
     assert train_main(["--resume", str(run), "--steps", "3"]) == 0
     assert "recipe auto" not in capsys.readouterr().out
-    assert json.loads((run / "options.json").read_text())["g_width"] == 32
+    assert json.loads((run / "options.json").read_text())["g_width"] == 64
 
 
 def test_recipe_classic_on_the_command_line_keeps_the_plain_defaults(

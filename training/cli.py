@@ -175,7 +175,11 @@ def build_train_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = TrainConfig()
-    options = parser.add_argument_group("training options (defaults in brackets)")
+    options = parser.add_argument_group(
+        "training options (classic defaults in brackets; --recipe auto, the default, chooses "
+        "the architecture, widths, loss, regularisation, augmentation, batch and optimizer "
+        "from the data unless given)"
+    )
     for f in dataclasses.fields(TrainConfig):
         if f.name == "explicit":  # the flags given: gan-train fills it in
             continue

@@ -5,7 +5,7 @@ Usage (service.app includes it beside the model routes, behind the same API key)
     app.include_router(completion_router)   # behind the ApiKeys middleware when keys are configured
 
 Both take their images the three ways ``POST /score`` does (:mod:`service.uploads`): multipart
-``image`` files with optional ``mask`` files and form fields, a raw ``image/*`` body with the
+``images`` files with optional ``masks`` files and form fields, a raw ``image/*`` body with the
 other fields in the query, or JSON (:mod:`service.completion_schemas`) with base64 ``images``
 and ``masks``. Images have the model's resolution; their alpha channel marks missing pixels
 (alpha 0 = missing), or a separate mask image per image does (black = missing). ``/encode``
@@ -218,7 +218,7 @@ async def encode(
 ) -> EncodeResponse:
     """The encoder's latent of each image; POST /generate with ``noise`` re-generates it.
 
-    Send multipart ``image`` files (optional ``mask`` files, one per image) with form fields,
+    Send multipart ``images`` files (optional ``masks`` files, one per image) with form fields,
     one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
     or JSON with base64 ``images`` (and ``masks``).
     """
@@ -284,7 +284,7 @@ async def complete(
     """Complete images: the encoder's guess of z, refined by ``steps`` optimisation steps on
     the observed pixels, then the observed pixels kept and the missing ones generated.
 
-    Send multipart ``image`` files (optional ``mask`` files, one per image) with form fields,
+    Send multipart ``images`` files (optional ``masks`` files, one per image) with form fields,
     one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
     or JSON with base64 ``images`` (and ``masks``).
     """

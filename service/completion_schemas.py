@@ -4,7 +4,7 @@ Usage::
 
     body = CompleteRequest(images=[png_base64], masks=[mask_base64], class_label=3, steps=50)
 
-These are the JSON bodies; the same fields come as form fields (with ``image`` and ``mask``
+These are the JSON bodies; the same fields come as form fields (with ``images`` and ``masks``
 files) or query parameters (with a raw image body), see :mod:`service.uploads`. Images are
 base64 image files (PNG, WebP, ...) of exactly the model's resolution. Missing pixels
 are marked by the image's alpha channel (alpha 0 = missing) or by a separate mask image per

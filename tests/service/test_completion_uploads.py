@@ -1,5 +1,5 @@
-"""POST /complete and /encode take images the three ways /score does: multipart ``image`` and
-``mask`` files with form fields, a raw ``image/png`` body (alpha = mask) with the fields in the
+"""POST /complete and /encode take images the three ways /score does: multipart ``images`` and
+``masks`` files with form fields, a raw ``image/png`` body (alpha = mask) with the fields in the
 query, or JSON base64; each way gives the same answer, and each bad upload a clear 4xx."""
 
 from __future__ import annotations

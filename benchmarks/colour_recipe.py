@@ -30,18 +30,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 COLUMNS = ("class_accuracy", "fd", "precision", "recall", "coverage_mean")
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def time_budget(seconds: float) -> Any:

@@ -44,6 +44,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
@@ -138,19 +140,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def cpu_model() -> str:
-    """The CPU's model name as ``lscpu`` prints it (every figure is printed beside it)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        out = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "model name":
-            return value.strip()
-    return "unknown CPU"
 
 
 def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 300.0) -> None:

@@ -45,11 +45,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -314,18 +315,6 @@ def print_scale(results: list[dict[str, Any]]) -> None:
         )
     if any(r["images_per_s"] is None for r in results):
         print("n/a: TensorFlow compiles cross-device updates with XLA only on GPUs")
-
-
-def cpu_model() -> str:
-    """The CPU's model name as ``lscpu`` prints it (printed beside every speed figure)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 PRECISION_BASE: dict[str, Any] = {

@@ -156,18 +156,23 @@ class GAN(keras.Model):
         seed = self._seed(phase, Draw.NOISE)
         return _global_draw(tf.random.stateless_normal, seed, batch, [self.config.z_dim])
 
+    def _augmented(self, images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        if self.augment is None:
+            return images
+        return self.augment(images, seed, _batch_slice())
+
     def _d(self, images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        if self.augment is not None:
-            images = self.augment(images, seed, _batch_slice())
+        images = self._augmented(images, seed)
         return tf.cast(self.discriminator([images, labels], training=True), tf.float32)
 
-    def _d_scores(
+    def _judge(
         self, images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """D's logits and class scores [B, K] (auxiliary class loss on) for one augmented pass."""
-        assert self.classified is not None
-        if self.augment is not None:
-            images = self.augment(images, seed, _batch_slice())
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """D's logits, with its class scores [B, K] when the auxiliary class loss is on (one
+        augmented pass either way)."""
+        if self.classified is None:
+            return self._d(images, labels, seed), None
+        images = self._augmented(images, seed)
         logits, scores = self.classified([images, labels], training=True)
         return tf.cast(logits, tf.float32), tf.cast(scores, tf.float32)
 
@@ -188,19 +193,16 @@ class GAN(keras.Model):
         fake = self._measure(self.generator([z, labels], training=True), fake_masks)
         real_seed = self._seed(phase, Draw.AUGMENT_REAL)
         with tf.GradientTape() as tape:
-            class_loss = None
-            if self.classified is not None:
-                # Only the real images teach D the classes (classifying fakes would teach it
-                # G's mistakes as well).
-                real_logits, real_scores = self._d_scores(real, labels, real_seed)
-                class_loss = self._class_loss(real_scores, labels)
-            else:
-                real_logits = self._d(real, labels, real_seed)
+            real_logits, real_scores = self._judge(real, labels, real_seed)
             fake_logits = self._d(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
             per_example = losses.discriminator_loss(
                 cfg.loss, real_logits, fake_logits, cfg.label_smoothing
             )
-            if class_loss is not None:
+            class_loss = None
+            if real_scores is not None:
+                # Only the real images teach D the classes (classifying fakes would teach it
+                # G's mistakes as well).
+                class_loss = self._class_loss(real_scores, labels)
                 per_example += class_loss
             penalty = tf.zeros_like(per_example)
             if cfg.loss == "wgan-gp":
@@ -238,13 +240,10 @@ class GAN(keras.Model):
             labels = paired_labels(labels)
         with tf.GradientTape() as tape:
             fake = self._measure(self.generator([z, labels], training=True), None)
-            seed = self._seed(phase, Draw.AUGMENT_FAKE)
-            if self.classified is not None:
-                logits, scores = self._d_scores(fake, labels, seed)
-                per_example = losses.generator_loss(self.config.loss, logits)
+            logits, scores = self._judge(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
+            per_example = losses.generator_loss(self.config.loss, logits)
+            if scores is not None:
                 per_example += self._class_loss(scores, labels)
-            else:
-                per_example = losses.generator_loss(self.config.loss, self._d(fake, labels, seed))
             if seeking:
                 per_example += self.config.diversity_weight * mode_seeking(z, fake)
             loss = self._average(per_example)

@@ -119,15 +119,15 @@ def auto_choices(
     plain = "grey images: the plain DCGAN options (on 9,000 MNIST digits they beat the small-data "
     plain += "measures in the same time)"
     large = f"{size}: it helped below {SMALL_DATA:,} colour images"
+    # Why a class-conditioning measure is off, when it is.
+    unconditioned = "no classes" if not conditional else plain if grey else large
     arch = architecture or "dcgan"
-    if arch == "resnet":
-        loss = loss or "hinge"
-        width = 32 if small else 64  # the ResNet's base width (64 = BigGAN's CIFAR-10 networks)
-    else:
-        loss = loss or "nonsaturating"
-        width = 32 if small else 64  # channels at the finest level, doubling toward 4x4
-        if resolution >= 64:
-            width //= 2  # two more doublings toward 4x4: keep the step affordable
+    loss = loss or ("hinge" if arch == "resnet" else "nonsaturating")
+    # The DCGAN's channels at the finest level (doubling toward 4x4), or the ResNet's base width
+    # (64 = BigGAN's CIFAR-10 networks).
+    width = 32 if small else 64
+    if arch == "dcgan" and resolution >= 64:
+        width //= 2  # two more doublings toward 4x4: keep the step affordable
     if small:
         # Cutout hid too much of a 32-pixel digit (class accuracy 0.50 against 0.84 without).
         policy = "color,translation"
@@ -135,11 +135,11 @@ def auto_choices(
             f"DiffAugment: with {size} (< {SMALL_DATA:,}) the discriminator memorises the data "
             "and the generator collapses without it"
         )
-    elif grey:
-        policy, augment_reason = "", "none: " + plain
     else:
         policy = ""
-        augment_reason = f"none: {size} are enough for the discriminator not to memorise them"
+        augment_reason = "none: " + (
+            plain if grey else f"{size} are enough for the discriminator not to memorise them"
+        )
     batch = 64 if num_images >= 640 else 32
     if loss == "wgan-gp":
         n_critic, beta1, beta2 = 5, 0.0, 0.9
@@ -160,9 +160,7 @@ def auto_choices(
             "g_conditioning", "batchnorm" if conditioned else "concat",
             "conditional batch norm: the class sets every layer's gain and bias, so G cannot "
             "ignore it (with the label only beside z, G learnt colours and ignored the class)"
-            if conditioned else "an embedding of the class beside z: " + (
-                "no classes" if not conditional else plain if grey else large
-            ),
+            if conditioned else f"an embedding of the class beside z: {unconditioned}",
         ),
         Choice(
             "g_width", width,
@@ -177,17 +175,13 @@ def auto_choices(
             "D also classifies the real images by its class projection and G is rewarded for "
             "images of the asked class (AC-GAN): D learns the classes from labels, not only "
             "from the adversarial game" if class_loss else
-            "off: " + (
-                "no classes" if not conditional else plain if grey else
-                "the ResNet has no class scores" if conditioned else large
-            ),
+            "off: the ResNet has no class scores" if conditioned else f"off: {unconditioned}",
         ),
         Choice(
             "diversity_weight", 1.0 if conditioned else 0.0,
             "mode-seeking term (MSGAN): two latents of one class must give different images, "
             "against the one-picture-per-class collapse of small conditional data sets"
-            if conditioned else "off: " + ("no classes" if not conditional else
-                                          plain if grey else large),
+            if conditioned else f"off: {unconditioned}",
         ),
         Choice("augment", policy, augment_reason),
         Choice(

@@ -39,6 +39,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--num", type=int, default=5000, help="generated images per evaluation")
+    parser.add_argument(
+        "--eval-every", type=int, default=0,
+        help="also evaluate every N steps (2,000 samples) and record each run's curve",
+    )  # fmt: skip
     parser.add_argument("--only", default=",".join(RUNS), help="comma-separated runs")
     parser.add_argument("--dataset", default="mnist-idx:../shared/data/mnist")
     parser.add_argument(
@@ -64,7 +68,7 @@ def main() -> None:
     base = TrainConfig(
         dataset=args.dataset, resolution=28, conditional=True, z_dim=64, steps=args.steps,
         batch_size=args.batch_size, sample_every=0, checkpoint_every=0, log_every=100,
-        recipe=args.recipe, explicit=("z_dim", "batch_size"),
+        recipe=args.recipe, explicit=("z_dim", "batch_size"), eval_every=args.eval_every,
     )  # fmt: skip
     reference: Any = None
     rows: list[dict[str, Any]] = []
@@ -94,6 +98,7 @@ def main() -> None:
             "steps": int(gan.step.numpy()),
             "train_seconds": round(seconds, 1),
             **{k: metrics[k] for k in ("class_accuracy", "fd", "precision", "recall")},
+            "curve": curve(result.run_dir),
         }
         rows.append(row)
         print(f"{name:18s} observed {observed:.3f}  acc {row['class_accuracy']:.3f}  "
@@ -105,6 +110,20 @@ def main() -> None:
         }  # fmt: skip
         args.out.write_text(json.dumps(result_json, indent=2) + "\n")
     print(f"CPU: {cpu_model()}; wrote {args.out}")
+
+
+def curve(run_dir: Path) -> list[dict[str, float]]:
+    """The run's ``--eval-every`` evaluations: step, class accuracy and FD (empty without)."""
+    points = []
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        if "eval/class_accuracy" in record:
+            points.append({
+                "step": record["step"],
+                "class_accuracy": round(record["eval/class_accuracy"], 4),
+                "fd": round(record["eval/fd"], 3),
+            })  # fmt: skip
+    return points
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""PNG encoding of generated images and safe decoding of uploaded ones (Pillow).
+"""PNG encoding of generated images (zlib) and safe decoding of uploaded ones (Pillow).
 
 Usage::
 
     png = encode_png(images[0], compress_level=6)      # uint8 [H, W, C] -> PNG bytes
     array, size = decode_image(data, max_pixels=2**24, resolution=28, channels=1)
+
+The encoder writes the PNG chunks itself around one ``zlib.compress`` call: for the small
+images a GAN makes, Pillow's per-image set-up (its Python save path and encoder object) cost
+several times the compression itself, on the model thread that every batch waits for.
+``benchmarks/png_encoding.py`` compares the two.
 
 These functions are CPU work: the routes run them in a thread pool, never on the event loop.
 ``decode_image`` reads only the header before checking the pixel count, so a decompression bomb
@@ -15,7 +20,9 @@ function training applies to its images.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -28,14 +35,34 @@ from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 _FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
+# PNG colour type by channel count: grayscale, RGB, RGBA (8 bits each).
+_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC-32 of type and data."""
+    crc = zlib.crc32(data, zlib.crc32(kind))
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+_IEND = _chunk(b"IEND", b"")
+
+
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
-    """PNG bytes of a uint8 [H, W, 1] (grayscale) or [H, W, 3] (RGB) image."""
-    pixels = image[..., 0] if image.shape[-1] == 1 else image
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pixels)).save(
-        buffer, format="PNG", compress_level=compress_level
-    )
-    return buffer.getvalue()
+    """PNG bytes of a uint8 [H, W, 1] (grayscale), [H, W, 3] (RGB) or [H, W, 4] (RGBA) image.
+
+    A standard 8-bit, non-interlaced PNG: every row with filter type 0 (none), deflated at
+    ``compress_level`` (0-9, zlib's levels, as Pillow's ``compress_level``).
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] not in _COLOUR_TYPES:
+        raise ValueError(f"expected uint8 [H, W, 1|3|4], got {image.dtype} {image.shape}")
+    height, width, channels = image.shape
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # column 0: each row's filter
+    rows[:, 1:] = image.reshape(height, width * channels)
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[channels], 0, 0, 0)
+    data = zlib.compress(rows.tobytes(), compress_level)
+    return b"".join((_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", data), _IEND))
 
 
 def encode_pngs(images: np.ndarray, compress_level: int = 6) -> list[bytes]:

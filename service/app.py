@@ -47,6 +47,7 @@ from service.auth import ApiKeys
 from service.completion import completion_router
 from service.dependencies import ERRORS, known_query_only
 from service.errors import error_response, install_handlers
+from service.heap import settle
 from service.inference import InferenceEngine
 from service.logs import RequestLog
 from service.metrics import Metrics, RequestMetrics
@@ -169,8 +170,11 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         app.state.encode_pool = ThreadPoolExecutor(
             settings.codec_threads, thread_name_prefix="encode"
         )
+        nonlocal repository
         loop = asyncio.get_running_loop()
-        repo = repository
+        # The engine owns the repository from here on; a reference kept in this frame or the
+        # closure would keep every replaced version's model in memory after a hot reload.
+        repo, repository = repository, None
         if repo is None:
             await loop.run_in_executor(
                 None,
@@ -192,13 +196,17 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         engine = InferenceEngine(repo, settings, app.state.metrics, app.state.encode_pool)
         await engine.start()
         app.state.engine = engine
+        del repo
+        seconds, frozen = settle()  # before ready: the one long collection no request waits for
+        logger.info("garbage collected in %.2f s; %d long-lived objects frozen", seconds, frozen)
         watcher: asyncio.Task[None] | None = None
         if settings.poll_seconds > 0:
             app.state.watcher = ModelWatcher(engine, settings)
             watcher = asyncio.get_running_loop().create_task(app.state.watcher.run())
         # A SIGTERM during start-up has already begun the drain: stay not ready.
         app.state.ready = not app.state.draining
-        logger.info("ready: serving %s", ", ".join(f"{m.name}/{m.version}" for m in repo.all()))
+        served = ", ".join(f"{m.name}/{m.version}" for m in engine.repository.all())
+        logger.info("ready: serving %s", served)
         try:
             yield
         finally:

@@ -186,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     from service.server import DrainingServer
 
     app = create_app(settings, repository)
+    del repository  # the app owns it now: this frame lives as long as the server (hot reload)
     config = uvicorn.Config(
         app,
         host=args.host,

@@ -36,6 +36,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
+from service.heap import settle
 from service.inference import InferenceEngine
 from service.model_repository import (
     LoadedModel,
@@ -153,7 +154,8 @@ class ModelWatcher:
             return
         self._served[(name, target)] = model.digest
         self._swap(name, model, available)
-        logger.info("now serving model %s version %d", name, target)
+        seconds, _ = settle()  # the new version's objects join the frozen ones (see service.heap)
+        logger.info("now serving model %s version %d (collected in %.2f s)", name, target, seconds)
 
     async def _load(self, path: Path) -> LoadedModel | None:
         """Load ``path`` in a worker thread; None (logged once per content) when it fails."""

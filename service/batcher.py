@@ -373,9 +373,12 @@ class Batcher:
             self._batch_size.observe(rows)
             self._padded_size.observe(padded)
         loop = asyncio.get_running_loop()
-        # With nothing queued there is no next batch to overlap post-processing with: do it in
-        # the model's thread and save a thread hand-off (a sequential client's latency).
-        fused = self._postprocess is not None and not self._queue
+        # A lone request with nothing queued behind it is sequential traffic: no next batch will
+        # overlap its post-processing, so the model's thread does it and saves a hand-off (the
+        # client's latency). Several requests in a batch mean concurrent clients, whose next
+        # requests arrive while this batch computes: post-processing goes to the pool and
+        # overlaps the next model call (about 12% more images/s at 32 clients, 2 cores).
+        fused = self._postprocess is not None and len(batch) == 1 and not self._queue
         try:
             call = partial(self._call, inputs, batch[0].shared, padded, rows, fused)
             outputs = await loop.run_in_executor(self._executor, call)

@@ -317,14 +317,17 @@ def test_postprocess_runs_per_batch_off_the_loop_and_joins_the_outputs():
         b = Batcher(model, config(), postprocess=post, post_executor=pool)
         b.start()
         outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        lone = await b.submit(rows(5))
         await b.stop()
         pool.shutdown()
-        return outs
+        return outs, lone
 
-    outs = run(main())
+    outs, lone = run(main())
     assert [o["text"] for o in outs] == [["y=0"], ["y=2"], ["y=4"]]
-    # Nothing else queued: post-processing ran in the model's thread, right after the call.
-    assert seen == [(3, "batch-model_0")]
+    assert lone["text"] == ["y=10"]
+    # Three clients at once: their batch's post-processing went to the pool (their next requests
+    # would overlap it); a lone request's ran in the model's thread, right after the call.
+    assert seen == [(3, "post_0"), (1, "batch-model_0")]
 
 
 def test_postprocess_overlaps_the_next_batch_when_requests_wait():

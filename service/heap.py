@@ -1,15 +1,15 @@
 """Keeping Python's garbage collector from pausing the service under load.
 
-Usage (the app does this once its models are warm, and again after a reload loads or unloads a
-version)::
+Usage (the app does this once its models are warm, and the model watcher again each time a hot
+reload switches to a new version)::
 
     seconds, frozen = settle()
 
 Why: a loaded TensorFlow model leaves several hundred thousand Python objects that live as long
 as the process. Python's cyclic collector walks all of them in each full (generation 2)
 collection, which under load came every second or two and held the GIL for about 180 ms on a
-2-core Xeon: every request in flight waited (a p99 of about 200 ms at 32 concurrent clients
-where the median was 18 ms). :func:`settle` collects once at a moment the service chooses, then
+2-core Xeon: every request in flight waited (the slowest requests took about 200 ms at 32
+concurrent clients where the median was 18 ms; 31 ms once frozen). :func:`settle` collects once at a moment the service chooses, then
 moves every surviving object to the collector's permanent generation (:func:`gc.freeze`), so
 later collections walk only what requests allocate.
 

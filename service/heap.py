@@ -9,9 +9,9 @@ Why: a loaded TensorFlow model leaves several hundred thousand Python objects th
 as the process. Python's cyclic collector walks all of them in each full (generation 2)
 collection, which under load came every second or two and held the GIL for about 180 ms on a
 2-core Xeon: every request in flight waited (the slowest requests took about 200 ms at 32
-concurrent clients where the median was 18 ms; 31 ms once frozen). :func:`settle` collects once at a moment the service chooses, then
-moves every surviving object to the collector's permanent generation (:func:`gc.freeze`), so
-later collections walk only what requests allocate.
+concurrent clients where the median was 18 ms; 31 ms once frozen). :func:`settle` collects
+once at a moment the service chooses, then moves every surviving object to the collector's
+permanent generation (:func:`gc.freeze`), so later collections walk only what requests allocate.
 
 Frozen objects are still freed by reference counting when nothing refers to them (an unloaded
 model version is, as ``tests/service/test_heap.py`` checks); only reference cycles among them

@@ -18,6 +18,15 @@ def chosen(config: TrainConfig, num_images: int) -> dict[str, object]:
     return {name: getattr(resolved, name) for name in RECIPE_FIELDS}
 
 
+def digits_run(outdir: Path, *flags: str) -> list[str]:
+    """gan-train's arguments for a short run on the bundled digits at 16x16 (no samples, no
+    checkpoints) into ``outdir``; the recipe's options are left to ``flags``."""
+    return [
+        "--dataset", "digits", "--resolution", "16", "--sample-every", "0",
+        "--checkpoint-every", "0", "--outdir", str(outdir), *flags,
+    ]  # fmt: skip
+
+
 def test_classic_keeps_every_option_as_given():
     config = TrainConfig(g_width=8, augment="", loss="hinge")
     assert resolve(config, 100) == (config, [])
@@ -97,10 +106,7 @@ def test_explicit_must_name_options():
 def test_gan_train_applies_the_recipe_prints_it_and_records_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    argv = ["--dataset", "digits", "--resolution", "16", "--steps", "2", "--batch-size", "16",
-            "--sample-every", "0", "--checkpoint-every", "0",
-            "--outdir", str(tmp_path)]  # fmt: skip
-    assert train_main(argv) == 0
+    assert train_main(digits_run(tmp_path, "--steps", "2", "--batch-size", "16")) == 0
     out = capsys.readouterr().out
     # 1,797 digits less the held-out tenth (holdout 1000 is capped at a tenth of the data)
     assert "recipe auto for 1,618 training images of 16x16x1" in out
@@ -124,10 +130,7 @@ def test_gan_train_applies_the_recipe_prints_it_and_records_it(
 def test_recipe_classic_on_the_command_line_keeps_the_plain_defaults(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    argv = ["--dataset", "digits", "--resolution", "16", "--steps", "1", "--recipe", "classic",
-            "--sample-every", "0", "--checkpoint-every", "0",
-            "--outdir", str(tmp_path)]  # fmt: skip
-    assert train_main(argv) == 0
+    assert train_main(digits_run(tmp_path, "--steps", "1", "--recipe", "classic")) == 0
     assert "recipe auto" not in capsys.readouterr().out
     options = json.loads((next(tmp_path.iterdir()) / "options.json").read_text())
     defaults = TrainConfig()

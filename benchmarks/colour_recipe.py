@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+from mnist_dir import add_mnist_dir, checked_mnist_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -89,15 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num", type=int, default=2000, help="generated images per evaluation")
     parser.add_argument("--count", type=int, default=3000, help="training images")
     parser.add_argument("--extractor", type=Path, help="a trained domain classifier to judge by")
-    parser.add_argument(
-        "--mnist-dir",
-        type=Path,
-        default=Path(os.environ.get("GAN_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist")),
-    )
+    add_mnist_dir(parser)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/colour_recipe.json")
     args = parser.parse_args(argv)
-    if not args.mnist_dir.is_dir():
-        parser.error(f"no MNIST IDX files at {args.mnist_dir}; set --mnist-dir or GAN_MNIST_DIR")
+    checked_mnist_dir(parser, args)
     runs = args.runs.split(",")
     if not set(runs) <= {"classic", "auto"}:
         parser.error("--runs takes classic and/or auto")

@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+from mnist_dir import add_mnist_dir, checked_mnist_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "png_encoding.json"
@@ -73,17 +73,11 @@ def test_images(mnist_dir: Path) -> dict[str, np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--mnist-dir",
-        type=Path,
-        default=Path(os.environ.get("GAN_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist")),
-        help="MNIST IDX files (default $GAN_MNIST_DIR or ../shared/data/mnist)",
-    )
+    add_mnist_dir(parser)
     parser.add_argument("--seconds", type=float, default=2.0, help="per encoder and image set")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    if not args.mnist_dir.is_dir():
-        parser.error(f"no MNIST IDX files at {args.mnist_dir}; set --mnist-dir or GAN_MNIST_DIR")
+    checked_mnist_dir(parser, args)
 
     from service.imaging import encode_png
 

@@ -15,7 +15,6 @@ the same images (a seeded permutation and seeded colours); the data is made, nev
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -63,19 +62,16 @@ def write_dataset(mnist_dir: Path, out: Path, count: int, seed: int = 0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The script's folder is on sys.path when it runs; tests load only its functions.
+    from mnist_dir import add_mnist_dir, checked_mnist_dir
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write (one per class)")
     parser.add_argument("--count", type=int, default=3000, help="images (default 3000)")
     parser.add_argument("--seed", type=int, default=0, help="permutation and colours (default 0)")
-    parser.add_argument(
-        "--mnist-dir",
-        type=Path,
-        default=Path(os.environ.get("GAN_MNIST_DIR", ROOT.parent / "shared" / "data" / "mnist")),
-        help="MNIST IDX files (default $GAN_MNIST_DIR or ../shared/data/mnist)",
-    )
+    add_mnist_dir(parser)
     args = parser.parse_args(argv)
-    if not args.mnist_dir.is_dir():
-        parser.error(f"no MNIST IDX files at {args.mnist_dir}; set --mnist-dir or GAN_MNIST_DIR")
+    checked_mnist_dir(parser, args)
     if args.count < 1:
         parser.error("--count must be at least 1")
     written = write_dataset(args.mnist_dir, args.out, args.count, args.seed)

@@ -113,15 +113,15 @@ def auto_choices(
     # images) the plain options trained better in the same time, so grey data keeps them.
     small = num_images < SMALL_DATA and channels == 3
     grey = channels == 1
+    arch = architecture or "dcgan"
     conditioned = conditional and small  # the class-conditioning measures
-    class_loss = conditioned and (architecture or "dcgan") == "dcgan"
+    class_loss = conditioned and arch == "dcgan"  # the ResNet's D has no class scores
     size = f"{num_images:,} training images"
     plain = "grey images: the plain DCGAN options (on 9,000 MNIST digits they beat the small-data "
     plain += "measures in the same time)"
     large = f"{size}: it helped below {SMALL_DATA:,} colour images"
     # Why a class-conditioning measure is off, when it is.
     unconditioned = "no classes" if not conditional else plain if grey else large
-    arch = architecture or "dcgan"
     loss = loss or ("hinge" if arch == "resnet" else "nonsaturating")
     # The DCGAN's channels at the finest level (doubling toward 4x4), or the ResNet's base width
     # (64 = BigGAN's CIFAR-10 networks).

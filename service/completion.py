@@ -111,13 +111,11 @@ ENCODE_FORM = UploadForm(
     files=("images", "masks"),
     fields=FIELDS,
     json=EncodeRequest,
-    json_files={"images": "images", "masks": "masks"},
 )
 COMPLETE_FORM = UploadForm(
     files=("images", "masks"),
     fields=(*FIELDS, "steps", "response"),
     json=CompleteRequest,
-    json_files={"images": "images", "masks": "masks"},
 )
 RESPONSES = ("png", "grid", "json")
 QUERY = "for a raw image/* body (a form or JSON field of the same name wins)"

@@ -397,7 +397,6 @@ SCORE_FORM = UploadForm(
     files=("images",),
     fields=("class_label", "model", "version"),
     json=ScoreRequest,
-    json_files={"images": "images"},
 )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -57,14 +57,13 @@ class UploadForm:
 
     ``files``: the multipart file fields, the first of them being the images (a raw body is
     one file of it); ``fields``: the text fields (form fields, JSON fields, query parameters);
-    ``json``: the JSON body's model, whose ``json_files`` lists of base64 text are the files
-    (JSON field -> file field).
+    ``json``: the JSON body's model, in which each file field is a list of base64 text of the
+    same name.
     """
 
     files: tuple[str, ...]
     fields: tuple[str, ...]
     json: type[BaseModel]
-    json_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -169,20 +168,18 @@ def _json(body: bytes, settings: Settings, form: UploadForm) -> Upload:
         raise InvalidRequest(detail) from None
     limit = settings.max_images_per_request
     files: dict[str, list[File]] = {}
-    for json_name, file_name in form.json_files.items():
-        texts = getattr(parsed, json_name)
+    for name in form.files:
+        texts = getattr(parsed, name)
         if texts is None:
             continue
         if len(texts) > limit:
-            raise InvalidRequest(f"{len(texts)} {json_name}; at most {limit} per request")
-        files[file_name] = [
-            (None, _base64(text, f"{json_name}[{i}]")) for i, text in enumerate(texts)
-        ]
+            raise InvalidRequest(f"{len(texts)} {name}; at most {limit} per request")
+        files[name] = [(None, _base64(text, f"{name}[{i}]")) for i, text in enumerate(texts)]
     # Only the fields given (not the model's defaults), so that the query fills the others.
     fields = {
         name: value
         for name, value in parsed.model_dump(exclude_unset=True).items()
-        if name not in form.json_files and value is not None
+        if name not in form.files and value is not None
     }
     return Upload(files, fields)
 

@@ -98,6 +98,8 @@ FIELD_HELP: dict[str, str] = {
     "their class (0 = off)",
     "diversity_weight": "weight of a mode-seeking term (MSGAN): G is penalised when two latents "
     "of one class give nearly the same image (0 = off)",
+    "mbstd_group": "minibatch standard deviation in D (ProGAN): D also sees how much the images "
+    "of each group of this many differ, so it can tell a collapsed generator (0 = off)",
     "n_critic": "discriminator steps per generator step",
     "batch_size": "global batch size (split across devices)",
     "steps": "generator steps in total (a resumed run continues to this)",

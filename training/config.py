@@ -59,6 +59,8 @@ class TrainConfig:
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
     class_weight: float = 0.0  # auxiliary class loss of conditional DCGANs (gan.py); 0 = off
     diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
+    # Minibatch standard deviation in D (networks.MinibatchStddev): images per group; 0 = off.
+    mbstd_group: int = 0
     n_critic: int = 1
     batch_size: int = 64  # global batch (split across replicas)
     steps: int = 10_000
@@ -142,6 +144,13 @@ class TrainConfig:
         weights = ("r1_gamma", "gp_weight", "ema_rampup", "class_weight", "diversity_weight")
         if min(getattr(self, name) for name in weights) < 0:
             raise ConfigError(f"{', '.join(weights)} must be 0 or more")
+        if self.mbstd_group < 0 or (self.mbstd_group and self.batch_size % self.mbstd_group):
+            raise ConfigError(
+                f"mbstd_group must be 0 or divide the batch size {self.batch_size}, "
+                f"got {self.mbstd_group}"
+            )
+        if self.mbstd_group and self.architecture != "dcgan":
+            raise ConfigError("mbstd_group needs the DCGAN discriminator (--architecture dcgan)")
         if self.class_weight > 0 and (self.architecture != "dcgan" or not self.conditional):
             raise ConfigError("class_weight needs a conditional DCGAN (--conditional)")
         if not 0 <= self.seed < 2**31:

@@ -149,7 +149,12 @@ def train(
             print(recipe.report(choices, len(data), config))
     # --batch-size is the global batch; raises DistributionError (a ConfigError) when the
     # replicas cannot share it evenly.
-    distribute.per_replica_batch(config.batch_size, strategy)
+    per_replica = distribute.per_replica_batch(config.batch_size, strategy)
+    if config.mbstd_group and per_replica % config.mbstd_group:
+        raise ConfigError(
+            f"--mbstd-group {config.mbstd_group} must divide each replica's batch "
+            f"({per_replica} = {config.batch_size} / {strategy.num_replicas_in_sync} replicas)"
+        )
     if len(data) < config.batch_size * config.n_critic:
         raise ConfigError(
             f"the dataset has {len(data)} training images, fewer than one batch "

@@ -124,8 +124,13 @@ def build_discriminator(
 
     images = keras.Input((res, res, in_channels), dtype="float32", name="images")
     labels = keras.Input((), dtype="int32", name="labels")
+    group = cfg.mbstd_group
     h = images
     for i, ch in enumerate(widths):
+        if group > 0 and i == len(widths) - 1:
+            # Before the last convolution, as in ProGAN and StyleGAN: the statistic is mixed with
+            # the image's own features rather than only added to the logit.
+            h = MinibatchStddev(group, name="minibatch_stddev")(h)
         h = layers.Conv2D(ch, 4, 2, "same", name=f"down{i}")(h)
         h = layers.LeakyReLU(0.2)(h)
     features = layers.Flatten(name="features")(h)
@@ -180,6 +185,56 @@ def with_class_scores(discriminator: keras.Model) -> keras.Model:
         ) from None
     scores = _ClassScores(projection, dtype="float32", name="class_scores")(features)
     return keras.Model(discriminator.inputs, [discriminator.output, scores])
+
+
+class MinibatchStddev(layers.Layer):
+    """Appends one channel: how much the images of a small group differ (ProGAN, Karras 2018).
+
+    Training: the batch is split into groups of ``group_size`` images (image ``i`` in group
+    ``i % (N / group_size)``, as StyleGAN2-ADA does); each group's standard deviation of every
+    feature over its images, averaged over features and pixels, becomes a constant channel of
+    each of its images. A generator whose samples look alike gives small values that real
+    batches never show, so D can see the collapse that no single image reveals. ``N`` must be a
+    multiple of ``group_size`` (``TrainConfig.validate`` checks the batch).
+
+    Inference (``training`` false: the exported ``score`` signature, ``/score``): the channel is
+    the moving average of the training values, so that an image's score never depends on the
+    other images of its batch.
+    """
+
+    def __init__(self, group_size: int, momentum: float = 0.99, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.group_size = group_size
+        self.momentum = momentum
+
+    def build(self, input_shape: Any) -> None:
+        # "mean": replicas of a MirroredStrategy each update it from their own batch.
+        self.moving_stddev = self.add_weight(
+            shape=(), initializer="ones", trainable=False, name="moving_stddev",
+            aggregation="mean", autocast=False,
+        )  # fmt: skip
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        shape = ops.shape(x)
+        if training:
+            h, w, c = x.shape[1], x.shape[2], x.shape[3]
+            y = ops.reshape(ops.cast(x, "float32"), (self.group_size, -1, h, w, c))
+            y = ops.sqrt(ops.var(y, axis=0) + 1e-8)  # [n, H, W, C]: over each group's images
+            y = ops.mean(y, axis=(1, 2, 3))  # [n]
+            self.moving_stddev.assign(
+                self.momentum * self.moving_stddev + (1.0 - self.momentum) * ops.mean(y)
+            )
+            stat = ops.reshape(ops.tile(y, (self.group_size,)), (-1, 1, 1, 1))
+        else:
+            stat = ops.reshape(self.moving_stddev, (1, 1, 1, 1))
+        channel = ops.broadcast_to(ops.cast(stat, x.dtype), (shape[0], shape[1], shape[2], 1))
+        return ops.concatenate([x, channel], axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "group_size": self.group_size, "momentum": self.momentum}
 
 
 class _ClassScores(layers.Layer):

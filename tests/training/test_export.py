@@ -105,3 +105,28 @@ def test_a_mixed_bfloat16_model_exports_checked_against_its_float32_copy(
     assert export.verify(version, gan) <= 1.0
     # The check is as strict as before: against the bfloat16 network it sees the rounding.
     assert export.verify(version, gan, generator=gan.ema_generator) >= 2.0
+
+
+def test_a_discriminator_with_minibatch_stddev_exports_a_per_image_score(tmp_path: Path):
+    import numpy as np
+    import tensorflow as tf
+
+    from training.config import TrainConfig
+    from training.loop import build_gan
+
+    config = TrainConfig(resolution=16, z_dim=8, g_width=4, d_width=4, max_width=8, mbstd_group=2)
+    gan = build_gan(config, num_classes=0)
+    pixels = np.random.RandomState(0).randint(0, 256, (4, 16, 16, 1)).astype(np.uint8)
+    images = pixels.astype("float32") / 127.5 - 1.0  # as the signature maps them
+    labels = np.zeros(4, np.int32)
+    gan.discriminator([images, labels], training=True)  # moves the moving average off 1.0
+    moving = float(gan.discriminator.get_layer("minibatch_stddev").moving_stddev.numpy())
+    assert moving != 1.0
+    version = export.export_model(gan, tmp_path, "mbstd", calibration_count=8)
+    score = tf.saved_model.load(str(version)).signatures["score"]
+    batch = score(images=tf.constant(pixels), labels=tf.constant(labels))["logits"].numpy()
+    alone = score(images=tf.constant(pixels[2:3]), labels=tf.constant(labels[2:3]))["logits"]
+    expected = np.asarray(gan.discriminator([images, labels], training=False))
+    # The same float32 network at two batch sizes: a few ulps of sums of ~50 terms apart.
+    np.testing.assert_allclose(alone.numpy()[0], batch[2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batch, expected, rtol=1e-5, atol=1e-6)

@@ -56,3 +56,59 @@ def test_outputs_stay_float32_under_mixed_precision():
 def test_unsupported_resolution_is_an_error():
     with pytest.raises(ValueError, match="unsupported resolution"):
         build_generator(TrainConfig(**TINY), resolution=48)
+
+
+def test_minibatch_stddev_appends_each_groups_spread_and_tracks_it():
+    from training.networks import MinibatchStddev
+
+    x = np.random.RandomState(0).randn(8, 4, 4, 3).astype("float32")
+    layer = MinibatchStddev(4, momentum=0.9)
+    out = np.asarray(layer(x, training=True))
+    assert out.shape == (8, 4, 4, 4)
+    np.testing.assert_array_equal(out[..., :3], x)
+    # Image i is in group i % 2 (StyleGAN2-ADA's layout): the spread of images {0,2,4,6} and
+    # {1,3,5,7}, each feature's standard deviation averaged over features and pixels.
+    groups = x.reshape(4, 2, 4, 4, 3)
+    spread = np.sqrt(groups.var(axis=0) + 1e-8).mean(axis=(1, 2, 3))
+    # float32 means and square roots of 4-value groups, then a mean of 48: a few ulps (1e-7)
+    # relative; 1e-5 leaves margin for any CPU's summation order.
+    np.testing.assert_allclose(out[..., 3], np.broadcast_to(spread[np.arange(8) % 2, None, None],
+                                                            (8, 4, 4)), rtol=1e-5)  # fmt: skip
+    moving = 0.9 * 1.0 + 0.1 * spread.mean()
+    np.testing.assert_allclose(float(layer.moving_stddev.numpy()), moving, rtol=1e-5)
+    # At inference every image gets the moving average, whatever the batch holds.
+    alone = np.asarray(layer(x[:1], training=False))
+    np.testing.assert_allclose(alone[..., 3], moving, rtol=1e-5)
+    assert float(layer.moving_stddev.numpy()) == pytest.approx(moving)  # inference leaves it
+
+
+def test_a_discriminator_with_minibatch_stddev_scores_each_image_on_its_own():
+    config = TrainConfig(resolution=16, channels=3, mbstd_group=4, **TINY)
+    discriminator = build_discriminator(config, num_classes=3)
+    images = np.random.RandomState(1).uniform(-1, 1, (8, 16, 16, 3)).astype("float32")
+    labels = np.arange(8, dtype=np.int32) % 3
+    # Training: a group's images change each other's logits (that is the point).
+    together = np.asarray(discriminator([images, labels], training=True))
+    varied = images.copy()
+    varied[4] = 0.0  # another image in image 0's group (0 and 4: group 0 of two)
+    changed = np.asarray(discriminator([varied, labels], training=True))
+    assert abs(together[0] - changed[0]) > 1e-6
+    # Inference: image 0 scored alone and beside others gets the same logit, up to float32
+    # rounding of convolutions run at another batch size (a few ulps of sums of ~50 terms).
+    batch = np.asarray(discriminator([images, labels], training=False))
+    alone = np.asarray(discriminator([images[:1], labels[:1]], training=False))
+    np.testing.assert_allclose(alone[0], batch[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(discriminator([varied, labels], training=False))[0], batch[0],
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip
+
+
+def test_minibatch_stddev_options_are_checked():
+    from training.config import ConfigError
+
+    with pytest.raises(ConfigError, match="mbstd_group must be 0 or divide the batch size 64"):
+        TrainConfig(mbstd_group=3).validate()
+    with pytest.raises(ConfigError, match="mbstd_group needs the DCGAN discriminator"):
+        TrainConfig(mbstd_group=4, architecture="resnet").validate()
+    TrainConfig(mbstd_group=4).validate()

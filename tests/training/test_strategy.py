@@ -58,6 +58,10 @@ def test_mirrored_two_devices_apply_the_same_update_as_one(tmp_path: Path) -> No
     assert "--jit with 2 replicas needs GPUs" in result["jit_error"]
     assert "must be a multiple of the 2 replicas" in result["odd_batch_error"]
     assert not (tmp_path / "result.json.runs").exists()  # refused before any run directory
+    # Minibatch deviation: both replicas hold the same moving average, moved off its initial 1.0.
+    first, second = result["mbstd_moving"]
+    assert first == pytest.approx(second, rel=1e-6) and first != 1.0 and np.isfinite(first)
+    assert "--mbstd-group 8 must divide each replica's batch (4" in result["mbstd_replica_error"]
 
 
 def _free_ports(count: int) -> list[int]:

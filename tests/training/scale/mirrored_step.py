@@ -56,6 +56,20 @@ def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list
     return before, after
 
 
+def _moving_stddevs(config: Any) -> list[float]:
+    """Each replica's copy of D's moving minibatch deviation after two mirrored steps."""
+    import keras
+
+    from training.loop import build_gan
+
+    keras.utils.set_random_seed(0)
+    strategy = make_strategy("mirrored")
+    gan = build_gan(config, num_classes=3, strategy=strategy)
+    gan.fit(_dataset(config), epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
+    variable = gan.discriminator.get_layer("minibatch_stddev").moving_stddev.value
+    return [float(v.numpy()) for v in strategy.experimental_local_results(variable)]
+
+
 def main(architecture: str, out: str) -> None:
     split_cpu(2)
     import numpy as np
@@ -114,6 +128,15 @@ def main(architecture: str, out: str) -> None:
         result["odd_batch_error"] = ""
     except ConfigError as error:
         result["odd_batch_error"] = str(error)
+    # Minibatch standard deviation: each replica groups its own rows, and the replicas' moving
+    # averages are averaged; a group larger than a replica's batch is refused before training.
+    if architecture == "dcgan":  # the ResNet's D has no minibatch deviation
+        result["mbstd_moving"] = _moving_stddevs(config.replace(mbstd_group=2))
+        try:
+            train(config.replace(mbstd_group=8, strategy="mirrored"), outdir=out + ".runs")
+            result["mbstd_replica_error"] = ""
+        except ConfigError as error:
+            result["mbstd_replica_error"] = str(error)
     with open(out, "w") as f:
         json.dump(result, f)
 

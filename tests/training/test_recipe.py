@@ -138,20 +138,3 @@ def test_recipe_classic_on_the_command_line_keeps_the_plain_defaults(
     assert {k: options[k] for k in RECIPE_FIELDS} == {
         k: getattr(defaults, k) for k in RECIPE_FIELDS
     }
-
-
-def test_small_colour_data_gets_minibatch_stddev_that_divides_the_batch():
-    assert chosen(TrainConfig(channels=3, recipe="auto"), 3000)["mbstd_group"] == 4
-    assert chosen(TrainConfig(channels=1, recipe="auto"), 3000)["mbstd_group"] == 0
-    assert chosen(TrainConfig(channels=3, recipe="auto"), SMALL_DATA)["mbstd_group"] == 0
-    resnet = TrainConfig(
-        channels=3, recipe="auto", architecture="resnet", explicit=("architecture",)
-    )
-    assert chosen(resnet, 3000)["mbstd_group"] == 0
-    # A --batch-size that groups of 4 do not divide: groups of 2, or none for an odd batch.
-    for batch, group in ((30, 2), (15, 0)):
-        config = TrainConfig(channels=3, recipe="auto", batch_size=batch, explicit=("batch_size",))
-        resolved, choices = resolve(config, 3000)
-        assert resolved.mbstd_group == group
-        (choice,) = [c for c in choices if c.field == "mbstd_group"]
-        assert f"groups of 4 do not divide --batch-size {batch}" in choice.reason

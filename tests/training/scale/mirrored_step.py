@@ -40,7 +40,8 @@ def _dataset(config: Any) -> Any:
     return dataset.map(stack_critic_batches(config.n_critic)) if config.n_critic > 1 else dataset
 
 
-def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list[Any]]:
+def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list[Any], Any]:
+    """The weights before and after ``steps`` train steps under ``strategy_name``, and the GAN."""
     import keras
 
     from training.loop import build_gan
@@ -53,21 +54,14 @@ def _train(config: Any, strategy_name: str, steps: int) -> tuple[list[Any], list
     gan.fit(_dataset(config), epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     after = [v.numpy().copy() for v in gan.generator.weights + gan.discriminator.weights]
     assert int(gan.step.numpy()) == steps
-    return before, after
+    return before, after, gan
 
 
 def _moving_stddevs(config: Any) -> list[float]:
     """Each replica's copy of D's moving minibatch deviation after two mirrored steps."""
-    import keras
-
-    from training.loop import build_gan
-
-    keras.utils.set_random_seed(0)
-    strategy = make_strategy("mirrored")
-    gan = build_gan(config, num_classes=3, strategy=strategy)
-    gan.fit(_dataset(config), epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
+    _, _, gan = _train(config, "mirrored", 2)
     variable = gan.discriminator.get_layer("minibatch_stddev").moving_stddev.value
-    return [float(v.numpy()) for v in strategy.experimental_local_results(variable)]
+    return [float(v.numpy()) for v in gan.distribute_strategy.experimental_local_results(variable)]
 
 
 def main(architecture: str, out: str) -> None:
@@ -92,8 +86,8 @@ def main(architecture: str, out: str) -> None:
         lr_d=1e-2,
         steps=STEPS,
     )
-    start_one, one = _train(config, "none", STEPS)
-    start_two, two = _train(config, "mirrored", STEPS)
+    start_one, one, _ = _train(config, "none", STEPS)
+    start_two, two, _ = _train(config, "mirrored", STEPS)
     result: dict[str, Any] = {
         "same_start": all(np.array_equal(a, b) for a, b in zip(start_one, start_two, strict=True)),
         "max_difference": max(float(np.abs(a - b).max()) for a, b in zip(one, two, strict=True)),

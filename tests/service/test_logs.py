@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import queue
 import sys
 import threading
 
@@ -102,10 +103,61 @@ def test_lines_are_formatted_and_written_off_the_calling_thread(
     try:
         logs.configure_logging("info")
         logging.getLogger("service.test").info("queued %d", 7, extra={"model": "m/1"})
-        logs._stop_listener()  # what the process does at exit: write what is queued
+        logs._stop_writer()  # what the process does at exit: write what is queued
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
     line = json.loads(stream.getvalue())
     assert line["message"] == "queued 7" and line["model"] == "m/1"
     assert threads and threading.current_thread().name not in threads
+
+
+def test_lines_logged_together_are_written_together() -> None:
+    """The writer gathers the lines of its interval and writes them with one write and one
+    flush: a write per line woke a thread and took the interpreter lock per request."""
+    from service.logs import LineWriter
+
+    class Stream(io.StringIO):
+        writes = 0
+        flushes = 0
+
+        def write(self, text: str) -> int:
+            self.writes += 1
+            return super().write(text)
+
+        def flush(self) -> None:
+            self.flushes += 1
+
+    stream = Stream()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    # An interval longer than the test: everything logged before stop() is one batch.
+    writer = LineWriter(records, handler, interval_s=60.0)
+    writer.start()
+    for number in range(100):
+        records.put(logging.makeLogRecord({"msg": "line %d", "args": (number,)}))
+    writer.stop()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == [f"line {n}" for n in range(100)]
+    assert (stream.writes, stream.flushes) == (1, 1)
+
+
+def test_a_record_that_cannot_be_formatted_costs_only_its_own_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from service.logs import LineWriter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = LineWriter(records, handler, interval_s=60.0)
+    writer.start()
+    records.put(logging.makeLogRecord({"msg": "before"}))
+    records.put(logging.makeLogRecord({"msg": "%d", "args": ("not a number",)}))
+    records.put(logging.makeLogRecord({"msg": "after"}))
+    writer.stop()
+    messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
+    assert messages == ["before", "after"]
+    assert "Logging error" in capsys.readouterr().err  # logging's own notice, as for any handler

@@ -174,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         import_tensorflow_quietly()
         configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
+        sys.setswitchinterval(settings.switch_interval_ms / 1000.0)
         repository = ModelRepository.load(
             settings.model_dir, settings.model_versions, settings.default_model
         )

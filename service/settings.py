@@ -167,6 +167,14 @@ class Settings(BaseSettings):
         le=1024,
         description="TensorFlow ops run at once (0: TensorFlow's default, one per core).",
     )
+    switch_interval_ms: float = Field(
+        default=0.2,
+        ge=0.01,
+        le=100.0,
+        description="Longest time one Python thread keeps the interpreter lock while another "
+        "waits for it (sys.setswitchinterval; Python's default is 5). Short, so that the "
+        "model's thread, back from a model call, waits little for the event loop.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -98,6 +98,9 @@ def test_thread_settings_reach_tensorflow_before_the_models_load(
 
     monkeypatch.setenv("GAN_INTRA_OP_THREADS", "3")
     monkeypatch.setenv("GAN_INTER_OP_THREADS", "2")
+    monkeypatch.setenv("GAN_SWITCH_INTERVAL_MS", "0.5")
+    switch_interval = sys.getswitchinterval()
+    monkeypatch.setattr(sys, "setswitchinterval", lambda seconds: calls.append(seconds))
     monkeypatch.setattr(logs, "configure_logging", lambda level: None)  # keep pytest's logging
     monkeypatch.setattr(model_repository, "discover", lambda root: {})
     monkeypatch.setattr(model_repository, "configure_tensorflow", lambda *a: calls.append(a))
@@ -105,4 +108,5 @@ def test_thread_settings_reach_tensorflow_before_the_models_load(
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--model-dir", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert calls == [(3, 2), "load"]
+    assert calls == [(3, 2), 0.5 / 1000.0, "load"]
+    assert sys.getswitchinterval() == switch_interval  # the test process's own is untouched

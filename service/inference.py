@@ -278,7 +278,7 @@ class InferenceEngine:
         return self._servable(model).batchers[signature]
 
     def broken_batchers(self) -> list[str]:
-        """``name/version/signature`` of every batcher whose consumer stopped on its own."""
+        """``name/version/signature`` of every batcher whose model thread stopped on its own."""
         return [
             f"{s.model.name}/{s.model.version}/{signature}"
             for s in self._servables.values()

@@ -57,20 +57,50 @@ def run(coro):
 
 
 def test_concurrent_requests_share_one_padded_batch_in_a_worker_thread():
-    model = FakeModel()
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
 
     async def main():
         b = Batcher(model, config())
         b.start()
-        outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        first = asyncio.ensure_future(b.submit(rows(100)))  # a lone request: it fires at once
+        await asyncio.sleep(0.05)
+        rest = asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await first
+        outs = await rest
         await b.stop()
         return outs
 
     outs = run(main())
     assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0]]
-    # All three are queued before the consumer runs: one call, padded from 3 rows to 4.
-    assert [size for size, _ in model.calls] == [4]
+    # The three queued while the model was busy: one call for them, padded from 3 rows to 4.
+    assert [size for size, _ in model.calls] == [2, 4]
     assert threading.main_thread().name not in model.threads
+
+
+def test_requests_that_arrive_together_share_a_batch_on_an_idle_queue():
+    model = FakeModel()
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=5.0))
+        b.start()
+
+        async def arrive(i: int) -> dict[str, np.ndarray]:
+            if i > 0:
+                time.sleep(0.05)  # the loop parses the next request: the model's thread may run
+            return await b.submit(rows(i))
+
+        # Three requests read in one pass of the event loop, as from three sockets at once.
+        outs = await asyncio.gather(*(arrive(i) for i in range(3)))
+        await b.stop()
+        return outs
+
+    outs = run(main())
+    assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0]]
+    # The idle queue fires at once, but only after the loop's pass: one call for the three.
+    assert [size for size, _ in model.calls] == [4]
 
 
 def test_full_batch_fires_before_the_timeout():
@@ -327,7 +357,7 @@ def test_postprocess_runs_per_batch_off_the_loop_and_joins_the_outputs():
     assert lone["text"] == ["y=10"]
     # Three clients at once: their batch's post-processing went to the pool (their next requests
     # would overlap it); a lone request's ran in the model's thread, right after the call.
-    assert seen == [(3, "post_0"), (1, "batch-model_0")]
+    assert seen == [(3, "post_0"), (1, "batch-model")]
 
 
 def test_postprocess_overlaps_the_next_batch_when_requests_wait():
@@ -358,7 +388,7 @@ def test_postprocess_overlaps_the_next_batch_when_requests_wait():
     outs = run(main())
     assert [o["text"] for o in outs] == [["2.0"], ["4.0"], ["12.0"]]
     # The second batch started with the third still queued: its PNGs went to the pool.
-    assert seen == {2.0: "batch-model_0", 4.0: "post_0", 12.0: "batch-model_0"}
+    assert seen == {2.0: "batch-model", 4.0: "post_0", 12.0: "batch-model"}
 
 
 def test_a_failed_postprocess_fails_its_batch():
@@ -377,7 +407,7 @@ def test_a_failed_postprocess_fails_its_batch():
         run(main())
 
 
-# --- the consumer survives, or fails loudly; no future is left unresolved ---------------------
+# --- the model thread survives, or fails loudly; no future is left unresolved -----------------
 
 
 def _bad_padding(b: Batcher) -> list[dict[str, np.ndarray]]:
@@ -399,7 +429,7 @@ def _bad_metrics(b: Batcher) -> list[dict[str, np.ndarray]]:
 
 
 @pytest.mark.parametrize("breakage", [_bad_padding, _bad_metrics])
-def test_an_error_outside_the_model_call_fails_its_batch_and_the_consumer_goes_on(breakage):
+def test_an_error_outside_the_model_call_fails_its_batch_and_the_thread_goes_on(breakage):
     model = FakeModel()
 
     async def main():
@@ -418,7 +448,7 @@ def test_an_error_outside_the_model_call_fails_its_batch_and_the_consumer_goes_o
     assert after["y"].tolist() == [10.0]
 
 
-def test_a_consumer_that_cannot_go_on_fails_its_queue_and_refuses_at_once():
+def test_a_thread_that_cannot_go_on_fails_its_queue_and_refuses_at_once():
     async def main():
         b = Batcher(FakeModel(), config())
 
@@ -438,14 +468,18 @@ def test_a_consumer_that_cannot_go_on_fails_its_queue_and_refuses_at_once():
     run(main())
 
 
-def test_cancelling_the_consumer_resolves_the_running_batch():
-    gate = threading.Event()
+class Fatal(BaseException):
+    """What no ``except Exception`` catches: it ends the model's thread."""
+
+
+def test_a_thread_that_stops_during_a_batch_fails_that_batch_and_the_queue():
     entered = threading.Event()
+    gate = threading.Event()
 
     def model(rows_: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, Any]:
         entered.set()
         gate.wait(5)
-        return {"y": rows_["x"] * 2}
+        raise Fatal("the model's thread is going away")
 
     async def main():
         b = Batcher(model, config())
@@ -453,42 +487,46 @@ def test_cancelling_the_consumer_resolves_the_running_batch():
         running = asyncio.ensure_future(b.submit(rows(1)))
         while not entered.is_set():
             await asyncio.sleep(0.005)
-        assert b._task is not None
-        b._task.cancel()
-        with pytest.raises(Unavailable):
-            await asyncio.wait_for(running, 2.0)
+        queued = asyncio.ensure_future(b.submit(rows(2), {"scale": 2}))  # another group
+        await asyncio.sleep(0.02)
+        gate.set()
+        for request in (running, queued):
+            with pytest.raises(Unavailable):
+                await asyncio.wait_for(request, 2.0)
+        assert b.broken
         with pytest.raises(Unavailable):
             b.check_room(1)
-        gate.set()
         await b.stop()
 
     run(main())
 
 
-def test_cancelled_postprocessing_resolves_its_batch():
-    gate = threading.Event()
-
+def test_post_processing_that_cannot_start_or_finish_fails_its_batch_and_the_batcher_goes_on():
     def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
-        gate.wait(5)
+        if outputs["y"][0] == 2.0:
+            raise Fatal("the encoder's thread is going away")
         return {"z": list(range(n))}
 
     async def main():
         pool = ThreadPoolExecutor(1)
         b = Batcher(FakeModel(), config(), postprocess=post, post_executor=pool)
         b.start()
-        # Two groups queued together: the first batch's post-processing runs in its own task.
+        # Two groups queued together: the first batch's post-processing goes to the pool,
+        # where it dies; the second (nothing queued behind it) is encoded in the model's thread.
         first = asyncio.ensure_future(b.submit(rows(1), {"scale": 1}))
         second = asyncio.ensure_future(b.submit(rows(2), {"scale": 2}))
-        while not b._finishing:
-            await asyncio.sleep(0.005)
-        for task in list(b._finishing):
-            task.cancel()
         with pytest.raises(Unavailable):
             await asyncio.wait_for(first, 2.0)
-        gate.set()
-        await asyncio.wait_for(second, 2.0)
-        await b.stop()
+        assert (await asyncio.wait_for(second, 2.0))["z"] == [0]
+        # A pool shut down under a running service refuses the batch, not the batcher.
         pool.shutdown()
+        third = asyncio.ensure_future(b.submit(rows(3), {"scale": 1}))
+        fourth = asyncio.ensure_future(b.submit(rows(4), {"scale": 2}))
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(third, 2.0)
+        assert (await asyncio.wait_for(fourth, 2.0))["y"].tolist() == [16.0]
+        assert not b.broken
+        await b.stop()
 
     run(main())
 
@@ -514,7 +552,7 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
         )
         b.start()
         accepted = [asyncio.ensure_future(b.submit(rows(i))) for i in range(8)]
-        await asyncio.sleep(0.2)  # the consumer runs what it may
+        await asyncio.sleep(0.2)  # the model thread runs what it may
         calls_while_blocked = len(model.calls)
         # Rows computed but not yet encoded still take room: the queue is full.
         with pytest.raises(Unavailable):

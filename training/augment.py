@@ -178,15 +178,32 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return names
 
 
-def make_augment(policy: str) -> Augment | None:
+def _image_channels_only(function: Transform) -> Transform:
+    """``function`` applied to every channel but the last, which passes through unchanged."""
+
+    def transform(x: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
+        return tf.concat([function(x[..., :-1], seed, part), x[..., -1:]], axis=-1)
+
+    return transform
+
+
+def make_augment(policy: str, mask_channel: bool = False) -> Augment | None:
     """The DiffAugment function for ``policy`` (e.g. ``"color,translation,cutout"``).
 
-    Returns None for an empty policy, so callers can skip augmentation entirely.
+    Returns None for an empty policy, so callers can skip augmentation entirely. With
+    ``mask_channel`` the images' last channel is a mask (1 observed, 0 missing): ``color`` leaves
+    it alone, while ``translation`` and ``cutout`` move and cut it with the image, so the pixels
+    they blank count as missing.
     """
     names = parse_policy(policy)
     if not names:
         return None
     functions = [function for name in names for function in POLICIES[name]]
+    if mask_channel:
+        functions = [
+            _image_channels_only(function) if function in POLICIES["color"] else function
+            for function in functions
+        ]
 
     def augment(images: tf.Tensor, seed: tf.Tensor, part: BatchSlice = WHOLE) -> tf.Tensor:
         # Each transformation draws from its own seed, split from the call's seed.

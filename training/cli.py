@@ -183,8 +183,8 @@ def build_train_parser() -> argparse.ArgumentParser:
         "from the data unless given)"
     )
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "explicit":  # the flags given: gan-train fills it in
-            continue
+        if f.name in ("explicit", "mask_channel"):  # gan-train fills these in, from the flags
+            continue  # given and from the data
         default = "auto" if f.name == "recipe" else getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{FIELD_HELP[f.name]} [{default!r}]"

@@ -87,6 +87,9 @@ class TrainConfig:
     # "ambient": D compares observed pixels; "zero-fill": the naive baseline (holes black);
     # "ignore": a folder's alpha is composited on black as for complete data (no masks).
     mask_mode: str = "ambient"
+    # Set by training, not a flag: D takes each image's mask as one more input channel (ambient
+    # training on partly observed data; see training/masking.py). False in runs from before it.
+    mask_channel: bool = False
     # How the options were chosen (training/recipe.py): "classic" keeps them as given; "auto"
     # (gan-train's default) lets the recipe choose those not named in ``explicit`` from the data.
     recipe: str = "classic"

@@ -80,6 +80,9 @@ class ExportModule(tf.Module):
 
     def _score(self, images: tf.Tensor, labels: tf.Tensor) -> dict:
         x = tf.cast(images, tf.float32) / 127.5 - 1.0
+        if self.discriminator.input_shape[0][-1] == x.shape[-1] + 1:
+            # A D trained on partly observed images takes a mask channel: every pixel observed.
+            x = tf.concat([x, tf.ones_like(x[..., :1])], axis=-1)
         logits = self.discriminator([x, labels], training=False)
         return {"logits": tf.reshape(tf.cast(logits, tf.float32), [-1])}
 

@@ -61,9 +61,9 @@ class TrainResult:
     chief: bool = True  # False on the other workers of a multi-worker run (they export nothing)
 
 
-def _make_augment(policy: str) -> Any:
+def _make_augment(policy: str, mask_channel: bool = False) -> Any:
     try:
-        return augment.make_augment(policy)
+        return augment.make_augment(policy, mask_channel)
     except ValueError as error:  # an unknown policy name: the CLI's exit code 2, not a traceback
         raise ConfigError(str(error)) from error
 
@@ -85,7 +85,7 @@ def build_gan(
         gan.compile(
             d_optimizer=make_optimizer(config.lr_d, config),
             g_optimizer=make_optimizer(config.lr_g, config),
-            augment=_make_augment(config.augment),
+            augment=_make_augment(config.augment, config.mask_channel),
             jit_compile=config.jit,
         )
         gan.d_optimizer.build(discriminator.trainable_variables)
@@ -132,6 +132,8 @@ def train(
     Raises TrainingDiverged on a NaN/Inf loss (no checkpoint is written after it).
     ``extra_callbacks`` (e.g. periodic evaluation) run after the built-in ones.
     """
+    from training import masking
+
     config.validate()
     distribute.set_precision(config.precision)
     keras.utils.set_random_seed(config.seed)
@@ -145,6 +147,7 @@ def train(
     choices: list[recipe.Choice] = []
     if not resume:  # a resumed run keeps the options it was resolved to (its options.json)
         config, choices = recipe.resolve(config, len(data))
+        config = masking.with_mask_channel(config, data)
         if choices and verbose and chief:
             print(recipe.report(choices, len(data), config))
     # --batch-size is the global batch; raises DistributionError (a ConfigError) when the
@@ -168,8 +171,6 @@ def train(
     else:
         # The other workers of a multi-worker run keep nothing: a scratch directory, deleted below.
         run_dir = Path(tempfile.mkdtemp(prefix="gan-worker-"))
-    from training import masking
-
     gan = build_gan(config, data.num_classes, strategy, masking.gan_class(config, data))
     checkpoints = make_checkpoints(gan, run_dir)
     restored = checkpoints.restore_latest() if resume else None

@@ -150,19 +150,27 @@ def build_discriminator(
 
 def build_networks(config: TrainConfig, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
     """The (generator, discriminator) pair for ``config.architecture``."""
+    # D's input: the image, and its mask as a last channel when the run has one.
+    d_channels = config.channels + int(config.mask_channel)
     if config.architecture == "dcgan":
         return (
             build_generator(config, num_classes=num_classes),
-            build_discriminator(config, num_classes=num_classes),
+            build_discriminator(config, num_classes=num_classes, channels=d_channels),
         )
     if config.architecture == "resnet":
-        common = {"resolution": config.resolution, "channels": config.channels}
         return (
             resnet.build_resnet_generator(
-                **common, z_dim=config.z_dim, num_classes=num_classes, width=config.g_width
+                resolution=config.resolution,
+                channels=config.channels,
+                z_dim=config.z_dim,
+                num_classes=num_classes,
+                width=config.g_width,
             ),
             resnet.build_resnet_discriminator(
-                **common, num_classes=num_classes, width=config.d_width
+                resolution=config.resolution,
+                channels=d_channels,
+                num_classes=num_classes,
+                width=config.d_width,
             ),
         )
     raise ValueError(f"unknown architecture {config.architecture!r}")

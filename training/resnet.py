@@ -44,14 +44,18 @@ _D_DOWN = {
 }
 
 
-def _check(resolution: int, channels: int, num_classes: int, width: int) -> None:
+def _check(
+    resolution: int, channels: int, num_classes: int, width: int, channel_counts: tuple = (1, 3)
+) -> None:
     if resolution not in RESOLUTIONS:
         raise ValueError(
             f"the ResNet networks support resolutions {', '.join(map(str, RESOLUTIONS))}, "
             f"not {resolution}"
         )
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    if channels not in channel_counts:
+        raise ValueError(
+            f"channels must be {' or '.join(map(str, channel_counts))}, not {channels}"
+        )
     if num_classes < 0:
         raise ValueError(f"num_classes must be 0 (unconditional) or more, not {num_classes}")
     if width < 1:
@@ -235,8 +239,10 @@ def build_resnet_discriminator(
     num_classes: int = 0,
     width: int = 64,
 ) -> keras.Model:
-    """The SN-ResNet projection discriminator: inputs [images in [-1, 1], labels] -> logits [B]."""
-    _check(resolution, channels, num_classes, width)
+    """The SN-ResNet projection discriminator: inputs [images in [-1, 1], labels] -> logits [B].
+
+    ``channels``: the image's, plus one when D also takes the mask (partly observed data)."""
+    _check(resolution, channels, num_classes, width, channel_counts=(1, 2, 3, 4))
     images = keras.Input((resolution, resolution, channels), dtype="float32", name="images")
     labels = keras.Input((), dtype="int32", name="labels")
     x = images

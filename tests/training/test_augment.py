@@ -154,3 +154,22 @@ def test_augment_runs_in_float16() -> None:
     assert augment is not None
     y = augment(tf.cast(_images(), tf.float16), SEED)
     assert y.dtype == tf.float16
+
+
+def test_with_a_mask_channel_colour_spares_the_mask_and_geometry_moves_it():
+    rng = np.random.RandomState(0)
+    image = rng.uniform(-1, 1, (4, 16, 16, 3)).astype(np.float32)
+    mask = (rng.random_sample((4, 16, 16, 1)) > 0.3).astype(np.float32)
+    x = tf.constant(np.concatenate([image, mask], -1))
+    seed = tf.constant([3, 9], tf.int64)
+    coloured = make_augment("color", mask_channel=True)(x, seed).numpy()
+    np.testing.assert_array_equal(coloured[..., 3:], mask)
+    # The image channels get what colour does to an image without a mask: the same draws and
+    # ops on the same values (a few float32 operations on values of order one: 1e-6).
+    plain = make_augment("color")(image, seed).numpy()
+    np.testing.assert_allclose(coloured[..., :3], plain, rtol=0, atol=1e-6)
+    # Translation and cutout act on the mask as on the image: the blanked pixels count as missing.
+    for policy in ("translation", "cutout"):
+        moved = make_augment(policy, mask_channel=True)(x, seed).numpy()
+        np.testing.assert_array_equal(moved, make_augment(policy)(x, seed).numpy())
+        assert (moved[..., 3] == 0).sum() > (mask == 0).sum()  # more pixels blanked than before

@@ -118,6 +118,39 @@ def test_the_discriminator_never_sees_missing_pixels():
     np.testing.assert_array_equal(gan._measure(tf.ones((4, 16, 16, 1)), None).numpy(), fake)
 
 
+def test_with_the_mask_channel_d_sees_the_mask_beside_the_observed_pixels():
+    gan = build_gan(QUICK.replace(mask_channel=True), num_classes=10, gan_class=masking.MaskedGAN)
+    assert gan.discriminator.input_shape[0][-1] == 2  # a grey image and its mask
+    rng = np.random.RandomState(0)
+    masks = (rng.random_sample((4, 16, 16, 1)) > 0.5).astype(np.float32)
+    real = tf.constant(np.concatenate([rng.uniform(-1, 1, (4, 16, 16, 1)), masks], -1), tf.float32)
+    labels = tf.constant([0, 1, 2, 3], tf.int32)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        observed, fake_masks = gan._observe(real)
+        logits = gan._d(observed, labels, tf.constant([0, 0], tf.int64))
+    grad = tape.gradient(logits, real).numpy()
+    pixels = grad[..., 0]
+    assert np.all(pixels[masks[..., 0] == 0] == 0.0)  # still no influence of a missing pixel
+    assert np.any(pixels[masks[..., 0] == 1] != 0.0)
+    np.testing.assert_array_equal(observed.numpy()[..., 1:], masks)
+    fake = gan._measure(tf.fill((4, 16, 16, 1), 0.5), fake_masks).numpy()
+    np.testing.assert_array_equal(fake[..., 1:], np.roll(masks, 1, axis=0))
+    np.testing.assert_array_equal(fake[..., :1], 0.5 * np.roll(masks, 1, axis=0))
+
+
+def test_the_mask_channel_is_chosen_for_ambient_training_only():
+    images = np.zeros((8, 16, 16, 1), np.uint8)
+    masks = np.ones((8, 16, 16), np.uint8)
+    masks[:, :4] = 0
+    partial = ImageData(images, masks=masks)
+    assert masking.with_mask_channel(QUICK, partial).mask_channel
+    naive = QUICK.replace(mask_mode="zero-fill")
+    assert not masking.with_mask_channel(naive, partial).mask_channel
+    complete = ImageData(images, masks=np.ones_like(masks))
+    assert not masking.with_mask_channel(QUICK, complete).mask_channel
+
+
 def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
     result = train(QUICK.replace(corrupt="dropout:0.5"), outdir=tmp_path, verbose=False)
     assert isinstance(result.gan, masking.MaskedGAN)
@@ -129,7 +162,25 @@ def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
     assert first == {"step": 0, "observed_fraction": meta["observed_fraction"]}
     options = json.loads((result.run_dir / "options.json").read_text())
     assert options["corrupt"] == "dropout:0.5" and options["mask_mode"] == "ambient"
+    assert options["mask_channel"] is True
     assert all(np.isfinite(v) for v in result.history[-1].values())
+
+
+def test_a_model_trained_with_the_mask_channel_scores_complete_images(tmp_path: Path):
+    from training.export import export_run
+
+    result = train(QUICK.replace(corrupt="dropout:0.5"), outdir=tmp_path, verbose=False)
+    version = export_run(result.run_dir, tmp_path / "models", "partial")
+    loaded = tf.saved_model.load(str(version))
+    images = np.random.RandomState(1).randint(0, 256, (3, 16, 16, 1)).astype(np.uint8)
+    labels = tf.constant([0, 1, 2], tf.int32)
+    logits = loaded.signatures["score"](images=tf.constant(images), labels=labels)["logits"]
+    # The score is D's on the image with every pixel observed (a mask channel of ones).
+    x = tf.constant(images, tf.float32) / 127.5 - 1.0
+    expected = result.gan.discriminator([tf.concat([x, tf.ones_like(x)], -1), labels])
+    # Same weights and arithmetic; the SavedModel's graph may fuse ops differently, so allow
+    # float32 rounding of a few hundred accumulated products on logits of order one.
+    np.testing.assert_allclose(logits.numpy(), expected.numpy(), rtol=1e-4, atol=1e-4)
 
 
 def test_cli_refuses_a_bad_corruption_with_exit_code_2(capsys):

@@ -51,8 +51,11 @@ def test_unsupported_shapes_are_rejected_clearly() -> None:
         build_resnet_generator(resolution=48, channels=3, z_dim=Z_DIM)
     with pytest.raises(ValueError, match="resolutions 32, 64, 128, not 28"):
         build_resnet_discriminator(resolution=28, channels=1)
-    with pytest.raises(ValueError, match="channels must be 1 or 3"):
-        build_resnet_discriminator(resolution=32, channels=2)
+    with pytest.raises(ValueError, match="channels must be 1 or 3, not 2"):
+        build_resnet_generator(resolution=32, channels=2, z_dim=Z_DIM)
+    # D's input may carry a mask channel beside the image (partly observed data), no more.
+    with pytest.raises(ValueError, match="channels must be 1 or 2 or 3 or 4, not 5"):
+        build_resnet_discriminator(resolution=32, channels=5)
 
 
 @pytest.mark.parametrize("layer", [SNConv2D(6, 3), SNDense(5)])

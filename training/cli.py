@@ -98,6 +98,8 @@ FIELD_HELP: dict[str, str] = {
     "their class (0 = off)",
     "diversity_weight": "weight of a mode-seeking term (MSGAN): G is penalised when two latents "
     "of one class give nearly the same image (0 = off)",
+    "mask_draws": "ambient training on partly observed data: masks each generated image is "
+    "judged under in a G step, the loss averaged over them (lower variance, a D pass each)",
     "mbstd_group": "minibatch standard deviation in D (ProGAN): D also sees how much the images "
     "of each group of this many differ, so it can tell a collapsed generator (0 = off)",
     "n_critic": "discriminator steps per generator step",

@@ -90,6 +90,9 @@ class TrainConfig:
     # Set by training, not a flag: D takes each image's mask as one more input channel (ambient
     # training on partly observed data; see training/masking.py). False in runs from before it.
     mask_channel: bool = False
+    # Masks each generated image is judged under in a G step of ambient training (averaged):
+    # on MNIST with 50% of the pixels missing, 4 gave FD 0.37 where 1 gave 0.51 (6,000 steps).
+    mask_draws: int = 4
     # How the options were chosen (training/recipe.py): "classic" keeps them as given; "auto"
     # (gan-train's default) lets the recipe choose those not named in ``explicit`` from the data.
     recipe: str = "classic"
@@ -147,6 +150,8 @@ class TrainConfig:
         weights = ("r1_gamma", "gp_weight", "ema_rampup", "class_weight", "diversity_weight")
         if min(getattr(self, name) for name in weights) < 0:
             raise ConfigError(f"{', '.join(weights)} must be 0 or more")
+        if not 1 <= self.mask_draws <= 16:
+            raise ConfigError(f"mask_draws must be 1 to 16, got {self.mask_draws}")
         if self.mbstd_group < 0 or (self.mbstd_group and self.batch_size % self.mbstd_group):
             raise ConfigError(
                 f"mbstd_group must be 0 or divide the batch size {self.batch_size}, "
@@ -180,6 +185,8 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown training options: {', '.join(unknown)}")
+        if "mask_draws" not in data:  # options saved before it existed: those runs used one
+            data = {**data, "mask_draws": 1}
         if isinstance(data.get("explicit"), list):  # JSON has no tuples
             data = {**data, "explicit": tuple(data["explicit"])}
         return cls(**data)

@@ -239,13 +239,16 @@ class GAN(keras.Model):
         if seeking:
             labels = paired_labels(labels)
         with tf.GradientTape() as tape:
-            fake = self._measure(self.generator([z, labels], training=True), None)
-            logits, scores = self._judge(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
-            per_example = losses.generator_loss(self.config.loss, logits)
-            if scores is not None:
-                per_example += self._class_loss(scores, labels)
+            views = self._g_views(self.generator([z, labels], training=True))
+            per_example = tf.zeros_like(z[:, 0])
+            for fake in views:  # the loss averaged over the views D is shown of each image
+                logits, scores = self._judge(fake, labels, self._seed(phase, Draw.AUGMENT_FAKE))
+                per_example += losses.generator_loss(self.config.loss, logits)
+                if scores is not None:
+                    per_example += self._class_loss(scores, labels)
+            per_example /= len(views)
             if seeking:
-                per_example += self.config.diversity_weight * mode_seeking(z, fake)
+                per_example += self.config.diversity_weight * mode_seeking(z, views[0])
             loss = self._average(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
@@ -295,6 +298,10 @@ class GAN(keras.Model):
     def _observe(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
         """(what D sees of a real batch, the masks for the fakes of this D step)."""
         return real, None
+
+    def _g_views(self, fake: tf.Tensor) -> list[tf.Tensor]:
+        """What D is shown of the generated images in a G step: the images themselves here."""
+        return [fake]
 
     def _measure(self, fake: tf.Tensor, masks: tf.Tensor | None) -> tf.Tensor:
         """What D sees of generated images (``masks`` None: the G step's)."""

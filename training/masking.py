@@ -119,6 +119,16 @@ class MaskedGAN(GAN):
             raise RuntimeError("MaskedGAN: no masks for the generated images")
         return self._seen(fake, tf.cast(masks, fake.dtype))
 
+    def _g_views(self, fake: tf.Tensor) -> list[tf.Tensor]:
+        """Each generated image under ``mask_draws`` masks of the batch (the last D step's, then
+        the batch's others in turn): G's loss is averaged over them, a lower-variance estimate
+        of how D judges the image under the data's mask distribution."""
+        masks = getattr(_step_masks, "value", None)
+        if masks is None:  # a G step before any D step cannot happen in train_step
+            raise RuntimeError("MaskedGAN: no masks for the generated images")
+        draws = max(1, self.config.mask_draws)
+        return [self._measure(fake, tf.roll(masks, shift=k, axis=0)) for k in range(draws)]
+
     def _seen(self, images: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
         """What D sees: the observed pixels (holes 0), and the mask as a last channel when the
         run has one (``mask_channel``; runs from before it see the pixels only)."""

@@ -139,6 +139,27 @@ def test_with_the_mask_channel_d_sees_the_mask_beside_the_observed_pixels():
     np.testing.assert_array_equal(fake[..., :1], 0.5 * np.roll(masks, 1, axis=0))
 
 
+def test_g_is_judged_under_each_of_its_mask_draws():
+    config = QUICK.replace(mask_channel=True, mask_draws=3)
+    gan = build_gan(config, num_classes=10, gan_class=masking.MaskedGAN)
+    rng = np.random.RandomState(0)
+    masks = (rng.random_sample((4, 16, 16, 1)) > 0.5).astype(np.float32)
+    real = tf.constant(np.concatenate([rng.uniform(-1, 1, (4, 16, 16, 1)), masks], -1), tf.float32)
+    _, fake_masks = gan._observe(real)  # the D step sets the masks the G step starts from
+    views = gan._g_views(tf.fill((4, 16, 16, 1), 0.5))
+    assert len(views) == 3
+    for shift, view in enumerate(views):
+        expected = np.roll(fake_masks.numpy(), shift, axis=0)
+        np.testing.assert_array_equal(view.numpy()[..., 1:], expected)
+        np.testing.assert_array_equal(view.numpy()[..., :1], 0.5 * expected)
+    with pytest.raises(ConfigError, match="mask_draws must be 1 to 16"):
+        QUICK.replace(mask_draws=0).validate()
+    # A run saved before the option existed resumes with the one draw it trained with.
+    saved = QUICK.to_dict()
+    del saved["mask_draws"]
+    assert type(QUICK).from_dict(saved).mask_draws == 1 and QUICK.mask_draws == 4
+
+
 def test_the_mask_channel_is_chosen_for_ambient_training_only():
     images = np.zeros((8, 16, 16, 1), np.uint8)
     masks = np.ones((8, 16, 16), np.uint8)
@@ -152,7 +173,8 @@ def test_the_mask_channel_is_chosen_for_ambient_training_only():
 
 
 def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
-    result = train(QUICK.replace(corrupt="dropout:0.5"), outdir=tmp_path, verbose=False)
+    config = QUICK.replace(corrupt="dropout:0.5", mask_draws=2)
+    result = train(config, outdir=tmp_path, verbose=False)
     assert isinstance(result.gan, masking.MaskedGAN)
     assert result.status == "finished" and int(result.gan.step.numpy()) == 4
     meta = json.loads((result.run_dir / "run.json").read_text())
@@ -162,7 +184,7 @@ def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
     assert first == {"step": 0, "observed_fraction": meta["observed_fraction"]}
     options = json.loads((result.run_dir / "options.json").read_text())
     assert options["corrupt"] == "dropout:0.5" and options["mask_mode"] == "ambient"
-    assert options["mask_channel"] is True
+    assert options["mask_channel"] is True and options["mask_draws"] == 2
     assert all(np.isfinite(v) for v in result.history[-1].values())
 
 

@@ -86,7 +86,7 @@ def with_mask_channel(config: TrainConfig, data: ImageData) -> TrainConfig:
     mode): D then takes each image's mask as one more input channel. Why: a missing pixel is 0,
     mid grey, a value observed pixels take too (anti-aliased strokes, mid-tone colours); with
     the mask beside it, D knows which zeros are holes. On MNIST with 50% of the pixels missing
-    it brought the FD at 6,000 steps from 0.69 to 0.54 (the complete-data model's: 0.22)."""
+    it brought the FD after 6,000 steps from 0.68 to 0.51 (the complete-data model's: 0.17)."""
     return replace(config, mask_channel=gan_class(config, data) is MaskedGAN)
 
 

@@ -103,7 +103,9 @@ class MaskedGAN(GAN):
     The pipeline appends the mask as a last channel of each real image
     (``training.data.make_pipeline``); :meth:`_observe` splits it off. The fakes of a D step get
     the masks of the same batch rolled by one (another image's mask: the data's mask
-    distribution, independent of the fake), and the G step reuses the last D step's.
+    distribution, independent of the fake), and the G step judges each fake under those masks
+    and ``mask_draws - 1`` further rolls of them (:meth:`_g_views`). With ``mask_channel`` D
+    also gets each image's mask as a last channel (:meth:`_seen`).
     """
 
     def _observe(self, real: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
@@ -114,18 +116,14 @@ class MaskedGAN(GAN):
         return self._seen(images, masks), fake_masks
 
     def _measure(self, fake: tf.Tensor, masks: tf.Tensor | None) -> tf.Tensor:
-        masks = getattr(_step_masks, "value", None) if masks is None else masks
-        if masks is None:  # a G step before any D step cannot happen in train_step
-            raise RuntimeError("MaskedGAN: no masks for the generated images")
+        masks = _last_step_masks() if masks is None else masks
         return self._seen(fake, tf.cast(masks, fake.dtype))
 
     def _g_views(self, fake: tf.Tensor) -> list[tf.Tensor]:
         """Each generated image under ``mask_draws`` masks of the batch (the last D step's, then
         the batch's others in turn): G's loss is averaged over them, a lower-variance estimate
         of how D judges the image under the data's mask distribution."""
-        masks = getattr(_step_masks, "value", None)
-        if masks is None:  # a G step before any D step cannot happen in train_step
-            raise RuntimeError("MaskedGAN: no masks for the generated images")
+        masks = _last_step_masks()
         draws = max(1, self.config.mask_draws)
         return [self._measure(fake, tf.roll(masks, shift=k, axis=0)) for k in range(draws)]
 
@@ -136,3 +134,11 @@ class MaskedGAN(GAN):
         if self.config.mask_channel:
             return tf.concat([observed, masks], axis=-1)
         return observed
+
+
+def _last_step_masks() -> tf.Tensor:
+    """The masks the last D step gave its fakes (this thread's: one per replica)."""
+    masks = getattr(_step_masks, "value", None)
+    if masks is None:  # a G step before any D step cannot happen in train_step
+        raise RuntimeError("MaskedGAN: no masks for the generated images")
+    return masks

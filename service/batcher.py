@@ -135,9 +135,9 @@ class Batcher:
             self._batch_size = metrics.batch_size.labels(*labels)
             self._padded_size = metrics.padded_batch_size.labels(*labels)
             self._model_seconds = metrics.model_seconds.labels(*labels)
-        # Everything below the lock is shared by the event loop and the model's thread.
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)  # queue, post-processing or stop
+        # Everything below this lock is shared by the event loop and the model's thread; it is
+        # notified when the queue, the post-processing count or the stop flag changes.
+        self._changed = threading.Condition()
         self._queue: deque[_Entry] = deque()
         self._rows_by_key: dict[Hashable, int] = {}
         self._queued_rows = 0
@@ -270,15 +270,17 @@ class Batcher:
             if not entry.future.done():
                 entry.future.set_exception(exc)
 
-    def _drop(self, entry: _Entry) -> None:
-        """Take ``entry`` out of the queue (a no-op when it is no longer queued)."""
+    def _drop(self, entry: _Entry) -> bool:
+        """Take ``entry`` out of the queue; False when it is no longer queued (taken into a
+        batch, whose answer is on its way, or dropped already)."""
         with self._changed:
             if not entry.queued:
-                return
+                return False
             with contextlib.suppress(ValueError):
                 self._queue.remove(entry)
             self._unqueue(entry)
         self._settle(entry)
+        return True
 
     def _unqueue(self, entry: _Entry) -> None:
         """Forget ``entry``'s rows; the caller holds the lock."""
@@ -299,13 +301,7 @@ class Batcher:
             entry.deadline.cancel()
 
     def _expire(self, entry: _Entry) -> None:
-        with self._changed:
-            if not entry.queued:  # taken into a batch meanwhile: its answer is on its way
-                return
-            with contextlib.suppress(ValueError):
-                self._queue.remove(entry)
-            self._unqueue(entry)
-        if not entry.future.done():
+        if self._drop(entry) and not entry.future.done():
             entry.future.set_exception(
                 DeadlineExceeded(
                     f"the request waited longer than {self.config.timeout_s:g} s in the "

@@ -97,12 +97,18 @@ def test_zero_fill_baseline_blackens_holes_and_drops_masks():
     assert masking.gan_class(QUICK, complete).__name__ == "GAN"
 
 
-def test_the_discriminator_never_sees_missing_pixels():
-    gan = build_gan(QUICK, num_classes=10, gan_class=masking.MaskedGAN)
+def _masked_batch() -> tuple[np.ndarray, tf.Tensor, tf.Tensor]:
+    """Four grey 16x16 images with half their pixels missing, as the pipeline serves them (the
+    mask as a last channel): (masks [4, 16, 16, 1], real batch, labels)."""
     rng = np.random.RandomState(0)
     masks = (rng.random_sample((4, 16, 16, 1)) > 0.5).astype(np.float32)
     real = tf.constant(np.concatenate([rng.uniform(-1, 1, (4, 16, 16, 1)), masks], -1), tf.float32)
-    labels = tf.constant([0, 1, 2, 3], tf.int32)
+    return masks, real, tf.constant([0, 1, 2, 3], tf.int32)
+
+
+def test_the_discriminator_never_sees_missing_pixels():
+    gan = build_gan(QUICK, num_classes=10, gan_class=masking.MaskedGAN)
+    masks, real, labels = _masked_batch()
     with tf.GradientTape() as tape:
         tape.watch(real)
         observed, fake_masks = gan._observe(real)
@@ -121,10 +127,7 @@ def test_the_discriminator_never_sees_missing_pixels():
 def test_with_the_mask_channel_d_sees_the_mask_beside_the_observed_pixels():
     gan = build_gan(QUICK.replace(mask_channel=True), num_classes=10, gan_class=masking.MaskedGAN)
     assert gan.discriminator.input_shape[0][-1] == 2  # a grey image and its mask
-    rng = np.random.RandomState(0)
-    masks = (rng.random_sample((4, 16, 16, 1)) > 0.5).astype(np.float32)
-    real = tf.constant(np.concatenate([rng.uniform(-1, 1, (4, 16, 16, 1)), masks], -1), tf.float32)
-    labels = tf.constant([0, 1, 2, 3], tf.int32)
+    masks, real, labels = _masked_batch()
     with tf.GradientTape() as tape:
         tape.watch(real)
         observed, fake_masks = gan._observe(real)
@@ -142,9 +145,7 @@ def test_with_the_mask_channel_d_sees_the_mask_beside_the_observed_pixels():
 def test_g_is_judged_under_each_of_its_mask_draws():
     config = QUICK.replace(mask_channel=True, mask_draws=3)
     gan = build_gan(config, num_classes=10, gan_class=masking.MaskedGAN)
-    rng = np.random.RandomState(0)
-    masks = (rng.random_sample((4, 16, 16, 1)) > 0.5).astype(np.float32)
-    real = tf.constant(np.concatenate([rng.uniform(-1, 1, (4, 16, 16, 1)), masks], -1), tf.float32)
+    _, real, _ = _masked_batch()
     _, fake_masks = gan._observe(real)  # the D step sets the masks the G step starts from
     views = gan._g_views(tf.fill((4, 16, 16, 1), 0.5))
     assert len(views) == 3
@@ -172,9 +173,15 @@ def test_the_mask_channel_is_chosen_for_ambient_training_only():
     assert not masking.with_mask_channel(QUICK, complete).mask_channel
 
 
-def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
+@pytest.fixture(scope="module")
+def ambient_run(tmp_path_factory: pytest.TempPathFactory):
+    """One short ambient run on half-missing pixels, shared by the tests that read it."""
     config = QUICK.replace(corrupt="dropout:0.5", mask_draws=2)
-    result = train(config, outdir=tmp_path, verbose=False)
+    return train(config, outdir=tmp_path_factory.mktemp("ambient"), verbose=False)
+
+
+def test_a_run_on_corrupted_data_records_the_observed_fraction(ambient_run):
+    result = ambient_run
     assert isinstance(result.gan, masking.MaskedGAN)
     assert result.status == "finished" and int(result.gan.step.numpy()) == 4
     meta = json.loads((result.run_dir / "run.json").read_text())
@@ -188,10 +195,10 @@ def test_a_run_on_corrupted_data_records_the_observed_fraction(tmp_path: Path):
     assert all(np.isfinite(v) for v in result.history[-1].values())
 
 
-def test_a_model_trained_with_the_mask_channel_scores_complete_images(tmp_path: Path):
+def test_a_model_trained_with_the_mask_channel_scores_complete_images(ambient_run, tmp_path):
     from training.export import export_run
 
-    result = train(QUICK.replace(corrupt="dropout:0.5"), outdir=tmp_path, verbose=False)
+    result = ambient_run
     version = export_run(result.run_dir, tmp_path / "models", "partial")
     loaded = tf.saved_model.load(str(version))
     images = np.random.RandomState(1).randint(0, 256, (3, 16, 16, 1)).astype(np.uint8)

@@ -45,7 +45,11 @@ _D_DOWN = {
 
 
 def _check(
-    resolution: int, channels: int, num_classes: int, width: int, channel_counts: tuple = (1, 3)
+    resolution: int,
+    channels: int,
+    num_classes: int,
+    width: int,
+    channel_counts: tuple[int, ...] = (1, 3),
 ) -> None:
     if resolution not in RESOLUTIONS:
         raise ValueError(

@@ -112,10 +112,24 @@ def test_lines_are_formatted_and_written_off_the_calling_thread(
     assert threads and threading.current_thread().name not in threads
 
 
+def _write_through_line_writer(stream: io.StringIO, records: list[logging.LogRecord]) -> None:
+    """Put ``records`` on a :class:`LineWriter` writing JSON lines to ``stream``, then stop it.
+    Its interval is longer than the test: everything put before stop() is one batch."""
+    from service.logs import LineWriter
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    queued: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    writer = LineWriter(queued, handler, interval_s=60.0)
+    writer.start()
+    for record in records:
+        queued.put(record)
+    writer.stop()
+
+
 def test_lines_logged_together_are_written_together() -> None:
     """The writer gathers the lines of its interval and writes them with one write and one
     flush: a write per line woke a thread and took the interpreter lock per request."""
-    from service.logs import LineWriter
 
     class Stream(io.StringIO):
         writes = 0
@@ -129,15 +143,8 @@ def test_lines_logged_together_are_written_together() -> None:
             self.flushes += 1
 
     stream = Stream()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    # An interval longer than the test: everything logged before stop() is one batch.
-    writer = LineWriter(records, handler, interval_s=60.0)
-    writer.start()
-    for number in range(100):
-        records.put(logging.makeLogRecord({"msg": "line %d", "args": (number,)}))
-    writer.stop()
+    records = [logging.makeLogRecord({"msg": "line %d", "args": (n,)}) for n in range(100)]
+    _write_through_line_writer(stream, records)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["message"] for line in lines] == [f"line {n}" for n in range(100)]
     assert (stream.writes, stream.flushes) == (1, 1)
@@ -146,18 +153,13 @@ def test_lines_logged_together_are_written_together() -> None:
 def test_a_record_that_cannot_be_formatted_costs_only_its_own_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from service.logs import LineWriter
-
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    writer = LineWriter(records, handler, interval_s=60.0)
-    writer.start()
-    records.put(logging.makeLogRecord({"msg": "before"}))
-    records.put(logging.makeLogRecord({"msg": "%d", "args": ("not a number",)}))
-    records.put(logging.makeLogRecord({"msg": "after"}))
-    writer.stop()
+    records = [
+        logging.makeLogRecord({"msg": "before"}),
+        logging.makeLogRecord({"msg": "%d", "args": ("not a number",)}),
+        logging.makeLogRecord({"msg": "after"}),
+    ]
+    _write_through_line_writer(stream, records)
     messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
     assert messages == ["before", "after"]
     assert "Logging error" in capsys.readouterr().err  # logging's own notice, as for any handler

@@ -23,6 +23,7 @@ from typing import Any
 
 from training.config import (
     ARCHITECTURES,
+    DIVERSITY_SPACES,
     G_CONDITIONINGS,
     LOSSES,
     MASK_MODES,
@@ -98,6 +99,8 @@ FIELD_HELP: dict[str, str] = {
     "their class (0 = off)",
     "diversity_weight": "weight of a mode-seeking term (MSGAN): G is penalised when two latents "
     "of one class give nearly the same image (0 = off)",
+    "diversity_space": "where the mode-seeking term measures how much two images differ: pixels, "
+    "or the discriminator's features (DCGAN; pixels are satisfied by recolouring one shape)",
     "mask_draws": "ambient training on partly observed data: masks each generated image is "
     "judged under in a G step, the loss averaged over them (lower variance, a D pass each)",
     "mbstd_group": "minibatch standard deviation in D (ProGAN): D also sees how much the images "
@@ -144,6 +147,7 @@ CHOICES: dict[str, Sequence[Any]] = {
     "precision": PRECISIONS,
     "mask_mode": MASK_MODES,
     "recipe": RECIPES,
+    "diversity_space": DIVERSITY_SPACES,
 }
 
 

@@ -26,6 +26,7 @@ STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")
 MASK_MODES = ("ambient", "zero-fill", "ignore")  # partly observed data: see training/masking.py
+DIVERSITY_SPACES = ("pixels", "features")  # where the mode-seeking term measures (gan.py)
 RECIPES = ("auto", "classic")  # how options are chosen: see training/recipe.py
 
 # Options that may differ between a run and its resume: they change how long or how often
@@ -59,6 +60,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
     class_weight: float = 0.0  # auxiliary class loss of conditional DCGANs (gan.py); 0 = off
     diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
+    diversity_space: str = "pixels"  # where that term measures two images' distance
     # Minibatch standard deviation in D (networks.MinibatchStddev): images per group; 0 = off.
     mbstd_group: int = 0
     n_critic: int = 1
@@ -118,6 +120,7 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("mask_mode", self.mask_mode, MASK_MODES)
         _choice("recipe", self.recipe, RECIPES)
+        _choice("diversity_space", self.diversity_space, DIVERSITY_SPACES)
         unknown = sorted(set(self.explicit) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise ConfigError(f"explicit names unknown options: {', '.join(unknown)}")
@@ -161,6 +164,10 @@ class TrainConfig:
             raise ConfigError("mbstd_group needs the DCGAN discriminator (--architecture dcgan)")
         if self.class_weight > 0 and (self.architecture != "dcgan" or not self.conditional):
             raise ConfigError("class_weight needs a conditional DCGAN (--conditional)")
+        if self.diversity_space == "features" and self.architecture != "dcgan":
+            raise ConfigError(
+                "diversity_space features needs the DCGAN discriminator (--architecture dcgan)"
+            )
         if not 0 <= self.seed < 2**31:
             raise ConfigError(f"seed must be in 0..2**31-1, got {self.seed}")
         return self

@@ -103,6 +103,12 @@ class GAN(keras.Model):
             from training.networks import with_class_scores
 
             self.classified = with_class_scores(discriminator)
+        # D's features, where the mode-seeking term measures (None: it measures pixels, or is off).
+        self.features: keras.Model | None = None
+        if config.diversity_weight > 0 and config.diversity_space == "features":
+            from training.networks import with_features
+
+            self.features = with_features(discriminator)
         # The networks are built already. Marking the GAN built keeps ``fit`` under a
         # distribution strategy from tracing ``call`` (the EMA generator) on a data batch.
         self.built = True
@@ -248,13 +254,24 @@ class GAN(keras.Model):
                     per_example += self._class_loss(scores, labels)
             per_example /= len(views)
             if seeking:
-                per_example += self.config.diversity_weight * mode_seeking(z, views[0])
+                seeking_term = self._mode_seeking(z, views[0], labels)
+                per_example += self.config.diversity_weight * seeking_term
             loss = self._average(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.g_optimizer.apply_gradients(zip(grads, variables, strict=True))
         return loss
+
+    def _mode_seeking(self, z: tf.Tensor, view: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+        """The mode-seeking term of each row, in pixels or in D's features (``diversity_space``).
+
+        Features are taken of the images as D gets them, before augmentation: the two images of
+        a pair would otherwise differ by their random augmentations too.
+        """
+        if self.features is None:
+            return mode_seeking(z, view)
+        return mode_seeking(z, tf.cast(self.features([view, labels], training=True), tf.float32))
 
     def _critic_batches(self, images: tf.Tensor, labels: tf.Tensor) -> list[tuple[Any, Any]]:
         """The (real, labels) batch of each D step (layout: :func:`stack_critic_batches`)."""
@@ -388,7 +405,8 @@ def paired_labels(labels: tf.Tensor) -> tf.Tensor:
 
 def mode_seeking(z: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
     """Per-example mode-seeking term (MSGAN, Mao et al. 2019): 1 / (image distance / z distance)
-    of each pair of adjacent rows, given to both rows of the pair.
+    of each pair of adjacent rows, given to both rows of the pair. ``fake`` is a batch of images
+    [B, H, W, C] or of their features [B, F]: the distance is the mean absolute difference.
 
     It grows when two latents of one class give nearly the same image, which is how a
     conditional generator that ignores z looks; minimising it pushes the pair's images apart.
@@ -396,9 +414,9 @@ def mode_seeking(z: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
     """
     pairs = tf.shape(z)[0] // 2
     z_a, z_b = z[0 : 2 * pairs : 2], z[1 : 2 * pairs : 2]
-    x = tf.cast(fake, tf.float32)
+    x = tf.reshape(tf.cast(fake, tf.float32), [tf.shape(fake)[0], -1])
     x_a, x_b = x[0 : 2 * pairs : 2], x[1 : 2 * pairs : 2]
-    image_distance = tf.reduce_mean(tf.abs(x_a - x_b), axis=[1, 2, 3])
+    image_distance = tf.reduce_mean(tf.abs(x_a - x_b), axis=1)
     z_distance = tf.reduce_mean(tf.abs(z_a - z_b), axis=1)
     per_pair = 1.0 / (image_distance / z_distance + 1e-5)
     per_row = tf.reshape(tf.stack([per_pair, per_pair], axis=1), [-1])

@@ -195,6 +195,20 @@ def with_class_scores(discriminator: keras.Model) -> keras.Model:
     return keras.Model(discriminator.inputs, [discriminator.output, scores])
 
 
+def with_features(discriminator: keras.Model) -> keras.Model:
+    """``[images, labels] -> features [B, F]``: D's last hidden layer, sharing every layer with D.
+
+    What the mode-seeking term measures with ``diversity_space="features"``: two images differ
+    there as much as they differ to D, shape as well as colour. Only the DCGAN discriminator has
+    the named layer this needs; anything else raises ValueError.
+    """
+    try:
+        features = discriminator.get_layer("features_f32").output
+    except ValueError:
+        raise ValueError("D's features need the DCGAN discriminator") from None
+    return keras.Model(discriminator.inputs, features)
+
+
 class MinibatchStddev(layers.Layer):
     """Appends one channel: how much the images of a small group differ (ProGAN, Karras 2018).
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -95,7 +96,56 @@ def test_mode_seeking_pairs_adjacent_rows_of_one_class_and_grows_as_they_merge()
     assert step[0] > 0 > step[1]  # descending the gradient moves the pair's images apart
 
 
-def test_a_diversity_weight_trains(tmp_path: Path):
-    config = TINY.replace(diversity_weight=1.0, steps=4, sample_every=0, checkpoint_every=0)
+def test_mode_seeking_measures_features_as_it_measures_pixels():
+    import tensorflow as tf
+
+    from training.gan import mode_seeking
+
+    z = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    pixels = tf.constant(np.stack([np.full((2, 2, 1), v) for v in (0.0, 0.5)]), tf.float32)
+    features = tf.constant([[0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]])
+    # The same mean absolute difference (0.5) over 4 values: the same term, 1 / (0.5 / 1).
+    np.testing.assert_allclose(mode_seeking(z, pixels).numpy(), [2.0, 2.0], rtol=1e-4)
+    np.testing.assert_allclose(mode_seeking(z, features).numpy(), [2.0, 2.0], rtol=1e-4)
+
+
+def test_the_feature_space_term_is_measured_in_ds_features():
+    import tensorflow as tf
+
+    from training.gan import GAN, mode_seeking
+
+    config = TrainConfig(conditional=True, diversity_weight=1.0, diversity_space="features",
+                         **SMALL)  # fmt: skip
+    generator = build_generator(config, num_classes=3)
+    discriminator = build_discriminator(config, num_classes=3)
+    gan = GAN(generator, discriminator, config, num_classes=3)
+    rng = np.random.RandomState(2)
+    z = tf.constant(rng.normal(size=(4, 8)).astype(np.float32))
+    labels = tf.constant([0, 0, 1, 1])
+    images = tf.constant(rng.uniform(-1, 1, size=(4, 16, 16, 1)).astype(np.float32))
+    features = discriminator.get_layer("features_f32").output
+    expected = mode_seeking(z, keras.Model(discriminator.inputs, features)([images, labels]))
+    term = gan._mode_seeking(z, images, labels).numpy()
+    # The same layers on the same inputs (D has no normalisation to differ between calls).
+    np.testing.assert_allclose(term, expected.numpy(), rtol=1e-5)
+    assert not np.allclose(term, mode_seeking(z, images).numpy(), rtol=0.1)
+    pixels = GAN(generator, discriminator, config.replace(diversity_space="pixels"), 3)
+    np.testing.assert_allclose(pixels._mode_seeking(z, images, labels), mode_seeking(z, images))
+
+
+def test_the_feature_space_needs_the_dcgan_discriminator_and_old_runs_keep_pixels():
+    with pytest.raises(ConfigError, match="diversity_space features needs the DCGAN"):
+        TrainConfig(architecture="resnet", diversity_space="features").validate()
+    saved = TrainConfig(diversity_weight=1.0).to_dict()
+    del saved["diversity_space"]  # options saved before the choice existed
+    assert TrainConfig.from_dict(saved).diversity_space == "pixels"
+
+
+@pytest.mark.parametrize("space", ["pixels", "features"])
+def test_a_diversity_weight_trains(tmp_path: Path, space: str):
+    config = TINY.replace(
+        diversity_weight=1.0, diversity_space=space, steps=4, sample_every=0, checkpoint_every=0
+    )
     model = train_and_export(tmp_path, config)
-    assert json.loads((model.run_dir / "options.json").read_text())["diversity_weight"] == 1.0
+    options = json.loads((model.run_dir / "options.json").read_text())
+    assert options["diversity_weight"] == 1.0 and options["diversity_space"] == space

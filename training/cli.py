@@ -86,7 +86,8 @@ FIELD_HELP: dict[str, str] = {
     "z_dim": "latent size",
     "architecture": f"network family, one of {list(ARCHITECTURES)}",
     "g_conditioning": "how a conditional DCGAN generator takes the class: concat (an embedding "
-    "beside z) or batchnorm (a per-class gain and bias in every normalisation)",
+    "beside z), batchnorm (a per-class gain and bias in every normalisation) or batchnorm-z "
+    "(the same, plus a gain and bias from z in every normalisation: z reaches every scale)",
     "g_width": "generator channels at the finest level (doubling toward 4x4)",
     "d_width": "discriminator channels at the finest level (doubling toward 4x4)",
     "max_width": "channel cap of both networks",

@@ -21,7 +21,7 @@ from typing import Any
 RESOLUTIONS = (16, 28, 32, 64, 128)
 LOSSES = ("nonsaturating", "minimax", "hinge", "wgan-gp")
 ARCHITECTURES = ("dcgan", "resnet")
-G_CONDITIONINGS = ("concat", "batchnorm")
+G_CONDITIONINGS = ("concat", "batchnorm", "batchnorm-z")
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")

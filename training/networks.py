@@ -14,7 +14,10 @@ models share one calling convention; unconditional networks ignore it. Square re
 
 The generator conditions by concatenating a learned label embedding to z (``g_conditioning``
 "concat") or by conditional batch norm, a per-class gain and bias in every normalisation
-("batchnorm", which makes the class harder to ignore); the discriminator
+("batchnorm", which makes the class harder to ignore). "batchnorm-z" adds a gain and bias that
+are linear in z to every normalisation (BigGAN's skip-z, Brock et al. 2019): z then reaches every
+scale directly, not only through the first layer, so that it can vary a class's shapes and not
+only its colours. The discriminator
 conditions by projection (Miyato & Koyama, 2018): logit = w.phi(x) + <embed(y), phi(x)>.
 The last layers compute in float32 so logits and images stay float32 under a mixed policy.
 """
@@ -77,14 +80,18 @@ def build_generator(
     z = keras.Input((zdim,), dtype="float32", name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     h = z
-    by_norm = num_classes > 0 and cfg.g_conditioning == "batchnorm"
+    by_norm = num_classes > 0 and cfg.g_conditioning in ("batchnorm", "batchnorm-z")
+    by_latent = by_norm and cfg.g_conditioning == "batchnorm-z"
     if num_classes > 0 and not by_norm:
         embedded = layers.Embedding(num_classes, LABEL_EMBED_DIM, name="label_embedding")(labels)
         h = layers.Concatenate(name="z_and_label")([z, embedded])
 
     def norm(x: Any, name: str) -> Any:
         if by_norm:  # the class sets every normalisation's gain and bias (as the ResNet's does)
-            return resnet.ConditionalBatchNorm(num_classes, name=name)([x, labels])
+            x = resnet.ConditionalBatchNorm(num_classes, name=name)([x, labels])
+            if by_latent:  # and z shifts them, image by image
+                x = LatentModulation(name=f"{name}_z")([x, z])
+            return x
         # Synchronised statistics: a batch split over replicas is normalised as one device would.
         return layers.BatchNormalization(synchronized=True, name=name)(x)
 
@@ -257,6 +264,30 @@ class MinibatchStddev(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "group_size": self.group_size, "momentum": self.momentum}
+
+
+class LatentModulation(layers.Layer):
+    """``[features [B, H, W, C], z [B, Z]] -> features * (1 + z A) + z B``.
+
+    A per-image gain and bias of every channel, linear in z (``A``, ``B``: [Z, C]). Both start at
+    zero, so a new generator computes what plain conditional batch norm computes and training
+    decides how much z should reach this scale.
+    """
+
+    def build(self, input_shape: Any) -> None:
+        channels, z_dim = int(input_shape[0][-1]), int(input_shape[1][-1])
+        self.gain = self.add_weight(shape=(z_dim, channels), initializer="zeros", name="gain")
+        self.bias = self.add_weight(shape=(z_dim, channels), initializer="zeros", name="bias")
+
+    def call(self, inputs: list[Any]) -> Any:
+        features, z = inputs
+        z = ops.cast(z, features.dtype)
+        gain = ops.matmul(z, ops.cast(self.gain, features.dtype))[:, None, None, :]
+        bias = ops.matmul(z, ops.cast(self.bias, features.dtype))[:, None, None, :]
+        return features * (1.0 + gain) + bias
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape[0]
 
 
 class _ClassScores(layers.Layer):

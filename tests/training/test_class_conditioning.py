@@ -12,7 +12,12 @@ import pytest
 
 from tests.training.tiny import TINY, train_and_export
 from training.config import ConfigError, TrainConfig
-from training.networks import build_discriminator, build_generator, with_class_scores
+from training.networks import (
+    LatentModulation,
+    build_discriminator,
+    build_generator,
+    with_class_scores,
+)
 
 SMALL = {"g_width": 4, "d_width": 4, "max_width": 16, "z_dim": 8, "resolution": 16}
 
@@ -35,6 +40,41 @@ def test_batchnorm_conditioning_has_a_gain_and_bias_per_class_and_no_label_embed
     moved = np.asarray(generator([z, np.array([0, 1], np.int32)]))
     np.testing.assert_allclose(moved[0], same[0], atol=1e-6)  # class 0 untouched
     assert np.abs(moved[1] - same[1]).max() > 1e-3
+
+
+def test_latent_modulation_is_a_gain_and_bias_linear_in_z():
+    rng = np.random.RandomState(0)
+    features = rng.normal(size=(3, 2, 2, 5)).astype(np.float32)
+    z = rng.normal(size=(3, 4)).astype(np.float32)
+    layer = LatentModulation()
+    np.testing.assert_array_equal(np.asarray(layer([features, z])), features)  # starts at zero
+    gain, bias = (rng.normal(size=(4, 5)).astype(np.float32) for _ in range(2))
+    layer.gain.assign(gain)
+    layer.bias.assign(bias)
+    expected = features * (1 + z @ gain)[:, None, None, :] + (z @ bias)[:, None, None, :]
+    # Sums of 4 float32 products of unit-sized terms, then one product and one sum: 1e-5
+    # relative and absolute covers their rounding on any machine.
+    np.testing.assert_allclose(np.asarray(layer([features, z])), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_batchnorm_z_starts_as_batchnorm_and_lets_z_shift_every_normalisation():
+    plain = build_generator(TrainConfig(g_conditioning="batchnorm", **SMALL), num_classes=3)
+    skip = build_generator(TrainConfig(g_conditioning="batchnorm-z", **SMALL), num_classes=3)
+    modulations = [layer for layer in skip.layers if isinstance(layer, LatentModulation)]
+    assert [m.name for m in modulations] == ["project_bn_z", "up1_bn_z"]  # one per normalisation
+    modulated = {id(w) for m in modulations for w in m.weights}
+    shared = [w for w in skip.weights if id(w) not in modulated]
+    for mine, theirs in zip(shared, plain.weights, strict=True):
+        mine.assign(theirs)
+    rng = np.random.RandomState(1)
+    z = rng.normal(size=(4, 8)).astype(np.float32)
+    labels = np.array([0, 1, 2, 0], np.int32)
+    # Same weights and a zero modulation: the same arithmetic, so the same images.
+    np.testing.assert_allclose(np.asarray(skip([z, labels])), np.asarray(plain([z, labels])))
+    # The finest normalisation's bias made to depend on z (as training may): the images change.
+    modulations[-1].bias.assign(rng.normal(size=modulations[-1].bias.shape).astype(np.float32))
+    moved = np.asarray(skip([z, labels])) - np.asarray(plain([z, labels]))
+    assert np.abs(moved).max() > 1e-3
 
 
 def test_class_scores_are_the_projection_term_of_every_class():
@@ -65,9 +105,12 @@ def test_class_weight_needs_a_conditional_dcgan(changes):
         TrainConfig(class_weight=1.0, **changes).validate()
 
 
-def test_the_class_loss_teaches_d_the_classes_and_the_run_exports(tmp_path: Path):
+@pytest.mark.parametrize("conditioning", ["batchnorm", "batchnorm-z"])
+def test_the_class_loss_teaches_d_the_classes_and_the_run_exports(
+    tmp_path: Path, conditioning: str
+):
     config = TINY.replace(
-        class_weight=1.0, g_conditioning="batchnorm", steps=60, sample_every=0, log_every=10
+        class_weight=1.0, g_conditioning=conditioning, steps=60, sample_every=0, log_every=10
     )
     model = train_and_export(tmp_path, config)
     lines = (model.run_dir / "metrics.jsonl").read_text().splitlines()
@@ -75,7 +118,7 @@ def test_the_class_loss_teaches_d_the_classes_and_the_run_exports(tmp_path: Path
     # Ten classes: an untrained D's cross-entropy is about ln(10) = 2.30; real digits are easy.
     assert class_losses[0] > 1.5 and class_losses[-1] < 0.8 * class_losses[0]
     card = json.loads((model.version_dir / "model.json").read_text())
-    assert card["training_options"]["g_conditioning"] == "batchnorm"
+    assert card["training_options"]["g_conditioning"] == conditioning
 
 
 def test_mode_seeking_pairs_adjacent_rows_of_one_class_and_grows_as_they_merge():

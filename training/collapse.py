@@ -38,7 +38,8 @@ SEEDS = 16  # seeds per class measured
 CLASSES = 4  # classes measured (conditional models)
 KNOBS = (
     "try --recipe auto (gan-train's default), --augment color,translation,cutout (DiffAugment: "
-    "small data sets), --r1-gamma 1, a lower --lr-d, or more images"
+    "small data sets), with classes --diversity-weight 1 --diversity-space features (mode "
+    "seeking in D's features), --r1-gamma 1, a lower --lr-d, or more images"
 )
 LABEL_KNOBS = (
     "try --recipe auto (gan-train's default), --g-conditioning batchnorm with --class-weight 1 "

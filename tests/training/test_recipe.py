@@ -41,16 +41,19 @@ def test_small_colour_data_gets_diffaugment_with_colour_and_narrow_networks():
 
 def test_conditional_data_gets_class_conditioning_a_class_loss_and_mode_seeking():
     options = chosen(TrainConfig(conditional=True, channels=3, recipe="auto"), 3000)
-    assert options["g_conditioning"] == "batchnorm"
+    assert options["g_conditioning"] == "batchnorm-z"
     assert options["class_weight"] == options["diversity_weight"] == 1.0
+    assert options["diversity_space"] == "features"
     plain = chosen(TrainConfig(conditional=False, channels=3, recipe="auto"), 3000)
     assert plain["class_weight"] == plain["diversity_weight"] == 0.0
 
 
-def test_a_given_resnet_gets_no_class_loss_it_cannot_have():
+def test_a_given_resnet_gets_no_class_loss_or_feature_distance_it_cannot_have():
     config = TrainConfig(conditional=True, channels=3, recipe="auto", architecture="resnet",
                          explicit=("architecture",))  # fmt: skip
-    assert chosen(config, 3000)["class_weight"] == 0.0  # and the config validated
+    options = chosen(config, 3000)  # and the config validated
+    assert options["class_weight"] == 0.0
+    assert options["diversity_weight"] == 1.0 and options["diversity_space"] == "pixels"
 
 
 def test_grey_data_keeps_the_plain_options_measured_on_mnist():

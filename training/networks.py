@@ -191,13 +191,9 @@ def with_class_scores(discriminator: keras.Model) -> keras.Model:
     sharpens exactly the class evidence D's logit uses. Only the conditional DCGAN discriminator
     has the named layers this needs; anything else raises ValueError.
     """
-    try:
-        features = discriminator.get_layer("features_f32").output
-        projection = discriminator.get_layer("projection")
-    except ValueError:
-        raise ValueError(
-            "an auxiliary class loss needs the conditional DCGAN discriminator"
-        ) from None
+    missing = "an auxiliary class loss needs the conditional DCGAN discriminator"
+    features = _layer(discriminator, "features_f32", missing).output
+    projection = _layer(discriminator, "projection", missing)
     scores = _ClassScores(projection, dtype="float32", name="class_scores")(features)
     return keras.Model(discriminator.inputs, [discriminator.output, scores])
 
@@ -209,11 +205,16 @@ def with_features(discriminator: keras.Model) -> keras.Model:
     there as much as they differ to D, shape as well as colour. Only the DCGAN discriminator has
     the named layer this needs; anything else raises ValueError.
     """
+    features = _layer(discriminator, "features_f32", "D's features need the DCGAN discriminator")
+    return keras.Model(discriminator.inputs, features.output)
+
+
+def _layer(model: keras.Model, name: str, missing: str) -> layers.Layer:
+    """``model``'s layer ``name``; ValueError(``missing``) when it has none (another family)."""
     try:
-        features = discriminator.get_layer("features_f32").output
+        return model.get_layer(name)
     except ValueError:
-        raise ValueError("D's features need the DCGAN discriminator") from None
-    return keras.Model(discriminator.inputs, features)
+        raise ValueError(missing) from None
 
 
 class MinibatchStddev(layers.Layer):

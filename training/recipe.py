@@ -123,8 +123,9 @@ def auto_choices(
     grey = channels == 1
     arch = architecture or "dcgan"
     conditioned = conditional and small  # the class-conditioning measures
-    class_loss = conditioned and arch == "dcgan"  # the ResNet's D has no class scores
-    seek_features = conditioned and arch == "dcgan"  # nor a features layer to measure in
+    # The class loss and the feature-space mode seeking: the ResNet's D has neither class
+    # scores nor a features layer to measure in.
+    dcgan_measures = conditioned and arch == "dcgan"
     size = f"{num_images:,} training images"
     plain = "grey images: the plain DCGAN options (on 9,000 MNIST digits they beat the small-data "
     plain += "measures in the same time)"
@@ -181,10 +182,10 @@ def auto_choices(
         Choice("loss", loss, _LOSS_REASONS.get(loss, "given")),
         Choice("r1_gamma", 0.0, "off: it slowed training by a third and did not stop collapse"),
         Choice(
-            "class_weight", 1.0 if class_loss else 0.0,
+            "class_weight", 1.0 if dcgan_measures else 0.0,
             "D also classifies the real images by its class projection and G is rewarded for "
             "images of the asked class (AC-GAN): D learns the classes from labels, not only "
-            "from the adversarial game" if class_loss else
+            "from the adversarial game" if dcgan_measures else
             "off: the ResNet has no class scores" if conditioned else f"off: {unconditioned}",
         ),
         Choice(
@@ -194,9 +195,9 @@ def auto_choices(
             if conditioned else f"off: {unconditioned}",
         ),
         Choice(
-            "diversity_space", "features" if seek_features else "pixels",
+            "diversity_space", "features" if dcgan_measures else "pixels",
             "measured in D's features: in pixels the term was met by recolouring one shape "
-            "(recall 0.48 against 0.15-0.19 on 3,000 colour digits)" if seek_features else
+            "(recall 0.48 against 0.15-0.19 on 3,000 colour digits)" if dcgan_measures else
             "pixels: the ResNet's D has no features layer to measure in" if conditioned else
             "pixels (the term is off)",
         ),

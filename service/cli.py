@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from service.app import create_app
     from service.server import DrainingServer
+    from service.transport import coalescing_protocol
 
     app = create_app(settings, repository)
     del repository  # the app owns it now: this frame lives as long as the server (hot reload)
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=False,  # service.logs writes one JSON line per request instead
         log_config=None,  # keep the JSON logging configured above
+        http=coalescing_protocol(),  # a response's headers and body in one write
         # After the drain, accepted requests get at most their queue deadline and some margin.
         timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )

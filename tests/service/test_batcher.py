@@ -546,7 +546,13 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
         pool = ThreadPoolExecutor(8)
         b = Batcher(
             model,
-            config(max_batch_size=2, allowed_batch_sizes=(2,), max_enqueued=8, timeout_s=1.0),
+            config(
+                max_batch_size=2,
+                allowed_batch_sizes=(2,),
+                max_enqueued=8,
+                timeout_s=1.0,
+                max_postprocessing=2,
+            ),
             postprocess=post,
             post_executor=pool,
         )
@@ -565,7 +571,7 @@ def test_rows_waiting_for_postprocessing_count_against_the_queue_and_are_bounded
         return calls_while_blocked, outcomes
 
     calls_while_blocked, outcomes = run(main())
-    # A bounded number of batches waits for post-processing; the rest wait in the queue,
+    # At most max_postprocessing batches wait for post-processing; the rest wait in the queue,
     # where their deadline applies.
     assert calls_while_blocked <= 2
     assert any(isinstance(o, DeadlineExceeded) for o in outcomes)

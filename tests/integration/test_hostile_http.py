@@ -73,7 +73,10 @@ def test_chunked_100_mb_body_is_cut_off_at_the_limit(service: ServiceProcess) ->
         sender = threading.Thread(target=send_100_mb, daemon=True)
         sender.start()
         status = read_status(sock)
-        sock.shutdown(socket.SHUT_RDWR)
+        # The service closed the connection with the rest of the body unread, so the kernel may
+        # have reset it already: then there is nothing left to shut down.
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
         sender.join(timeout=10)
     assert status == 413
     assert time.monotonic() - start < 20.0

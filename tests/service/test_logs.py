@@ -163,3 +163,90 @@ def test_a_record_that_cannot_be_formatted_costs_only_its_own_line(
     messages = [json.loads(line)["message"] for line in stream.getvalue().splitlines()]
     assert messages == ["before", "after"]
     assert "Logging error" in capsys.readouterr().err  # logging's own notice, as for any handler
+
+
+# --- a request's line straight to the writer ---------------------------------------------------
+
+
+def test_an_access_line_is_the_line_its_record_gives() -> None:
+    from service.logs import AccessLine
+
+    fields = {
+        "request_id": "r-1",
+        "method": "POST",
+        "path": '/généré "quoted"',
+        "status": 200,
+        "duration_ms": 1.25,
+        "client": "10.0.0.1",
+        "model": "mnist/1",
+        "images": 3,
+    }
+    line = AccessLine(1_795_000_000_123_456_789, fields)
+    formatter = JsonFormatter()
+    assert line.format(formatter) == JsonFormatter().format(line.record())
+    parsed = json.loads(line.format(formatter))
+    assert parsed["time"].endswith(".123Z") and parsed["logger"] == ACCESS_LOGGER
+    assert parsed["message"] == "request" and parsed["level"] == "info"
+    assert {key: parsed[key] for key in fields} == fields
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_a_request_line_skips_the_record_only_while_the_writer_alone_would_see_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    handled: list[logging.LogRecord] = []
+    handle = logs.access_logger.handle
+    monkeypatch.setattr(logs.access_logger, "handle", lambda r: (handled.append(r), handle(r)))
+    extra = _Collect()
+    try:
+        logs.configure_logging("info")
+        assert logs.access_queue() is not None
+        client.get("/healthz", headers={"X-Request-ID": "direct"})
+        assert handled == []  # no record made: the line went to the writer's queue
+        # Someone adds a handler: the next line is a record again, seen by both.
+        logging.getLogger("service").addHandler(extra)
+        assert logs.access_queue() is None
+        client.get("/healthz", headers={"X-Request-ID": "through-logging"})
+        logs._stop_writer()
+    finally:
+        logging.getLogger("service").removeHandler(extra)
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    ids = [line["request_id"] for line in lines if line.get("logger") == ACCESS_LOGGER]
+    assert ids == ["direct", "through-logging"]
+    assert [r.request_id for r in handled] == ["through-logging"]  # type: ignore[attr-defined]
+    assert [r.request_id for r in extra.records] == ["through-logging"]  # type: ignore[attr-defined]
+
+
+def test_no_request_line_below_its_level(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    try:
+        logs.configure_logging("warning")
+        client.get("/healthz")
+        logs._stop_writer()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    assert ACCESS_LOGGER not in stream.getvalue()

@@ -8,6 +8,7 @@ import logging
 import queue
 import sys
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +19,28 @@ from service.logs import ACCESS_LOGGER, JsonFormatter
 def _request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
     formatter = JsonFormatter()
     return [json.loads(formatter.format(r)) for r in caplog.records if r.name == ACCESS_LOGGER]
+
+
+@pytest.fixture
+def stderr_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], io.StringIO]]:
+    """For a test that calls ``configure_logging``: a function that makes stderr a string (call
+    it in the test: pytest sets its own stderr again between a fixture and its test), and
+    afterwards the writer stopped and the root logger's handlers (pytest's capture) and level
+    given back."""
+    from service import logs
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+
+    def capture() -> io.StringIO:
+        stream = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", stream)
+        return stream
+
+    yield capture
+    logs._stop_writer()
+    root.handlers[:] = saved[0]
+    root.setLevel(saved[1])
 
 
 def test_one_json_line_per_request_with_model_and_images(
@@ -84,14 +107,10 @@ def test_formatter_writes_one_line_of_json_with_extras() -> None:
 
 
 def test_lines_are_formatted_and_written_off_the_calling_thread(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, stderr_lines: Callable[[], io.StringIO]
 ) -> None:
     from service import logs
 
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
     threads: list[str] = []
     format_line = logs.JsonFormatter.format
 
@@ -100,13 +119,10 @@ def test_lines_are_formatted_and_written_off_the_calling_thread(
         return format_line(self, record)
 
     monkeypatch.setattr(logs.JsonFormatter, "format", spy)
-    try:
-        logs.configure_logging("info")
-        logging.getLogger("service.test").info("queued %d", 7, extra={"model": "m/1"})
-        logs._stop_writer()  # what the process does at exit: write what is queued
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+    stream = stderr_lines()
+    logs.configure_logging("info")
+    logging.getLogger("service.test").info("queued %d", 7, extra={"model": "m/1"})
+    logs._stop_writer()  # what the process does at exit: write what is queued
     line = json.loads(stream.getvalue())
     assert line["message"] == "queued 7" and line["model"] == "m/1"
     assert threads and threading.current_thread().name not in threads
@@ -200,32 +216,27 @@ class _Collect(logging.Handler):
 
 
 def test_a_request_line_skips_the_record_only_while_the_writer_alone_would_see_it(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, stderr_lines: Callable[[], io.StringIO]
 ) -> None:
     from service import logs
 
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
     handled: list[logging.LogRecord] = []
     handle = logs.access_logger.handle
     monkeypatch.setattr(logs.access_logger, "handle", lambda r: (handled.append(r), handle(r)))
     extra = _Collect()
+    stream = stderr_lines()
+    logs.configure_logging("info")
+    assert logs.access_queue() is not None
+    client.get("/healthz", headers={"X-Request-ID": "direct"})
+    assert handled == []  # no record made: the line went to the writer's queue
+    # Someone adds a handler: the next line is a record again, seen by both.
+    logging.getLogger("service").addHandler(extra)
     try:
-        logs.configure_logging("info")
-        assert logs.access_queue() is not None
-        client.get("/healthz", headers={"X-Request-ID": "direct"})
-        assert handled == []  # no record made: the line went to the writer's queue
-        # Someone adds a handler: the next line is a record again, seen by both.
-        logging.getLogger("service").addHandler(extra)
         assert logs.access_queue() is None
         client.get("/healthz", headers={"X-Request-ID": "through-logging"})
-        logs._stop_writer()
     finally:
         logging.getLogger("service").removeHandler(extra)
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+    logs._stop_writer()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     ids = [line["request_id"] for line in lines if line.get("logger") == ACCESS_LOGGER]
     assert ids == ["direct", "through-logging"]
@@ -234,19 +245,12 @@ def test_a_request_line_skips_the_record_only_while_the_writer_alone_would_see_i
 
 
 def test_no_request_line_below_its_level(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, stderr_lines: Callable[[], io.StringIO]
 ) -> None:
     from service import logs
 
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    stream = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", stream)
-    try:
-        logs.configure_logging("warning")
-        client.get("/healthz")
-        logs._stop_writer()
-    finally:
-        root.handlers[:] = saved[0]
-        root.setLevel(saved[1])
+    stream = stderr_lines()
+    logs.configure_logging("warning")
+    client.get("/healthz")
+    logs._stop_writer()
     assert ACCESS_LOGGER not in stream.getvalue()

@@ -99,22 +99,15 @@ def test_a_large_write_goes_out_at_once(wrapped: Any) -> None:
     assert inner.calls[1:] == [b"tail"]
 
 
-def test_close_sends_what_is_held_first(wrapped: Any) -> None:
+@pytest.mark.parametrize(("method", "event"), [("close", "close"), ("write_eof", "eof")])
+def test_closing_sends_what_is_held_first(wrapped: Any, method: str, event: str) -> None:
     outer, inner, loop = wrapped
     outer.write(b"last")
-    outer.close()
+    getattr(outer, method)()
     assert inner.calls == [b"last"]
-    assert inner.events == ["close"]
+    assert inner.events == [event]
     run_turn(loop)
-    assert inner.calls == [b"last"]
-
-
-def test_write_eof_sends_what_is_held_first(wrapped: Any) -> None:
-    outer, inner, _ = wrapped
-    outer.write(b"last")
-    outer.write_eof()
-    assert inner.calls == [b"last"]
-    assert inner.events == ["eof"]
+    assert inner.calls == [b"last"]  # not sent again at the end of the turn
 
 
 def test_abort_drops_what_is_held(wrapped: Any) -> None:

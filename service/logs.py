@@ -109,20 +109,24 @@ class AccessLine(NamedTuple):
     time_ns: int
     fields: dict[str, Any]
 
+    @property
+    def millis(self) -> int:
+        """The milliseconds of the second the line was logged in (a record's ``msecs``)."""
+        return self.time_ns % 1_000_000_000 // 1_000_000
+
     def record(self) -> logging.LogRecord:
         """The record :class:`RequestLog` would otherwise have logged."""
         record = access_logger.makeRecord(
             ACCESS_LOGGER, logging.INFO, "", 0, "request", (), None, extra=self.fields
         )
         record.created = self.time_ns / 1e9
-        record.msecs = float(self.time_ns % 1_000_000_000 // 1_000_000)
+        record.msecs = float(self.millis)
         return record
 
     def format(self, formatter: JsonFormatter) -> str:
         """The record's JSON line, as ``formatter.format(self.record())`` writes it."""
-        millis = self.time_ns % 1_000_000_000 // 1_000_000
         return formatter.line(
-            self.time_ns / 1e9, millis, "INFO", ACCESS_LOGGER, "request", self.fields
+            self.time_ns / 1e9, self.millis, "INFO", ACCESS_LOGGER, "request", self.fields
         )
 
 

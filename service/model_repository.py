@@ -31,6 +31,7 @@ import numpy as np
 
 from gan_contract.model_card import ModelCardError, read_model_card
 from service.errors import NotFound
+from service.signatures import FlatSignature
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,12 @@ class LoadedModel:
     path: Path
     meta: dict[str, Any]
     _saved: Any = field(repr=False)
-    _generate: Any = field(repr=False)
+    _generate: Any = field(repr=False)  # signatures as FlatSignature (service.signatures)
     _score: Any = field(repr=False)
     # SHA-256 of the directory's files when loaded (see content_digest); "" when not taken.
     digest: str = ""
     generation: int = field(default_factory=lambda: next(_generations))
-    # The optional signatures (docs/model-format.md): name -> concrete function.
+    # The optional signatures (docs/model-format.md): name -> FlatSignature.
     optional: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -270,15 +271,15 @@ def load_version(path: Path) -> LoadedModel:
             **extra,
         }
         _check_signature(signatures[name], inputs, f"{path} {name}")
-        optional[name] = signatures[name]
+        optional[name] = FlatSignature(signatures[name])
     return LoadedModel(
         name=path.parent.name,
         version=int(path.name),
         path=path,
         meta=meta,
         _saved=saved,
-        _generate=signatures["generate"],
-        _score=signatures["score"],
+        _generate=FlatSignature(signatures["generate"]),
+        _score=FlatSignature(signatures["score"]),
         digest=digest,
         optional=optional,
     )

@@ -214,7 +214,8 @@ class Batcher:
         step = self.config.max_batch_size
         entries = []
         for start in range(0, size, step):
-            chunk = {name: array[start : start + step] for name, array in rows.items()}
+            # Most requests fit one batch: their rows are queued as given, without slicing.
+            chunk = rows if size <= step else {n: a[start : start + step] for n, a in rows.items()}
             entry = _Entry(chunk, min(step, size - start), key, shared, loop.create_future(), now)
             entry.deadline = loop.call_at(deadline, self._expire, entry)
             entries.append(entry)

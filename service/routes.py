@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import re
 import secrets
 from collections.abc import Sequence
@@ -166,7 +167,7 @@ async def get_model(name: str, engine: EngineDep) -> ModelDetail:
 
 def _check_psi(psi: float, settings: Settings) -> float:
     low, high = settings.min_truncation_psi, settings.max_truncation_psi
-    if not np.isfinite(psi) or not low <= psi <= high:
+    if not math.isfinite(psi) or not low <= psi <= high:
         raise InvalidRequest(f"truncation_psi must be a finite number in [{low}, {high}]")
     return float(psi)
 

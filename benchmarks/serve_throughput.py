@@ -14,7 +14,8 @@ image and the mean batch size read from /metrics. Also measured: requests of 16 
 answered as one grid PNG, and the cold start (process start to a 200 from /readyz).
 
 Yardsticks measured in the same run: the raw ``generate`` signature in-process at batch 1, 16 and
-the maximum batch (with the service's TensorFlow thread settings), the HTTP ceiling (a bare
+the maximum batch (with the service's TensorFlow thread settings; called as TensorFlow documents
+it, and beside it as the service calls it), the HTTP ceiling (a bare
 FastAPI endpoint that parses the same JSON and returns a fixed PNG), and the peer users would
 otherwise pick, Ray Serve with ``@serve.batch`` (max 32, 2 ms) over the same SavedModel
 (``benchmarks/ray_peer.py``). Ray is installed on first use into ``benchmarks/.peer-venv`` (from

@@ -34,15 +34,16 @@ class FlatSignature:
     def __init__(self, function: Any) -> None:
         self.function = function
         self.names: list[str] = list(getattr(function, "_arg_keywords", None) or ())
+        self._name_set = frozenset(self.names)
         self._call_flat = _base_call_flat(function)
         self.flat = bool(self.names) and self._call_flat is not None and not _distributed(function)
 
     def __call__(self, **tensors: Any) -> Any:
         if not self.flat:
             return self.function(**tensors)
-        if tensors.keys() != set(self.names):
-            missing = sorted(set(self.names) - tensors.keys())
-            unknown = sorted(tensors.keys() - set(self.names))
+        if tensors.keys() != self._name_set:
+            missing = sorted(self._name_set - tensors.keys())
+            unknown = sorted(tensors.keys() - self._name_set)
             raise TypeError(
                 f"signature inputs are {sorted(self.names)}; missing {missing}, unknown {unknown}"
             )

@@ -322,11 +322,7 @@ def measure_server(
                 yardstick = paired()
                 served = run_wrk(base, 32, PAIRED_SECONDS, script)["images_per_s"]
                 result["paired"].append({"yardstick": yardstick, "images_per_s": served})
-            shares = [r["images_per_s"] / r["yardstick"] for r in result["paired"]]
-            print(
-                f"  c=32 against the raw signature, {PAIRED_ROUNDS} alternating rounds: "
-                f"{100 * statistics.mean(shares):.1f}% (sd {100 * statistics.stdev(shares):.1f}%)"
-            )
+                print(f"  round: raw {yardstick:.0f} img/s, then c=32 {served:.0f} img/s")
     finally:
         stop(process)
     return result
@@ -397,11 +393,8 @@ class RawSignature:
             # shared host's speed drifts by several percent within seconds).
             for _ in range(RAW_SLICES):
                 for prefix, call in calls.items():
-                    start, cpu_start = time.perf_counter(), time.process_time()
-                    while time.perf_counter() - start < seconds / RAW_SLICES:
-                        t = time.perf_counter()
-                        call(z, labels)
-                        times[prefix].append(time.perf_counter() - t)
+                    cpu_start = time.process_time()
+                    times[prefix] += _call_times(call, z, labels, seconds / RAW_SLICES)
                     cpu[prefix] += time.process_time() - cpu_start
             for prefix, measured in times.items():
                 key = f"{prefix}batch_{batch}"
@@ -415,11 +408,19 @@ class RawSignature:
         call = self._calls()[""]
         z, labels = self._inputs(batch)
         call(z, labels)
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            call(z, labels)
-            calls += 1
-        return batch * calls / (time.perf_counter() - start)
+        times = _call_times(call, z, labels, seconds)
+        return batch * len(times) / sum(times)
+
+
+def _call_times(call: Any, z: Any, labels: Any, seconds: float) -> list[float]:
+    """The duration of each call of ``call(z, labels)`` made in ``seconds``."""
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        call(z, labels)
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def peer_python() -> Path:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import io
+import json
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from pydantic import TypeAdapter
 
 from service.app import create_app
 from service.cli import build_parser as build_serve_parser
@@ -92,6 +94,28 @@ def test_benchmark_commands_name_existing_scripts():
     assert scripts, "the README shows no benchmark command"
     for script in scripts:
         assert (REPO_ROOT / script).is_file(), script
+
+
+# A row of the README's configuration table: | `GAN_NAME` | default | meaning |
+SETTING_ROW = re.compile(r"^\| `GAN_(\w+)` \| (.+?) \| .+ \|$", re.M)
+
+
+def test_the_configuration_table_gives_every_setting_and_its_default():
+    readme = (REPO_ROOT / "README.md").read_text()
+    rows = {name.lower(): default for name, default in SETTING_ROW.findall(readme)}
+    assert set(rows) == set(Settings.model_fields), "the table and service/settings.py differ"
+    checked = 0
+    for name, default in rows.items():
+        literal = re.fullmatch(r"`([^`]*)`", default)
+        if literal is None:  # a default said in words, e.g. "(none)" or "`mnist` if present"
+            continue
+        field = Settings.model_fields[name]
+        text = literal.group(1)
+        value = json.loads(text) if text[:1] in "[{" else text  # as the environment gives it
+        expected = TypeAdapter(field.annotation).validate_python(value)
+        assert field.get_default(call_default_factory=True) == expected, f"GAN_{name.upper()}"
+        checked += 1
+    assert checked >= len(rows) - 5, "most defaults are plain values the table can give"
 
 
 def test_make_targets_exist():

@@ -3,11 +3,14 @@
 ``benchmarks/serve_throughput.py`` runs it with the Python of a virtualenv of its own
 (``benchmarks/.peer-venv``, made on first use; Ray is not a dependency of the project)::
 
-    benchmarks/.peer-venv/bin/python benchmarks/ray_peer.py models/mnist/1 --port 8300
+    benchmarks/.peer-venv/bin/python benchmarks/ray_peer.py models/mnist/1 --port 8300 \
+        --batch-wait-ms 0
 
 It answers ``POST /generate`` with one seed as the service does (the seed's noise by the same
-convention, one PNG per request at the same zlib level), batching up to 32 requests that arrive
-within 2 ms into one call of the ``generate`` signature, and ``GET /readyz`` once deployed.
+convention, one PNG per request at the same zlib level), batching up to 32 requests into one
+call of the ``generate`` signature with the service's batch timeout (``--batch-wait-ms``, the
+benchmark passes ``GAN_BATCH_TIMEOUT_MS``'s value) as ``batch_wait_timeout_s``, and answers
+``GET /readyz`` once deployed.
 SIGTERM shuts Ray down with every process it started.
 """
 
@@ -29,8 +32,10 @@ from starlette.responses import JSONResponse, Response
 
 @serve.deployment(max_ongoing_requests=256)
 class Generator:
-    def __init__(self, model_dir: str) -> None:
+    def __init__(self, model_dir: str, batch_wait_ms: float) -> None:
         import tensorflow as tf
+
+        self.run.set_batch_wait_timeout_s(batch_wait_ms / 1000.0)
 
         self.tf = tf
         self.generate = tf.saved_model.load(model_dir).signatures["generate"]
@@ -38,7 +43,7 @@ class Generator:
             meta = json.load(file)
         self.z_dim, self.num_classes = int(meta["z_dim"]), int(meta["num_classes"])
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=32)  # the wait is set in __init__
     async def run(self, rows: list[tuple[np.ndarray, int]]) -> list[bytes]:
         tf = self.tf
         z = np.stack([row[0] for row in rows])
@@ -70,13 +75,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", help="a model version directory, e.g. models/mnist/1")
     parser.add_argument("--port", type=int, default=8300)
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=0.0, help="Ray's batch_wait_timeout_s, in ms"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ray.init(
         num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 1024 * 1024
     )
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
-    serve.run(Generator.bind(args.model_dir), route_prefix="/")
+    serve.run(Generator.bind(args.model_dir, args.batch_wait_ms), route_prefix="/")
     try:
         while True:
             time.sleep(3600)

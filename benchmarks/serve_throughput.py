@@ -19,10 +19,11 @@ it, and in alternating slices as the service calls it; at the maximum batch both
 after the services, the c=32 target using the mean; and in six alternating rounds with the
 service at concurrency 32, the steadiest measure of that target on a shared host), the HTTP
 ceiling (a bare FastAPI endpoint that parses the same JSON and returns a fixed PNG), and the peer
-users would otherwise pick, Ray Serve with ``@serve.batch`` (max 32, 2 ms) over the same SavedModel
-(``benchmarks/ray_peer.py``). Ray is installed on first use into ``benchmarks/.peer-venv`` (from
-PyPI, with ``tensorflow-cpu``; a few minutes, once); ``--no-peer`` skips it. The CPU model is
-printed with the figures: compare only figures of one run.
+users would otherwise pick, Ray Serve with ``@serve.batch`` (max 32, waiting as long as the
+service's batch timeout) over the same SavedModel (``benchmarks/ray_peer.py``). Ray is installed
+on first use into ``benchmarks/.peer-venv`` (from PyPI, with ``tensorflow-cpu``; a few minutes,
+once); ``--no-peer`` skips it. The CPU model is printed with the figures: compare only figures of
+one run.
 
 Without ``models/mnist`` it builds a model with the same contract (28x28x1, 10 classes,
 z_dim 128) in a temporary directory. Results: a table on stdout and
@@ -627,7 +628,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     parser.add_argument("--concurrency", default="1,8,32,128")
     parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--batch-timeout-ms", type=float, default=2.0)
+    parser.add_argument(
+        "--batch-timeout-ms",
+        type=float,
+        default=None,
+        help="GAN_BATCH_TIMEOUT_MS, also the peer's batch wait (default: the service's default)",
+    )
     parser.add_argument("--no-peer", action="store_true", help="skip Ray Serve")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -654,12 +660,17 @@ def main(argv: list[str] | None = None) -> None:
         grid_script.write_text(GRID_SCRIPT.replace("__SEEDS__", str(GRID_SEEDS)))
         (workdir / "ceiling.py").write_text(CEILING_APP)
 
+        from service.settings import Settings
+
+        batch_timeout_ms = args.batch_timeout_ms
+        if batch_timeout_ms is None:
+            batch_timeout_ms = float(Settings.model_fields["batch_timeout_ms"].default)
         py = sys.executable
         env = {
             "GAN_MODEL_DIR": str(model_dir),
             "GAN_DEFAULT_MODEL": args.model,
             "GAN_MAX_ENQUEUED": "4096",
-            "GAN_BATCH_TIMEOUT_MS": str(args.batch_timeout_ms),
+            "GAN_BATCH_TIMEOUT_MS": str(batch_timeout_ms),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
         # Log level info: one JSON line per request, as the service runs in production.
@@ -667,6 +678,7 @@ def main(argv: list[str] | None = None) -> None:
         results: dict[str, Any] = {
             "model": str(model_path),
             "duration_s": args.duration,
+            "batch_timeout_ms": batch_timeout_ms,
             "cpu_model": cpu_model(),
             "cpu_count": os.cpu_count(),
         }
@@ -717,8 +729,14 @@ def main(argv: list[str] | None = None) -> None:
             results[key]["batch_sizes"] = kept_batch_sizes(log)
 
         if peer is not None:
-            print("Ray Serve, @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002):")
-            peer_cmd = [str(peer), str(ROOT / "benchmarks" / "ray_peer.py"), str(model_path)]
+            wait_s = batch_timeout_ms / 1000.0
+            print(f"Ray Serve, @serve.batch(max_batch_size=32, batch_wait_timeout_s={wait_s:g}):")
+            peer_cmd = [
+                str(peer),
+                str(ROOT / "benchmarks" / "ray_peer.py"),
+                str(model_path),
+                f"--batch-wait-ms={batch_timeout_ms:g}",
+            ]
             results["ray_serve"] = measure_server(
                 peer_cmd, {"RAY_USAGE_STATS_ENABLED": "0"}, args, script
             )

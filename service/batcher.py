@@ -17,7 +17,8 @@ of its own.
 The semantics follow TensorFlow Serving's batcher:
 
 - a batch fires as soon as it holds ``max_batch_size`` rows, or when its oldest request has
-  waited ``batch_timeout_s``; an *idle* queue fires at once. The queue is idle when the previous
+  waited ``batch_timeout_s`` (0, the default: as soon as the model's thread is free, with what
+  queued while it was busy); an *idle* queue fires at once. The queue is idle when the previous
   batch held a single row (the traffic is sequential, waiting would only add latency) or ended
   at least ``batch_timeout_s`` before the oldest request arrived;
 - only requests with equal ``shared`` arguments share a batch (``truncation_psi`` is a scalar of
@@ -80,7 +81,7 @@ class BatchConfig:
     """Batching knobs (see the module docstring for their meaning)."""
 
     max_batch_size: int = 32
-    batch_timeout_s: float = 0.002
+    batch_timeout_s: float = 0.0
     max_enqueued: int = 1024
     allowed_batch_sizes: tuple[int, ...] = ()
     timeout_s: float = 10.0

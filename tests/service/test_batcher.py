@@ -15,6 +15,7 @@ import pytest
 from service.batcher import BatchConfig, Batcher
 from service.errors import DeadlineExceeded, ModelError, Unavailable
 from service.metrics import Metrics
+from service.settings import Settings
 
 
 class FakeModel:
@@ -101,6 +102,44 @@ def test_requests_that_arrive_together_share_a_batch_on_an_idle_queue():
     assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0]]
     # The idle queue fires at once, but only after the loop's pass: one call for the three.
     assert [size for size, _ in model.calls] == [4]
+
+
+def test_by_default_a_free_model_waits_for_no_companions():
+    # The default timeout is 0, as in Triton's dynamic batcher: the model's thread never sleeps
+    # on a timer while requests are queued, and what queues during a call is the next batch.
+    assert Settings.model_fields["batch_timeout_ms"].default == 0
+    default = BatchConfig().batch_timeout_s
+    assert default == 0
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+    timed_waits: list[float] = []
+
+    async def main():
+        b = Batcher(model, config(batch_timeout_s=default))
+        untimed_wait = b._changed.wait
+
+        def wait(timeout: float | None = None) -> bool:
+            if timeout is not None:
+                timed_waits.append(timeout)
+            return untimed_wait(timeout)
+
+        b._changed.wait = wait  # type: ignore[method-assign]
+        b.start()
+        first = asyncio.ensure_future(b.submit(rows(100)))  # a lone request: it fires at once
+        await asyncio.sleep(0.05)
+        rest = asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+        await asyncio.sleep(0.05)
+        gate.set()
+        await first
+        await rest
+        # After a batch of several rows, requests one at a time (a timeout would hold each).
+        for i in range(3):
+            await b.submit(rows(i))
+        await b.stop()
+
+    run(main())
+    assert [size for size, _ in model.calls] == [2, 4, 2, 2, 2]
+    assert timed_waits == []
 
 
 def test_full_batch_fires_before_the_timeout():

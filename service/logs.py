@@ -26,13 +26,16 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS_LOGGER = "service.access"
 REQUEST_ID_HEADER = "X-Request-ID"
+# POSIX makes a write of at most PIPE_BUF bytes to a pipe atomic (Linux: 4096): with several
+# worker processes on one stdout (GAN_WORKERS), their lines then never mix within a line.
+ATOMIC_WRITE_BYTES = 4096
 _VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Attributes every LogRecord has; anything else was passed as `extra` and belongs in the line.
 # uvicorn adds "color_message" (the message with terminal colour codes) to its records.
@@ -214,10 +217,27 @@ class LineWriter:
             return
         try:
             stream = self._handler.stream
-            stream.write("".join(lines))
-            stream.flush()
+            for chunk in _whole_lines(lines, ATOMIC_WRITE_BYTES):
+                stream.write(chunk)
+                stream.flush()  # one system call per chunk: the stream's buffer holds 8 KiB
         except Exception:
             self._handler.handleError(_record_of(items[-1]))
+
+
+def _whole_lines(lines: list[str], limit: int) -> Iterator[str]:
+    """``lines`` joined into chunks of at most ``limit`` bytes (UTF-8), each of whole lines (a
+    longer line is a chunk of its own)."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if chunk and size + length > limit:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += length
+    if chunk:
+        yield "".join(chunk)
 
 
 def _record_of(item: logging.LogRecord | AccessLine) -> logging.LogRecord:

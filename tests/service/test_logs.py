@@ -143,27 +143,48 @@ def _write_through_line_writer(stream: io.StringIO, records: list[logging.LogRec
     writer.stop()
 
 
-def test_lines_logged_together_are_written_together() -> None:
-    """The writer gathers the lines of its interval and writes them with one write and one
-    flush: a write per line woke a thread and took the interpreter lock per request."""
+def test_lines_logged_together_are_written_together_in_whole_lines() -> None:
+    """The writer gathers the lines of its interval and writes them a few KiB at a time (a
+    write per line woke a thread and took the interpreter lock per request), each write whole
+    lines of at most PIPE_BUF bytes, so that workers sharing one stdout never mix their lines."""
+    from service.logs import ATOMIC_WRITE_BYTES
 
     class Stream(io.StringIO):
-        writes = 0
-        flushes = 0
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+            self.unflushed = 0
 
         def write(self, text: str) -> int:
-            self.writes += 1
+            assert self.unflushed == 0, "each write is flushed before the next"
+            self.writes.append(text)
+            self.unflushed += 1
             return super().write(text)
 
         def flush(self) -> None:
-            self.flushes += 1
+            self.unflushed = 0
 
     stream = Stream()
-    records = [logging.makeLogRecord({"msg": "line %d", "args": (n,)}) for n in range(100)]
+    # 300 lines of about 100 bytes, some with non-ASCII text (more bytes than characters).
+    records = [logging.makeLogRecord({"msg": "line %d é€", "args": (n,)}) for n in range(300)]
     _write_through_line_writer(stream, records)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line["message"] for line in lines] == [f"line {n}" for n in range(100)]
-    assert (stream.writes, stream.flushes) == (1, 1)
+    assert [line["message"] for line in lines] == [f"line {n} é€" for n in range(300)]
+    sizes = [len(text.encode()) for text in stream.writes]
+    assert all(text.endswith("\n") for text in stream.writes)
+    assert max(sizes) <= ATOMIC_WRITE_BYTES
+    # Full chunks: no more writes than the bytes need, plus one for the last, partial chunk.
+    line_bytes = max(len(line.encode()) + 1 for line in stream.getvalue().splitlines())
+    assert len(sizes) <= sum(sizes) // (ATOMIC_WRITE_BYTES - line_bytes) + 1
+    assert stream.unflushed == 0
+
+
+def test_a_line_longer_than_an_atomic_write_is_written_whole_on_its_own() -> None:
+    from service.logs import ATOMIC_WRITE_BYTES, _whole_lines
+
+    long = "x" * (ATOMIC_WRITE_BYTES + 10) + "\n"
+    chunks = list(_whole_lines(["a\n", long, "b\n"], ATOMIC_WRITE_BYTES))
+    assert chunks == ["a\n", long, "b\n"]
 
 
 def test_a_record_that_cannot_be_formatted_costs_only_its_own_line(

@@ -153,6 +153,7 @@ class InferenceEngine:
         }
         for batcher in batchers.values():
             batcher.start()
+        self.metrics.serve_version(model.name, str(model.version))
         self._servables[model.generation] = Servable(model, batchers)
 
     def retire(self, model: LoadedModel, grace_s: float = 1.0) -> asyncio.Task[None]:

@@ -6,6 +6,11 @@ Usage::
     metrics.batch_size.labels("mnist", "1", "generate").observe(8)
     body, content_type = metrics.render()
 
+With several worker processes (``GAN_WORKERS``), ``gan-serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
+for them (prometheus-client's multi-process mode): each worker's values live in files there,
+and :meth:`Metrics.render`, in whichever worker answers /metrics, sums every worker's counters
+and histograms, and the queue depth of the live ones.
+
 :class:`RequestMetrics` is the ASGI middleware that counts requests by route template and status
 and times them.
 """
@@ -13,8 +18,9 @@ and times them.
 from __future__ import annotations
 
 import contextlib
+import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -25,6 +31,9 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -36,6 +45,10 @@ class Metrics:
     """The service's metrics. Batch metrics are labelled by model, version and signature."""
 
     def __init__(self) -> None:
+        # Set for worker processes (prometheus-client reads it when it is imported).
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        # Versions unloaded: in multi-process mode their series stay in the files, unshown.
+        self._forgotten: set[tuple[str, str]] = set()
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -80,7 +93,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "gan_batch_queue_depth", "Rows waiting in the batch queue", _MODEL_LABELS, registry=r
+            "gan_batch_queue_depth",
+            "Rows waiting in the batch queue",
+            _MODEL_LABELS,
+            registry=r,
+            multiprocess_mode="livesum",  # of the running workers
         )
         self.warmup_deviation = Gauge(
             "gan_warmup_max_pixel_deviation",
@@ -88,6 +105,7 @@ class Metrics:
             "at the smallest one during warm-up (rounding: at most 1)",
             ("model", "version", "batch_size"),
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.images_generated = Counter(
             "gan_images_generated", "Images generated", ("model", "version"), registry=r
@@ -96,9 +114,17 @@ class Metrics:
             "gan_images_scored", "Images scored", ("model", "version"), registry=r
         )
 
+    def serve_version(self, name: str, version: str) -> None:
+        """Model ``name`` version ``version`` is (again) being served: report its series."""
+        self._forgotten.discard((name, version))
+
     def forget_version(self, name: str, version: str, signatures: Iterable[str]) -> None:
         """Remove every series of model ``name`` version ``version`` (it was unloaded), so
         that /metrics does not report unloaded versions forever."""
+        if self.multiprocess_dir is not None:
+            # prometheus-client cannot remove a series from the workers' files: leave it unshown.
+            self._forgotten.add((name, version))
+            return
         signatures = list(signatures)
         by_signature = (
             self.queue_wait,
@@ -116,8 +142,32 @@ class Metrics:
                 counter.remove(name, version)
 
     def render(self) -> tuple[bytes, str]:
-        """The text exposition of every metric, and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The text exposition of every metric (of every worker, in multi-process mode), and
+        its content type."""
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        workers = CollectorRegistry()
+        workers.register(
+            _Unforgotten(MultiProcessCollector(None, path=self.multiprocess_dir), self._forgotten)
+        )
+        return generate_latest(workers), CONTENT_TYPE_LATEST
+
+
+class _Unforgotten(Collector):
+    """``collector``'s metrics without the series of the ``forgotten`` (model, version) pairs."""
+
+    def __init__(self, collector: Collector, forgotten: set[tuple[str, str]]) -> None:
+        self.collector = collector
+        self.forgotten = forgotten
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.collector.collect():
+            metric.samples = [
+                sample
+                for sample in metric.samples
+                if (sample.labels.get("model"), sample.labels.get("version")) not in self.forgotten
+            ]
+            yield metric
 
 
 class RequestMetrics:

@@ -10,6 +10,8 @@ ends the command with one error line and exit status 2, never a half-alive serve
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
 (:mod:`service.server`). Arguments, settings, the installed packages and the model directory are
 checked before TensorFlow is imported; ``--dry-run`` prints the resolved configuration and stops.
+With ``GAN_WORKERS`` above 1 this process supervises that many server processes sharing the port
+(:mod:`service.workers`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import importlib.util
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -140,8 +143,11 @@ def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``gan-serve``."""
+def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = None) -> None:
+    """Entry point of ``gan-serve``. ``sockets``: serve on these, as one worker of several
+    (:mod:`service.workers`), instead of binding ``--host`` and ``--port``."""
+    if argv is None:
+        argv = sys.argv[1:]
     args = build_parser().parse_args(argv)
     require_packages()
     from service.logs import configure_logging
@@ -169,6 +175,10 @@ def main(argv: list[str] | None = None) -> None:
         if args.dry_run:
             print_dry_run(args, settings, found)
             return
+        if sockets is None and settings.workers > 1:
+            from service.workers import serve_workers
+
+            raise SystemExit(serve_workers(args.host, args.port, settings.workers, argv))
         logging.getLogger("service").info(
             "loading TensorFlow and %d model(s) from %s", len(found), settings.model_dir
         )
@@ -200,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         # After the drain, accepted requests get at most their queue deadline and some margin.
         timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )
-    DrainingServer(config, settings.drain_seconds, app.state).run()
+    DrainingServer(config, settings.drain_seconds, app.state).run(sockets)
 
 
 if __name__ == "__main__":

@@ -156,6 +156,15 @@ class Settings(BaseSettings):
         "other decodes uploads (and encodes grids), so that neither starves the other.",
     )
 
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port (gan-serve), each with its own copy of "
+        "the models, batchers and limits. One process uses about 1.5 cores (the interpreter "
+        "lock); on a CPU host with more cores, more workers use them. On a GPU keep 1.",
+    )
+
     # --- TensorFlow's threads (measured on a 2-core CPU: see the README) ----------------------
     intra_op_threads: int = Field(
         default=1,

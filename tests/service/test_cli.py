@@ -53,6 +53,18 @@ def test_invalid_setting_is_one_error_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_workers_start_only_after_the_checks_pass(tmp_path: Path) -> None:
+    # The supervisor checks the settings and the model directory before any worker starts.
+    result = run_cli("--model-dir", str(tmp_path / "absent"), env={"GAN_WORKERS": "2"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"gan-serve: error: model directory {tmp_path / 'absent'} does not exist"
+    ]
+    result = run_cli("--model-dir", str(tmp_path), env={"GAN_WORKERS": "0"})
+    assert result.returncode == 2
+    assert "invalid GAN_* setting: workers" in result.stderr
+
+
 @pytest.mark.slow
 def test_gan_serve_serves_the_model_directory(model_dir: Path) -> None:
     with socket.socket() as sock:

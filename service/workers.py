@@ -11,8 +11,8 @@ and uses about 1.5 cores of a 2-core CPU at 32 clients. Two processes on the sam
 would hold a second copy of the model in GPU memory and split the batches.
 
 How: the supervisor (this module, in the process ``gan-serve`` started) binds the listening
-socket once, then starts each worker with ``multiprocessing``'s *spawn* method (a fresh
-interpreter: TensorFlow must not be forked) and hands it the socket. Every worker is the whole
+socket once, then starts each worker as a new interpreter, ``python -m service.workers`` (not a
+fork: TensorFlow must not be forked), which inherits the socket. Every worker is the whole
 service of one process: it loads the models, warms up and only then accepts connections on the
 shared socket (the kernel gives each new connection to a worker that is accepting). Each keeps
 its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and drain.
@@ -35,15 +35,15 @@ its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and dr
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
 from types import FrameType
 
 logger = logging.getLogger("service")
@@ -58,27 +58,27 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
     from prometheus_client.multiprocess import mark_process_dead
 
     # uvicorn's own binding (IPv4 or IPv6, SO_REUSEADDR), as for its --workers.
-    listener = uvicorn.Config(
-        app="service.app:create_app_from_env", host=host, port=port
-    ).bind_socket()
+    listener = uvicorn.Config(app="service.app:create_app_from_env", host=host, port=port)
+    sock = listener.bind_socket()
     metrics_dir = tempfile.mkdtemp(prefix="gan-serve-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the spawned workers
-    multiprocessing.allow_connection_pickling()  # a socket passes to a spawned process
-    context = multiprocessing.get_context("spawn")
+    # A pipe the workers watch: end of file when this process is gone, however it ended.
+    watch_read, watch_write = os.pipe()
     received: list[int] = []
 
     def receive(sig: int, frame: FrameType | None) -> None:
         received.append(sig)
 
     previous = {sig: signal.signal(sig, receive) for sig in _FORWARDED}
-    processes = [
-        context.Process(target=_worker, args=(argv, listener), name=f"gan-serve-worker-{index}")
-        for index in range(workers)
-    ]
+    command = [sys.executable, "-m", "service.workers", str(sock.fileno()), str(watch_read)]
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    processes: list[subprocess.Popen[bytes]] = []
     status = 0
     try:
-        for process in processes:
-            process.start()
+        for _ in range(workers):
+            processes.append(
+                subprocess.Popen([*command, *argv], env=env, pass_fds=(sock.fileno(), watch_read))
+            )
+        os.close(watch_read)
         logger.info(
             "started %d workers (pids %s) on %s:%d",
             workers,
@@ -89,23 +89,19 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
         stopping = False
         running = list(processes)
         while running:
-            multiprocessing.connection.wait([p.sentinel for p in running], timeout=0.2)
+            time.sleep(0.1)
             while received:
                 sig = received.pop(0)
                 stopping = True
                 logger.info("%s: passing it to the workers", signal.Signals(sig).name)
                 _signal(running, sig)
-            for process in [p for p in running if not p.is_alive()]:
+            for process in [p for p in running if p.poll() is not None]:
                 running.remove(process)
-                process.join()
-                assert process.pid is not None
                 mark_process_dead(process.pid, metrics_dir)  # its queue depth is gone
-                code = process.exitcode or 0
+                code = process.returncode
                 if not stopping:
                     logger.error(
-                        "worker %d exited with status %d: stopping the others",
-                        process.pid,
-                        code,
+                        "worker %d exited with status %d: stopping the others", process.pid, code
                     )
                     status = code if code > 0 else 1
                     stopping = True
@@ -114,39 +110,44 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
                     status = code if code > 0 else 1
     finally:
         for process in processes:
-            if process.is_alive():  # an error in this loop: leave no worker behind
+            if process.poll() is None:  # an error in this loop: leave no worker behind
                 process.kill()
-                process.join()
+                process.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        listener.close()
+        os.close(watch_write)
+        sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return status
 
 
-def _signal(processes: Sequence[multiprocessing.process.BaseProcess], sig: int) -> None:
+def _signal(processes: list[subprocess.Popen[bytes]], sig: int) -> None:
     for process in processes:
-        if process.pid is not None and process.is_alive():
-            os.kill(process.pid, sig)
+        if process.poll() is None:
+            process.send_signal(sig)
 
 
-def _worker(argv: list[str], listener: socket.socket) -> None:
-    """A worker process: ``gan-serve argv`` serving on the supervisor's socket."""
+def _worker(argv: list[str]) -> None:
+    """A worker process: ``LISTEN_FD WATCH_FD gan-serve-arguments...`` from the supervisor."""
+    listen_fd, watch_fd, rest = int(argv[0]), int(argv[1]), argv[2:]
     os.setpgid(0, 0)  # signals from the supervisor only (not a terminal's Ctrl-C as well)
-    _drain_when_orphaned()
+    _drain_when_orphaned(watch_fd)
     from service.cli import main
 
-    main(argv, sockets=[listener])
+    main(rest, sockets=[socket.socket(fileno=listen_fd)])
 
 
-def _drain_when_orphaned() -> None:
-    """SIGTERM this process (a drain) if the supervisor goes away without stopping it."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
+def _drain_when_orphaned(watch_fd: int) -> None:
+    """SIGTERM this process (a drain) if the supervisor goes away without stopping it: the
+    pipe's write end closes with the supervisor, and a read returns end of file."""
 
     def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
+        while os.read(watch_fd, 1):
+            pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1:])

@@ -94,8 +94,24 @@ def test_a_worker_that_dies_stops_the_replica_with_a_failure_status(
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (an exited one not yet reaped counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return True
+    return state != "Z"
+
+
+def test_workers_whose_supervisor_was_killed_drain_and_exit(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    replica = ServiceProcess(model_dir, env={"GAN_WORKERS": "2", "GAN_DRAIN_SECONDS": "0.5"})
+    with replica.start(log_path=log):
+        workers = _workers(log)
+        replica.kill()  # SIGKILL: the supervisor cannot pass anything on
+        deadline = time.monotonic() + 60
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)
+    assert log.read_text().count("SIGTERM: not ready") == 2  # each drained

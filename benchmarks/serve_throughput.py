@@ -54,6 +54,8 @@ from machine import cpu_model  # this folder is on sys.path: benchmarks run as s
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
+# The servers measured, by their key in the results.
+SERVERS = ("service_batched", "service_unbatched", "service_workers", "http_ceiling", "ray_serve")
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
 PEER_PACKAGES = ("ray[serve]", "tensorflow-cpu==2.21.0", "pillow")
 GRID_SEEDS = 16
@@ -278,17 +280,29 @@ def measure_server(
     grid_script: Path | None = None,
     log: Path | None = None,
     paired: Callable[[], float] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Start a server, load it with wrk at each concurrency, stop it.
 
     Returns ``runs`` (one row per concurrency), ``cold_start_s`` and, with ``grid_script``,
     ``grid`` (rows of 16-seed grid requests). With ``paired`` (a yardstick's images/s, measured
     in this process while the server idles), ``paired`` rounds too: the yardstick, then the
-    server at concurrency 32, taking turns (:data:`PAIRED_ROUNDS` of each).
+    server at concurrency 32, taking turns (:data:`PAIRED_ROUNDS` of each). With ``workers``
+    (``GAN_WORKERS``), the load starts once every worker is ready (their lines in ``log``).
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process, cold_start = serve([*command, "--port", str(port)], env, base, log)
+    if workers > 1:
+        assert log is not None
+        waited = time.perf_counter()
+        deadline = waited + 120
+        while log.read_text().count("ready: serving") < workers:
+            if time.perf_counter() > deadline:
+                stop(process)
+                raise TimeoutError(f"fewer than {workers} workers ready; see {log}")
+            time.sleep(0.05)
+        cold_start += time.perf_counter() - waited  # to the last worker's readiness
     result: dict[str, Any] = {"cold_start_s": cold_start, "runs": []}
     print(f"  ready {cold_start:.1f} s after start", flush=True)
 
@@ -557,17 +571,7 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
             f"{row['images_per_s'] / raw[f'batch_{GRID_SEEDS}_images_per_s']:.2f} x the raw "
             f"signature at batch {GRID_SEEDS}"
         )
-    errors = sum(
-        r["errors"]
-        for key in (
-            "service_batched",
-            "service_unbatched",
-            "service_workers",
-            "http_ceiling",
-            "ray_serve",
-        )
-        for r in results.get(key, {}).get("runs", [])
-    )
+    errors = sum(r["errors"] for key in SERVERS for r in results.get(key, {}).get("runs", []))
     print(
         f"(latencies and CPU time per image in ms, all the server's processes; batch = mean "
         f"batch size from /metrics; "
@@ -592,13 +596,7 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> list[str]:
     raw = results["raw_signature"]
     by_c = {
         key: {r["concurrency"]: r for r in results[key]["runs"]}
-        for key in (
-            "service_batched",
-            "service_unbatched",
-            "service_workers",
-            "http_ceiling",
-            "ray_serve",
-        )
+        for key in SERVERS
         if key in results
     }
     lines = []
@@ -672,9 +670,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="GAN_WORKERS of a third configuration of the service (default: the CPU count; "
-        "1 skips it)",
+        default=len(os.sched_getaffinity(0)),
+        help="GAN_WORKERS of a third configuration of the service (default: the CPUs this "
+        "process may use; 1 skips it)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip Ray Serve")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -770,6 +768,7 @@ def main(argv: list[str] | None = None) -> None:
                 log=log,
                 # The c=32 target's steadiest measure: the service and its yardstick in turns.
                 paired=yardstick if max_batch > 1 and 32 in args.concurrency else None,
+                workers=workers,
             )
             results[key]["workers"] = workers
             results[key]["batch_sizes"] = kept_batch_sizes(log)

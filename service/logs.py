@@ -217,20 +217,22 @@ class LineWriter:
             return
         try:
             stream = self._handler.stream
-            for chunk in _whole_lines(lines, ATOMIC_WRITE_BYTES):
+            encoding = getattr(stream, "encoding", None) or "utf-8"
+            for chunk in _whole_lines(lines, ATOMIC_WRITE_BYTES, encoding):
                 stream.write(chunk)
                 stream.flush()  # one system call per chunk: the stream's buffer holds 8 KiB
         except Exception:
             self._handler.handleError(_record_of(items[-1]))
 
 
-def _whole_lines(lines: list[str], limit: int) -> Iterator[str]:
-    """``lines`` joined into chunks of at most ``limit`` bytes (UTF-8), each of whole lines (a
-    longer line is a chunk of its own)."""
+def _whole_lines(lines: list[str], limit: int, encoding: str = "utf-8") -> Iterator[str]:
+    """``lines`` joined into chunks of at most ``limit`` bytes in ``encoding``, each of whole
+    lines (a longer line is a chunk of its own)."""
     chunk: list[str] = []
     size = 0
     for line in lines:
-        length = len(line) if line.isascii() else len(line.encode())
+        # What the stream writes of a character it cannot encode: stderr's backslashreplace.
+        length = len(line) if line.isascii() else len(line.encode(encoding, "backslashreplace"))
         if chunk and size + length > limit:
             yield "".join(chunk)
             chunk, size = [], 0

@@ -6,10 +6,11 @@ Usage::
     metrics.batch_size.labels("mnist", "1", "generate").observe(8)
     body, content_type = metrics.render()
 
-With several worker processes (``GAN_WORKERS``), ``gan-serve`` sets ``PROMETHEUS_MULTIPROC_DIR``
-for them (prometheus-client's multi-process mode): each worker's values live in files there,
-and :meth:`Metrics.render`, in whichever worker answers /metrics, sums every worker's counters
-and histograms, and the queue depth of the live ones.
+With several worker processes (``GAN_WORKERS``), ``gan-serve`` gives them a directory
+(``PROMETHEUS_MULTIPROC_DIR``, prometheus-client's multi-process mode, and
+``GAN_SERVE_METRICS_DIR``): each worker's values live in files there, and
+:meth:`Metrics.render`, in whichever worker answers /metrics, sums every worker's counters and
+histograms, and the gauges of the live ones.
 
 :class:`RequestMetrics` is the ASGI middleware that counts requests by route template and status
 and times them.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -45,10 +47,9 @@ class Metrics:
     """The service's metrics. Batch metrics are labelled by model, version and signature."""
 
     def __init__(self) -> None:
-        # Set for worker processes (prometheus-client reads it when it is imported).
-        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-        # Versions unloaded: in multi-process mode their series stay in the files, unshown.
-        self._forgotten: set[tuple[str, str]] = set()
+        # Set by gan-serve for its workers (prometheus-client reads PROMETHEUS_MULTIPROC_DIR
+        # when it is imported; a directory set for other reasons is not taken for the workers').
+        self.multiprocess_dir = os.environ.get("GAN_SERVE_METRICS_DIR") or None
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -113,17 +114,25 @@ class Metrics:
         self.images_scored = Counter(
             "gan_images_scored", "Images scored", ("model", "version"), registry=r
         )
+        self.served = Gauge(
+            "gan_model_version_served",
+            "1 while a model version is served (of all workers: how many serve it)",
+            ("model", "version"),
+            registry=r,
+            multiprocess_mode="livesum",
+        )
 
     def serve_version(self, name: str, version: str) -> None:
         """Model ``name`` version ``version`` is (again) being served: report its series."""
-        self._forgotten.discard((name, version))
+        self.served.labels(name, version).set(1)
 
     def forget_version(self, name: str, version: str, signatures: Iterable[str]) -> None:
         """Remove every series of model ``name`` version ``version`` (it was unloaded), so
         that /metrics does not report unloaded versions forever."""
         if self.multiprocess_dir is not None:
-            # prometheus-client cannot remove a series from the workers' files: leave it unshown.
-            self._forgotten.add((name, version))
+            # prometheus-client cannot remove a series from the workers' files: the version's
+            # series are left out of /metrics once no live worker serves it.
+            self.served.labels(name, version).set(0)
             return
         signatures = list(signatures)
         by_signature = (
@@ -133,13 +142,17 @@ class Metrics:
             self.model_seconds,
             self.queue_depth,
         )
-        for metric in by_signature:
-            for signature in signatures:
-                with contextlib.suppress(KeyError):  # never observed
-                    metric.remove(name, version, signature)
-        for counter in (self.images_generated, self.images_scored):
-            with contextlib.suppress(KeyError):
-                counter.remove(name, version)
+        with warnings.catch_warnings():
+            # prometheus-client warns whenever PROMETHEUS_MULTIPROC_DIR is set (here by someone
+            # else: this registry is rendered, and the removal holds for it).
+            warnings.simplefilter("ignore", UserWarning)
+            for metric in by_signature:
+                for signature in signatures:
+                    with contextlib.suppress(KeyError):  # never observed
+                        metric.remove(name, version, signature)
+            for counter in (self.images_generated, self.images_scored, self.served):
+                with contextlib.suppress(KeyError):
+                    counter.remove(name, version)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric (of every worker, in multi-process mode), and
@@ -147,25 +160,31 @@ class Metrics:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         workers = CollectorRegistry()
-        workers.register(
-            _Unforgotten(MultiProcessCollector(None, path=self.multiprocess_dir), self._forgotten)
-        )
+        workers.register(_Served(MultiProcessCollector(None, path=self.multiprocess_dir)))
         return generate_latest(workers), CONTENT_TYPE_LATEST
 
 
-class _Unforgotten(Collector):
-    """``collector``'s metrics without the series of the ``forgotten`` (model, version) pairs."""
+class _Served(Collector):
+    """``collector``'s metrics without the series of the model versions that no live worker
+    serves (``gan_model_version_served`` summed over the live workers is 0)."""
 
-    def __init__(self, collector: Collector, forgotten: set[tuple[str, str]]) -> None:
+    def __init__(self, collector: Collector) -> None:
         self.collector = collector
-        self.forgotten = forgotten
 
     def collect(self) -> Iterator[Metric]:
-        for metric in self.collector.collect():
+        metrics = list(self.collector.collect())
+        unserved = {
+            (sample.labels["model"], sample.labels["version"])
+            for metric in metrics
+            if metric.name == "gan_model_version_served"
+            for sample in metric.samples
+            if sample.value == 0
+        }
+        for metric in metrics:
             metric.samples = [
                 sample
                 for sample in metric.samples
-                if (sample.labels.get("model"), sample.labels.get("version")) not in self.forgotten
+                if (sample.labels.get("model"), sample.labels.get("version")) not in unserved
             ]
             yield metric
 

@@ -7,7 +7,7 @@ Usage (``gan-serve`` does this when ``GAN_WORKERS`` is more than 1)::
 
 Why: one process runs its event loop, model threads and PNG threads under one interpreter lock,
 and uses about 1.5 cores of a 2-core CPU at 32 clients. Two processes on the same two cores made
-13% more images/s (see the README's serving-speed section). On a GPU, keep one: a second process
+8% more images/s (see the README's serving-speed section). On a GPU, keep one: a second process
 would hold a second copy of the model in GPU memory and split the batches.
 
 How: the supervisor (this module, in the process ``gan-serve`` started) binds the listening
@@ -17,19 +17,27 @@ service of one process: it loads the models, warms up and only then accepts conn
 shared socket (the kernel gives each new connection to a worker that is accepting). Each keeps
 its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and drain.
 
-- Metrics: the supervisor sets ``PROMETHEUS_MULTIPROC_DIR`` to a new directory for the workers,
-  so that /metrics, answered by any worker, covers all of them (:mod:`service.metrics`). The
-  directory is removed when the supervisor exits.
+- The socket: bound on every address ``--host`` resolves to (IPv4 and IPv6, as one process
+  binds), then closed in the supervisor once the workers hold it, so that a port whose workers
+  have all shut down refuses connections at once.
+- Metrics: the supervisor gives the workers a new directory (``PROMETHEUS_MULTIPROC_DIR``, and
+  ``GAN_SERVE_METRICS_DIR`` so that a directory set for other reasons is not taken for it), so
+  that /metrics, answered by any worker, covers all of them (:mod:`service.metrics`). The
+  directory is removed when the supervisor exits (not when it is killed).
 - Signals: SIGTERM and SIGINT go to the supervisor, which passes each to every worker once: a
   SIGTERM drains every worker (``/readyz`` 503, ``GAN_DRAIN_SECONDS`` of serving, then the
   requests in flight finish), as in one process. The workers have process groups of their own,
   so that a terminal's Ctrl-C reaches them through the supervisor only, once.
 - A worker that exits on its own (a crash, the kernel's OOM killer, a model that fails to load)
-  stops the others (SIGTERM: they drain) and the supervisor exits with that worker's status (1
-  when it had none): a replica with fewer workers than configured is for the orchestrator to
-  restart, as a one-process replica that died would be. A worker whose supervisor disappeared
-  drains and exits.
-- The supervisor exits 0 once every worker has exited 0 after a signal.
+  stops the others (SIGTERM: they drain) and the supervisor exits with that worker's status
+  (128 + N for a worker killed by signal N, as a shell reports it; 1 for a worker that exited
+  0): a replica with fewer workers than configured is for the orchestrator to restart, as a
+  one-process replica that died would be. A worker whose supervisor disappeared drains and
+  exits.
+- The supervisor exits 0 once every worker has exited 0 after a signal (or was ended by the
+  signal passed on, before it could handle it: still loading).
+- Under systemd, use ``KillMode=mixed``: its default sends SIGTERM to every process of the
+  service, and a worker's second SIGTERM (the supervisor's) would cut its drain short.
 """
 
 from __future__ import annotations
@@ -45,47 +53,63 @@ import tempfile
 import threading
 import time
 from types import FrameType
+from typing import Any
 
 logger = logging.getLogger("service")
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT)
+# Set for the workers with the metrics directory: prometheus-client's own variable alone may
+# have been set for other reasons (a gunicorn image), with stale files in it.
+METRICS_DIR_ENV = "GAN_SERVE_METRICS_DIR"
 
 
 def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
-    """Run ``workers`` processes of ``gan-serve argv`` on one socket until they stop; return
-    the exit status for the command (see the module doc)."""
-    import uvicorn
+    """Run ``workers`` processes of ``gan-serve argv`` on one port until they stop; return the
+    exit status for the command (see the module doc)."""
     from prometheus_client.multiprocess import mark_process_dead
 
-    # uvicorn's own binding (IPv4 or IPv6, SO_REUSEADDR), as for its --workers.
-    listener = uvicorn.Config(app="service.app:create_app_from_env", host=host, port=port)
-    sock = listener.bind_socket()
-    metrics_dir = tempfile.mkdtemp(prefix="gan-serve-metrics-")
-    # A pipe the workers watch: end of file when this process is gone, however it ended.
-    watch_read, watch_write = os.pipe()
+    try:
+        listeners = bind(host, port)
+    except OSError as exc:
+        logger.error("cannot listen on %s:%d: %s", host, port, exc)
+        return 1
     received: list[int] = []
 
     def receive(sig: int, frame: FrameType | None) -> None:
         received.append(sig)
 
     previous = {sig: signal.signal(sig, receive) for sig in _FORWARDED}
-    command = [sys.executable, "-m", "service.workers", str(sock.fileno()), str(watch_read)]
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
+    metrics_dir = tempfile.mkdtemp(prefix="gan-serve-metrics-")
+    # A pipe the workers watch: end of file when this process is gone, however it ended.
+    watch_read, watch_write = os.pipe()
+    fds = [sock.fileno() for sock in listeners]
+    # -P: the package as installed, not a directory of that name where the command runs.
+    command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-m"]
+    command += ["service.workers", ",".join(map(str, fds)), str(watch_read), *argv]
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, METRICS_DIR_ENV: metrics_dir}
+    # Own process groups from the start (Python 3.11+; the worker does it itself on 3.10).
+    group: dict[str, Any] = {"process_group": 0} if sys.version_info >= (3, 11) else {}
     processes: list[subprocess.Popen[bytes]] = []
+    forwarded: set[int] = set()
     status = 0
     try:
         for _ in range(workers):
             processes.append(
-                subprocess.Popen([*command, *argv], env=env, pass_fds=(sock.fileno(), watch_read))
+                subprocess.Popen(command, env=env, pass_fds=(*fds, watch_read), **group)
             )
-        os.close(watch_read)
         logger.info(
-            "started %d workers (pids %s) on %s:%d",
+            "started %d workers (pids %s) on %s:%d; their metrics in %s",
             workers,
             ", ".join(str(process.pid) for process in processes),
             host,
             port,
+            metrics_dir,
         )
+    finally:
+        os.close(watch_read)
+        for sock in listeners:  # the workers hold the port now
+            sock.close()
+    try:
         stopping = False
         running = list(processes)
         while running:
@@ -93,21 +117,22 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
             while received:
                 sig = received.pop(0)
                 stopping = True
+                forwarded.add(sig)
                 logger.info("%s: passing it to the workers", signal.Signals(sig).name)
                 _signal(running, sig)
             for process in [p for p in running if p.poll() is not None]:
                 running.remove(process)
                 mark_process_dead(process.pid, metrics_dir)  # its queue depth is gone
-                code = process.returncode
+                code = _exit_status(process.returncode, forwarded)
                 if not stopping:
                     logger.error(
                         "worker %d exited with status %d: stopping the others", process.pid, code
                     )
-                    status = code if code > 0 else 1
+                    status = code or 1
                     stopping = True
                     _signal(running, signal.SIGTERM)
-                elif code != 0 and status == 0:
-                    status = code if code > 0 else 1
+                elif code and not status:
+                    status = code
     finally:
         for process in processes:
             if process.poll() is None:  # an error in this loop: leave no worker behind
@@ -116,9 +141,36 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         os.close(watch_write)
-        sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return status
+
+
+def bind(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to ``port`` on every address ``host`` resolves to, as one process's server
+    binds them (SO_REUSEADDR; an IPv6 socket takes IPv6 only). Raises OSError."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _exit_status(returncode: int, forwarded: set[int]) -> int:
+    """A worker's exit status as the supervisor reports it: 0 for death by a signal it passed
+    on (the worker was still loading), 128 + N for another signal N."""
+    if returncode >= 0:
+        return returncode
+    return 0 if -returncode in forwarded else 128 - returncode
 
 
 def _signal(processes: list[subprocess.Popen[bytes]], sig: int) -> None:
@@ -128,13 +180,18 @@ def _signal(processes: list[subprocess.Popen[bytes]], sig: int) -> None:
 
 
 def _worker(argv: list[str]) -> None:
-    """A worker process: ``LISTEN_FD WATCH_FD gan-serve-arguments...`` from the supervisor."""
-    listen_fd, watch_fd, rest = int(argv[0]), int(argv[1]), argv[2:]
-    os.setpgid(0, 0)  # signals from the supervisor only (not a terminal's Ctrl-C as well)
+    """A worker process: ``LISTEN_FDS WATCH_FD gan-serve-arguments...`` from the supervisor."""
+    listen_fds = [int(fd) for fd in argv[0].split(",")]
+    watch_fd, rest = int(argv[1]), argv[2:]
+    if os.getpgid(0) != os.getpid():
+        os.setpgid(0, 0)  # signals from the supervisor only (not a terminal's Ctrl-C as well)
+    listeners = [socket.socket(fileno=fd) for fd in listen_fds]
+    for fd in (*listen_fds, watch_fd):
+        os.set_inheritable(fd, False)  # not held open by anything this process starts
     _drain_when_orphaned(watch_fd)
     from service.cli import main
 
-    main(rest, sockets=[socket.socket(fileno=listen_fd)])
+    main(rest, sockets=listeners)
 
 
 def _drain_when_orphaned(watch_fd: int) -> None:

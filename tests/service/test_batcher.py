@@ -57,6 +57,18 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def three_behind_a_busy_model(b: Batcher, gate: threading.Event) -> list[dict[str, Any]]:
+    """A lone request (it fires at once and holds the model at ``gate``), then three that queue
+    while the model is busy; opens the gate and returns the three's outputs."""
+    first = asyncio.ensure_future(b.submit(rows(100)))
+    await asyncio.sleep(0.05)
+    rest = asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await first
+    return await rest
+
+
 def test_concurrent_requests_share_one_padded_batch_in_a_worker_thread():
     gate = threading.Event()
     model = FakeModel(gate=gate)
@@ -64,13 +76,7 @@ def test_concurrent_requests_share_one_padded_batch_in_a_worker_thread():
     async def main():
         b = Batcher(model, config())
         b.start()
-        first = asyncio.ensure_future(b.submit(rows(100)))  # a lone request: it fires at once
-        await asyncio.sleep(0.05)
-        rest = asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
-        await asyncio.sleep(0.05)
-        gate.set()
-        await first
-        outs = await rest
+        outs = await three_behind_a_busy_model(b, gate)
         await b.stop()
         return outs
 
@@ -125,13 +131,7 @@ def test_by_default_a_free_model_waits_for_no_companions():
 
         b._changed.wait = wait  # type: ignore[method-assign]
         b.start()
-        first = asyncio.ensure_future(b.submit(rows(100)))  # a lone request: it fires at once
-        await asyncio.sleep(0.05)
-        rest = asyncio.gather(*(b.submit(rows(i)) for i in range(3)))
-        await asyncio.sleep(0.05)
-        gate.set()
-        await first
-        await rest
+        await three_behind_a_busy_model(b, gate)
         # After a batch of several rows, requests one at a time (a timeout would hold each).
         for i in range(3):
             await b.submit(rows(i))

@@ -275,3 +275,14 @@ def test_no_request_line_below_its_level(
     client.get("/healthz")
     logs._stop_writer()
     assert ACCESS_LOGGER not in stream.getvalue()
+
+
+def test_chunk_sizes_count_what_the_stream_writes_of_any_character() -> None:
+    from service.logs import _whole_lines
+
+    # A lone surrogate (a file name's undecodable byte) and a character Latin-1 lacks.
+    lines = ["caf\udce9\n", "€\n"] * 3
+    assert "".join(_whole_lines(lines, 4096)) == "".join(lines)  # no error, nothing lost
+    chunks = list(_whole_lines(lines, 10, "latin-1"))  # "\u20ac" takes 6 bytes there
+    assert "".join(chunks) == "".join(lines)
+    assert all(len(c.encode("latin-1", "backslashreplace")) <= 10 for c in chunks)

@@ -24,6 +24,7 @@ def worker_metrics(
     by ``gan-serve`` with PROMETHEUS_MULTIPROC_DIR set would have them. Series made after the
     call (``.labels()``) are the last-made worker's."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setenv("GAN_SERVE_METRICS_DIR", str(tmp_path))
     original = values.ValueClass
 
     def make(pid: int) -> Metrics:
@@ -73,23 +74,37 @@ def test_any_worker_reports_the_sum_of_all_workers(worker_metrics, tmp_path: Pat
     assert value(first, "gan_images_generated_total", model="mnist") == 7
 
 
-def test_an_unloaded_version_is_not_reported_until_served_again(worker_metrics) -> None:
-    metrics = worker_metrics(103)
-    for version in ("1", "2"):
-        metrics.images_generated.labels("mnist", version).inc()
-        metrics.queue_depth.labels("mnist", version, "generate").set(0)
+def test_a_version_no_live_worker_serves_is_not_reported(worker_metrics, tmp_path: Path) -> None:
+    workers = []
+    for pid in (103, 104):
+        metrics = worker_metrics(pid)
+        for version in ("1", "2"):
+            metrics.serve_version("mnist", version)
+            metrics.images_generated.labels("mnist", version).inc()
+        workers.append(metrics)
+    first, second = workers
     with warnings.catch_warnings():
         # prometheus-client warns when asked to remove a series in multi-process mode
         warnings.simplefilter("error")
-        metrics.forget_version("mnist", "1", ["generate"])
-    versions = {labels.get("version") for _, labels, _ in samples(metrics)}
+        worker_metrics(103)  # the first worker's files from here on
+        first.forget_version("mnist", "1", ["generate"])
+    # The second worker still serves version 1 (its scan comes later): it is still reported.
+    assert value(first, "gan_images_generated_total", version="1") == 2
+    worker_metrics(104)
+    second.forget_version("mnist", "1", ["generate"])
+    versions = {labels.get("version") for _, labels, _ in samples(first)}
     assert versions == {"2"}
-    metrics.serve_version("mnist", "1")
-    assert value(metrics, "gan_images_generated_total", version="1") == 1
+    first.serve_version("mnist", "1")  # loaded again: reported again, with what it counted
+    assert value(second, "gan_images_generated_total", version="1") == 2
+    # A worker that died serves nothing any more.
+    mark_process_dead(103, str(tmp_path))
+    assert value(second, "gan_images_generated_total", version="1") is None
 
 
 def test_one_process_keeps_its_own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # prometheus-client's variable alone (set for another server) is not the workers' mode.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
+    monkeypatch.delenv("GAN_SERVE_METRICS_DIR", raising=False)
     metrics = Metrics()
     assert metrics.multiprocess_dir is None
     metrics.images_generated.labels("mnist", "1").inc(2)

@@ -38,6 +38,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Set by gan-serve for its workers, with their metrics directory (:mod:`service.workers`).
+# prometheus-client's own PROMETHEUS_MULTIPROC_DIR alone may have been set for other reasons
+# (a gunicorn image), with stale files in it.
+METRICS_DIR_ENV = "GAN_SERVE_METRICS_DIR"
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _MODEL_LABELS = ("model", "version", "signature")
@@ -47,9 +52,9 @@ class Metrics:
     """The service's metrics. Batch metrics are labelled by model, version and signature."""
 
     def __init__(self) -> None:
-        # Set by gan-serve for its workers (prometheus-client reads PROMETHEUS_MULTIPROC_DIR
-        # when it is imported; a directory set for other reasons is not taken for the workers').
-        self.multiprocess_dir = os.environ.get("GAN_SERVE_METRICS_DIR") or None
+        # prometheus-client reads PROMETHEUS_MULTIPROC_DIR when it is imported; this says
+        # whether the directory is gan-serve's workers' own.
+        self.multiprocess_dir = os.environ.get(METRICS_DIR_ENV) or None
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(

@@ -58,15 +58,14 @@ from typing import Any
 logger = logging.getLogger("service")
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT)
-# Set for the workers with the metrics directory: prometheus-client's own variable alone may
-# have been set for other reasons (a gunicorn image), with stale files in it.
-METRICS_DIR_ENV = "GAN_SERVE_METRICS_DIR"
 
 
 def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
     """Run ``workers`` processes of ``gan-serve argv`` on one port until they stop; return the
     exit status for the command (see the module doc)."""
     from prometheus_client.multiprocess import mark_process_dead
+
+    from service.metrics import METRICS_DIR_ENV
 
     try:
         listeners = bind(host, port)

@@ -10,11 +10,12 @@ import signal
 import socket
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -66,19 +67,19 @@ def _served_by(metrics_dir: Path, pid: int) -> float:
     counters = metrics_dir / f"counter_{pid}.db"
     if not counters.exists():  # it has counted nothing yet
         return 0.0
-    for metric in MultiProcessCollector.merge([str(counters)]):
-        for sample in metric.samples:
-            if sample.name == "gan_http_requests_total" and sample.labels == GENERATED:
-                return float(sample.value)
-    return 0.0
+    return _generated_in(MultiProcessCollector.merge([str(counters)]))
 
 
 def _generated(base: str) -> float:
     """``gan_http_requests_total`` of ``GET /generate`` answered 200, as /metrics reports it."""
     with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
+        return _generated_in(text_string_to_metric_families(response.read().decode()))
+
+
+def _generated_in(metrics: Iterable[Metric]) -> float:
+    """The ``GET /generate`` requests answered 200 that ``metrics`` count."""
+    for metric in metrics:
+        for sample in metric.samples:
             if sample.name == "gan_http_requests_total" and sample.labels == GENERATED:
                 return float(sample.value)
     return 0.0

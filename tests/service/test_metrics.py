@@ -11,7 +11,7 @@ from prometheus_client import values
 from prometheus_client.multiprocess import mark_process_dead
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.metrics import Metrics
+from service.metrics import METRICS_DIR_ENV, Metrics
 
 Sample = tuple[str, dict[str, str], float]
 
@@ -24,7 +24,7 @@ def worker_metrics(
     by ``gan-serve`` with PROMETHEUS_MULTIPROC_DIR set would have them. Series made after the
     call (``.labels()``) are the last-made worker's."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.setenv("GAN_SERVE_METRICS_DIR", str(tmp_path))
+    monkeypatch.setenv(METRICS_DIR_ENV, str(tmp_path))
     original = values.ValueClass
 
     def make(pid: int) -> Metrics:
@@ -104,7 +104,7 @@ def test_a_version_no_live_worker_serves_is_not_reported(worker_metrics, tmp_pat
 def test_one_process_keeps_its_own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
     # prometheus-client's variable alone (set for another server) is not the workers' mode.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent")
-    monkeypatch.delenv("GAN_SERVE_METRICS_DIR", raising=False)
+    monkeypatch.delenv(METRICS_DIR_ENV, raising=False)
     metrics = Metrics()
     assert metrics.multiprocess_dir is None
     metrics.images_generated.labels("mnist", "1").inc(2)

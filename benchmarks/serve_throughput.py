@@ -128,7 +128,7 @@ import io
 from fastapi import FastAPI
 from fastapi.responses import Response
 from PIL import Image
-from service.schemas import GenerateRequest
+from service.api.schemas import GenerateRequest
 
 app = FastAPI()
 _buffer = io.BytesIO()
@@ -348,13 +348,14 @@ class RawSignature:
     settings (``GAN_INTRA_OP_THREADS``, ``GAN_INTER_OP_THREADS``).
 
     The yardstick is the signature called as TensorFlow documents it (keyword tensors); the same
-    figures for the service's own way of calling it (``service.signatures.FlatSignature``, which
+    figures for the service's own way of calling it
+    (``service.repository.signatures.FlatSignature``, which
     skips TensorFlow's per-call argument matching) are kept beside it under ``flat_*`` keys.
     """
 
     def __init__(self, model_path: Path) -> None:
         sys.path.insert(0, str(ROOT))
-        from service.model_repository import configure_tensorflow, load_version
+        from service.repository.repository import configure_tensorflow, load_version
         from service.settings import Settings
 
         self.settings = Settings()

@@ -8,10 +8,11 @@ Examples::
 The models are loaded before the server starts listening: a missing or broken model directory
 ends the command with one error line and exit status 2, never a half-alive server. Logs are JSON
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
-(:mod:`service.server`). Arguments, settings, the installed packages and the model directory are
+(:mod:`service.server.draining`). Arguments, settings, the installed packages and the model
+directory are
 checked before TensorFlow is imported; ``--dry-run`` prints the resolved configuration and stops.
 With ``GAN_WORKERS`` above 1 this process supervises that many server processes sharing the port
-(:mod:`service.workers`).
+(:mod:`service.server.workers`).
 """
 
 from __future__ import annotations
@@ -145,10 +146,14 @@ def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list
 
 def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = None) -> None:
     """Entry point of ``gan-serve``. ``sockets``: serve on these, as one worker of several
-    (:mod:`service.workers`), instead of binding ``--host`` and ``--port``."""
+    (:mod:`service.server.workers`), instead of binding ``--host`` and ``--port``."""
     if argv is None:
         argv = sys.argv[1:]
     args = build_parser().parse_args(argv)
+    if sockets is None:  # a worker of a supervisor (GAN_WORKERS) inherits its sockets
+        from service.server.workers import inherited_sockets
+
+        sockets = inherited_sockets()
     require_packages()
     from service.logs import configure_logging
 
@@ -165,18 +170,18 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         fail(f"invalid GAN_* setting: {problems}")
 
-    from service.model_repository import ModelLoadError, ModelRepository, configure_tensorflow
+    from service.repository.repository import ModelLoadError, ModelRepository, configure_tensorflow
 
     try:
         # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
-        from service.model_repository import discover
+        from service.repository.repository import discover
 
         found = discover(settings.model_dir)
         if args.dry_run:
             print_dry_run(args, settings, found)
             return
         if sockets is None and settings.workers > 1:
-            from service.workers import serve_workers
+            from service.server.workers import serve_workers
 
             raise SystemExit(serve_workers(args.host, args.port, settings.workers, argv))
         logging.getLogger("service").info(
@@ -194,8 +199,8 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
     import uvicorn
 
     from service.app import create_app
-    from service.server import DrainingServer
-    from service.transport import coalescing_protocol
+    from service.server.draining import DrainingServer
+    from service.server.transport import coalescing_protocol
 
     app = create_app(settings, repository)
     del repository  # the app owns it now: this frame lives as long as the server (hot reload)

@@ -1,16 +1,13 @@
-"""Structured logs: JSON lines, one per request, each with a request id echoed to the client.
+"""Structured logs: every log record becomes one JSON line on stderr.
 
 Usage::
 
     configure_logging("info")                        # every log record becomes one JSON line
-    app.add_middleware(RequestLog)                   # one "request" line per HTTP request
 
-:class:`RequestLog` takes the client's ``X-Request-ID`` (nginx sets one) when it is 1-128
-characters of ``[A-Za-z0-9._:-]``, else makes one, and echoes it in the response's
-``X-Request-ID`` header. Its line holds the method, path, status, duration, request id, client
-address and, where a route set them (``request.state.model``, ``request.state.images``), the model
-version and the number of images. It never holds a header value (API keys travel in headers), a
-query string or a body.
+Records go through a queue to one writer thread (:class:`LineWriter`), which writes whole lines
+in chunks of at most ``ATOMIC_WRITE_BYTES`` (several worker processes may share one stdout). The
+request log middleware (:mod:`service.http.request_log`) queues one :class:`AccessLine` per
+request straight to that writer when nothing else would see the record.
 """
 
 from __future__ import annotations
@@ -21,22 +18,16 @@ import json
 import logging
 import logging.handlers
 import queue
-import random
-import re
 import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 ACCESS_LOGGER = "service.access"
-REQUEST_ID_HEADER = "X-Request-ID"
 # POSIX makes a write of at most PIPE_BUF bytes to a pipe atomic (Linux: 4096): with several
 # worker processes on one stdout (GAN_WORKERS), their lines then never mix within a line.
 ATOMIC_WRITE_BYTES = 4096
-_VALID_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Attributes every LogRecord has; anything else was passed as `extra` and belongs in the line.
 # uvicorn adds "color_message" (the message with terminal colour codes) to its records.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
@@ -302,66 +293,3 @@ def configure_logging(level: str = "info") -> None:
         # uvicorn installs handlers of its own; route its records through the root's.
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-
-
-def request_id_of(scope: Scope) -> str:
-    """The client's request id when it is well-formed, else a fresh one."""
-    for name, value in scope.get("headers", ()):
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if _VALID_ID.match(text):
-                return text
-            break
-    # 32 hex digits like uuid4().hex, without a system call: an id to correlate, not a secret.
-    return f"{random.getrandbits(128):032x}"
-
-
-class RequestLog:
-    """ASGI middleware: a request id for every request and one JSON log line when it ends."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        request_id = request_id_of(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        status = 500
-        header = (REQUEST_ID_HEADER.lower().encode(), request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message = {**message, "headers": [*message.get("headers", ()), header]}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            fields: dict[str, Any] = {
-                "request_id": request_id,
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_ms": round((time.perf_counter() - start) * 1000.0, 3),
-            }
-            client = scope.get("client")
-            if client:
-                fields["client"] = client[0]
-            for key in ("model", "images"):
-                if key in state:
-                    fields[key] = state[key]
-            if access_logger.isEnabledFor(logging.INFO):
-                line = AccessLine(time.time_ns(), fields)
-                direct = access_queue()
-                if direct is not None:
-                    direct.put(line)
-                else:
-                    # Logger.info minus its stack walk for the caller's file and line, which
-                    # the JSON line does not show: the same record and handlers otherwise.
-                    access_logger.handle(line.record())

@@ -12,18 +12,15 @@ With several worker processes (``GAN_WORKERS``), ``gan-serve`` gives them a dire
 :meth:`Metrics.render`, in whichever worker answers /metrics, sums every worker's counters and
 histograms, and the gauges of the live ones.
 
-:class:`RequestMetrics` is the ASGI middleware that counts requests by route template and status
-and times them.
+The ASGI middleware that counts and times requests is :mod:`service.http.request_metrics`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import time
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,9 +33,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Set by gan-serve for its workers, with their metrics directory (:mod:`service.workers`).
+# Set by gan-serve for its workers, with their metrics directory (:mod:`service.server.workers`).
 # prometheus-client's own PROMETHEUS_MULTIPROC_DIR alone may have been set for other reasons
 # (a gunicorn image), with stale files in it.
 METRICS_DIR_ENV = "GAN_SERVE_METRICS_DIR"
@@ -192,49 +188,3 @@ class _Served(Collector):
                 if (sample.labels.get("model"), sample.labels.get("version")) not in unserved
             ]
             yield metric
-
-
-class RequestMetrics:
-    """ASGI middleware: count and time every HTTP request by its route template.
-
-    A pure ASGI middleware (not ``BaseHTTPMiddleware``) so that it costs microseconds; the route
-    template comes from ``scope["route"]`` which the router sets, so ``/v1/models/x`` and
-    ``/v1/models/y`` share one label and unknown paths are counted as ``<unmatched>``.
-    """
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        # Label children by label values: `.labels()` takes a lock and builds a key per call.
-        self._counts: dict[tuple[str, str, int], Any] = {}
-        self._latencies: dict[tuple[str, str], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            route = scope.get("route")
-            template = getattr(route, "path", "<unmatched>")
-            method = scope["method"]
-            key = (method, template)
-            latency = self._latencies.get(key)
-            if latency is None:
-                latency = self._latencies[key] = self.metrics.latency.labels(method, template)
-            count = self._counts.get((method, template, status))
-            if count is None:
-                count = self.metrics.requests.labels(method, template, str(status))
-                self._counts[(method, template, status)] = count
-            count.inc()
-            latency.observe(time.perf_counter() - start)

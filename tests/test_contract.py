@@ -88,7 +88,7 @@ def test_calling_the_signatures(loaded, info):
 
 def test_the_service_loader_accepts_the_export(exported_model):
     # The service's own checks (required keys and types, signature shapes) on the same export.
-    from service.model_repository import load_version
+    from service.repository.repository import load_version
 
     model = load_version(exported_model.version_dir)
     z = np.stack([np.random.RandomState(seed).randn(model.z_dim) for seed in (0, 1)])

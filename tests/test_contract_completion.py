@@ -78,7 +78,7 @@ def test_complete_keeps_observed_pixels_and_starts_at_the_encoders_guess(tinyc):
 
 
 def test_the_service_loads_both_kinds(completion_models):
-    from service.model_repository import load_version
+    from service.repository.repository import load_version
 
     with_encoder = load_version(completion_models / "tinyc" / "1")
     without = load_version(completion_models / "tiny" / "1")

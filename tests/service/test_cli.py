@@ -100,7 +100,8 @@ def test_gan_serve_serves_the_model_directory(model_dir: Path) -> None:
 def test_thread_settings_reach_tensorflow_before_the_models_load(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from service import cli, logs, model_repository
+    from service import cli, logs
+    from service.repository import repository as model_repository
 
     calls: list[object] = []
 

@@ -98,7 +98,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
 
 
 def test_export_killed_half_way_leaves_no_version(exported_model, tmp_path: Path) -> None:
-    from service.model_repository import ModelLoadError, discover
+    from service.repository.repository import ModelLoadError, discover
 
     models = tmp_path / "models"
     log = tmp_path / "export.log"

@@ -1,0 +1,145 @@
+"""The table of model calls: one entry per signature, saying how a request's rows are packed,
+how a batch of them is run on the model, and how the batch's outputs are post-processed.
+
+Usage (the engine does this; routes call the engine's methods)::
+
+    for call in calls_of(model):                       # generate, score, and encode/complete
+        fn = call.batch_fn(model)                      # run by one Batcher per load
+        post = call.postprocess(png_level)             # None, or PNG encoding of "images"
+    rows, shared = CALLS["generate"].pack(model, z=z, seeds=seeds, labels=labels, psi=0.7)
+
+Rows are numpy arrays whose dimension 0 is the batch; ``shared`` holds the scalar arguments
+(requests share a batch only when those are equal). The batcher pads a batch with zero rows up to
+an allowed size and post-processes only the real rows.
+
+- ``generate``: ``z`` float32 [N, z_dim], ``seeds`` int64 [N] (seed + 1 of each row whose noise
+  is still to draw, 0 where ``z`` holds it: the zero padding then draws nothing), ``labels``
+  int32 [N]; shared ``truncation_psi``. Outputs ``images`` uint8 [N, H, W, C] and ``png``.
+- ``score``: ``images`` uint8 [N, H, W, C], ``labels`` int32 [N]. Output ``logits`` [N].
+- ``encode`` (optional): ``images``, ``masks`` uint8 [N, H, W] (0 = missing), ``labels``.
+  Output ``z`` [N, z_dim]. Padding rows have all-zero masks: nothing observed.
+- ``complete`` (optional): as ``encode``, shared ``steps``. Outputs ``images``, ``png``, ``z``
+  and ``observed_error``. Each row's optimisation is independent of the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from gan_contract.seeds import seeds_to_z
+from service.errors import NotFound
+from service.imaging import encode_pngs
+from service.repository.repository import LoadedModel
+
+Rows = dict[str, np.ndarray]
+RowsFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], dict[str, np.ndarray]]
+PostFn = Callable[[Mapping[str, np.ndarray], int], dict[str, Any]]
+
+
+def _generate(model: LoadedModel) -> RowsFn:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        # Noise of seeded rows is drawn here, in the model's thread, not on the event loop:
+        # numpy releases the GIL while it draws, and taking it back on the event loop means
+        # waiting for the busy model and codec threads (the loop's costliest line under load).
+        z, seeded = rows["z"], np.flatnonzero(rows["seeds"])
+        if len(seeded):
+            z = z.copy()
+            z[seeded] = seeds_to_z((rows["seeds"][seeded] - 1).tolist(), model.z_dim)
+        return {"images": model.generate(z, rows["labels"], shared["truncation_psi"])}
+
+    return run
+
+
+def _pack_generate(
+    model: LoadedModel, z: np.ndarray, seeds: np.ndarray, labels: np.ndarray, psi: float
+) -> tuple[Rows, dict[str, Any]]:
+    if model.num_classes == 0:
+        labels = np.zeros(len(z), np.int32)
+    rows = {"z": z, "seeds": seeds, "labels": labels.astype(np.int32, copy=False)}
+    return rows, {"truncation_psi": float(np.float32(psi))}
+
+
+def _score(model: LoadedModel) -> RowsFn:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return {"logits": model.score(rows["images"], rows["labels"])}
+
+    return run
+
+
+def _pack_score(
+    model: LoadedModel, images: np.ndarray, labels: np.ndarray
+) -> tuple[Rows, dict[str, Any]]:
+    if model.num_classes == 0:
+        labels = np.zeros(len(images), np.int32)
+    return {"images": images, "labels": labels.astype(np.int32, copy=False)}, {}
+
+
+def _encode(model: LoadedModel) -> RowsFn:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return {"z": model.encode(rows["images"], rows["masks"], rows["labels"])}
+
+    return run
+
+
+def _pack_masked(
+    model: LoadedModel, images: np.ndarray, masks: np.ndarray, labels: np.ndarray, **shared: Any
+) -> tuple[Rows, dict[str, Any]]:
+    rows = {"images": images, "masks": masks, "labels": labels.astype(np.int32, copy=False)}
+    return rows, {name: int(value) for name, value in shared.items()}
+
+
+def _complete(model: LoadedModel) -> RowsFn:
+    def run(rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        return model.complete(rows["images"], rows["masks"], rows["labels"], shared["steps"])
+
+    return run
+
+
+def _pngs(outputs: Mapping[str, np.ndarray], rows: int, level: int) -> dict[str, Any]:
+    """PNG bytes of the real (not padding) rows' ``images``."""
+    return {"png": encode_pngs(outputs["images"][:rows], level)}
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """How one signature is called: pack a request's rows, run a batch, post-process it."""
+
+    signature: str
+    pack: Callable[..., tuple[Rows, dict[str, Any]]]
+    batch_fn: Callable[[LoadedModel], RowsFn]
+    pngs: bool = False  # post-process: PNG-encode the "images" output, off the model's thread
+    optional: bool = False  # only for models whose model.json lists the signature
+
+    def postprocess(self, png_level: int) -> PostFn | None:
+        """The batch's post-processing at PNG compression ``png_level``, or None."""
+        return partial(_pngs, level=png_level) if self.pngs else None
+
+
+CALLS: dict[str, ModelCall] = {
+    call.signature: call
+    for call in (
+        ModelCall("generate", _pack_generate, _generate, pngs=True),
+        ModelCall("score", _pack_score, _score),
+        ModelCall("encode", _pack_masked, _encode, optional=True),
+        ModelCall("complete", _pack_masked, _complete, pngs=True, optional=True),
+    )
+}
+
+
+def calls_of(model: LoadedModel) -> list[ModelCall]:
+    """The calls ``model`` serves: every required signature, and the optional ones it has."""
+    return [call for call in CALLS.values() if not call.optional or model.has(call.signature)]
+
+
+def require(model: LoadedModel, signature: str) -> None:
+    """404 with a clear message when ``model`` lacks the optional ``signature``."""
+    if not model.has(signature):
+        raise NotFound(
+            f"model {model.name!r} version {model.version} has no {signature!r} signature "
+            "(it was exported without an encoder; export one with gan-export --encoder-steps N)"
+        )

@@ -1,0 +1,331 @@
+"""From requests to model calls: seeds to noise, one batcher per model version and signature.
+
+Usage::
+
+    engine = InferenceEngine(repository, settings, metrics)
+    await engine.start()                         # warms up every batch size, checks consistency
+    images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
+    images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
+    logits = await engine.score(model, images, labels)        # float32 [N]
+    z = await engine.encode(model, images, masks, labels)     # optional signatures
+    out = await engine.complete(model, images, masks, labels, steps)
+    engine.swap("mnist", new_model, available)   # hot reload: serve it, retire the old load
+    await engine.stop()
+
+How a request becomes a batch: a route calls one of the methods above, which packs its rows by
+the table of model calls (:mod:`service.engine.calls`) and submits them to the batcher of the
+model's load and signature (:mod:`service.engine.batcher`); the batcher runs them in one model
+call with the other requests queued meanwhile, and hands each request its rows back.
+
+How a model version is loaded: :mod:`service.repository.repository` reads and validates it from
+disk; :meth:`InferenceEngine.add` warms it up (:mod:`service.engine.warmup`) and starts its
+batchers; :meth:`InferenceEngine.swap` makes requests see it and retires the load it replaces.
+Hot reload (:mod:`service.engine.reload`) does the same for versions that appear on disk.
+
+Each load of a model version is a :class:`~service.engine.servable.Servable` of its own, found by
+``model.generation``: retiring one load never stops the batchers of another load of the same
+(name, version).
+
+Seeds follow StyleGAN's convention (:func:`gan_contract.seeds.seeds_to_z`,
+docs/model-format.md): ``z = numpy.random.RandomState(seed).randn(z_dim).astype("float32")``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+
+from service.engine.batcher import BatchConfig, Batcher
+from service.engine.calls import CALLS, calls_of, require
+from service.engine.servable import Servable
+from service.engine.warmup import warm_up, warm_up_optional
+from service.errors import Unavailable
+from service.metrics import Metrics
+from service.repository.repository import LoadedModel, ModelRepository
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def real_percentiles(model: LoadedModel, logits: np.ndarray) -> np.ndarray | None:
+    """Percentile (0..100) of each logit among the real images' logits of the calibration;
+    None when the model was exported without held-out real images."""
+    calibration = model.meta["calibration"]
+    if not calibration["real_logits"]:
+        return None
+    levels = np.asarray(calibration["quantile_levels"], dtype=np.float64)
+    real = np.asarray(calibration["real_logits"], dtype=np.float64)
+    order = np.argsort(real, kind="stable")
+    return np.interp(logits.astype(np.float64), real[order], levels[order]) * 100.0
+
+
+class InferenceEngine:
+    """Batchers of every served model version; the routes' only way to run a model."""
+
+    def __init__(
+        self,
+        repository: ModelRepository,
+        settings: Settings,
+        metrics: Metrics,
+        encode_pool: Executor | None = None,
+    ) -> None:
+        self.repository = repository
+        self.settings = settings
+        self.metrics = metrics
+        self.encode_pool = encode_pool  # PNG encoding of generated images
+        self.batch_sizes = settings.batch_sizes()
+        # Every started load by its generation; a route's LoadedModel finds its own load.
+        self._servables: dict[int, Servable] = {}
+        # Unloads waiting for their requests to finish (awaited or cancelled by stop()).
+        self._retiring: set[asyncio.Task[None]] = set()
+        # Image counters by (signature, name, version): `.labels()` locks and hashes per call.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+
+    def _config(self, batch_sizes: Sequence[int]) -> BatchConfig:
+        s = self.settings
+        return BatchConfig(
+            max_batch_size=min(s.max_batch_size, batch_sizes[-1]),
+            batch_timeout_s=s.batch_timeout_ms / 1000.0,
+            max_enqueued=s.max_enqueued,
+            allowed_batch_sizes=tuple(batch_sizes),
+            timeout_s=s.request_timeout_ms / 1000.0,
+            retry_after_s=s.retry_after_s,
+        )
+
+    async def start(self) -> None:
+        """Warm up every model at every allowed batch size, then start the batchers."""
+        for model in self.repository.all():
+            await self.add(model)
+
+    async def add(self, model: LoadedModel) -> None:
+        """Warm ``model`` up (in a worker thread) and start its batchers; requests can then use it.
+
+        Hot reload calls this before it swaps the new version into :attr:`repository`, so that
+        the first request to see the new version finds it warm. On failure nothing of this load
+        is left running (and no other load is touched).
+        """
+        sizes = self.batch_sizes
+        if self.settings.warmup:
+            sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
+        calls = calls_of(model)
+        if self.settings.warmup and any(call.optional for call in calls):
+            await asyncio.get_running_loop().run_in_executor(None, warm_up_optional, model, sizes)
+        level = self.settings.png_compress_level
+        batchers = {
+            call.signature: Batcher(
+                call.batch_fn(model),
+                self._config(sizes),
+                labels=(model.name, str(model.version), call.signature),
+                metrics=self.metrics,
+                postprocess=call.postprocess(level),
+                post_executor=self.encode_pool,
+            )
+            for call in calls
+        }
+        for batcher in batchers.values():
+            batcher.start()
+        self.metrics.serve_version(model.name, str(model.version))
+        self._servables[model.generation] = Servable(model, batchers)
+
+    def swap(
+        self,
+        name: str,
+        model: LoadedModel | None,
+        available: Mapping[str, list[int]] | None = None,
+        grace_s: float = 1.0,
+    ) -> None:
+        """Serve ``model`` (already :meth:`add`-ed) as ``name``'s version, or stop serving
+        ``name`` when ``model`` is None, and retire the loads it replaces (:meth:`retire`).
+
+        One attribute assignment: a request sees either the old or the new set of versions,
+        never a mix. ``available``: the versions found on disk, when they changed too.
+        """
+        repo = self.repository
+        models = dict(repo.models)
+        old = models.pop(name, {})
+        if model is not None:
+            models[name] = {model.version: model}
+        found = dict(repo.available) if available is None else dict(available)
+        self.repository = dataclasses.replace(repo, models=models, available=found)
+        for previous in old.values():
+            self.retire(previous, grace_s)
+
+    def note_available(self, available: Mapping[str, list[int]]) -> None:
+        """Record the versions found on disk (the model catalogue lists them)."""
+        if dict(self.repository.available) != dict(available):
+            self.repository = dataclasses.replace(self.repository, available=dict(available))
+
+    def retire(self, model: LoadedModel, grace_s: float = 1.0) -> asyncio.Task[None]:
+        """Unload ``model`` in the background once its requests are done (see :meth:`remove`);
+        :meth:`stop` cancels what is still waiting."""
+        task = asyncio.get_running_loop().create_task(self.remove(model, grace_s))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return task
+
+    async def wait_retired(self) -> None:
+        """Wait until every retired load is unloaded (tests)."""
+        while self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
+
+    async def remove(self, model: LoadedModel, grace_s: float = 1.0) -> None:
+        """Stop this load's batchers once no request holds it; call after the swap.
+
+        Waits ``grace_s`` first (a request may have picked the version just before the swap
+        and not reached its batcher yet), then until no request holds it. Only this load
+        (``model.generation``) is touched: another load of the same version keeps serving.
+        """
+        await asyncio.sleep(grace_s)
+        servable = self._servables.get(model.generation)
+        if servable is None:
+            return  # never started (a failed warm-up) or already unloaded
+        await servable.wait_idle()
+        del self._servables[model.generation]
+        await servable.stop()
+        if not any(self._same_version(s.model, model) for s in self._servables.values()):
+            # No other load reports under these labels: drop the version's metric series.
+            self.metrics.forget_version(model.name, str(model.version), servable.batchers)
+            for signature in servable.batchers:
+                self._counters.pop((signature, model.name, model.version), None)
+        logger.info("unloaded model %s version %d", model.name, model.version)
+
+    @staticmethod
+    def _same_version(a: LoadedModel, b: LoadedModel) -> bool:
+        return (a.name, a.version) == (b.name, b.version)
+
+    async def stop(self) -> None:
+        """Cancel pending unloads, stop every batcher (their queued requests get 503)."""
+        retiring = list(self._retiring)
+        for task in retiring:
+            task.cancel()
+        await asyncio.gather(*retiring, return_exceptions=True)
+        servables, self._servables = self._servables, {}
+        await asyncio.gather(*(s.stop() for s in servables.values()))
+
+    def warm_up(self, model: LoadedModel) -> list[int]:
+        """Trace every allowed batch size of ``generate`` and ``score`` and check that they
+        agree (:func:`service.engine.warmup.warm_up`); returns the sizes kept."""
+        return warm_up(model, self.batch_sizes, self.metrics)
+
+    def _servable(self, model: LoadedModel) -> Servable:
+        servable = self._servables.get(model.generation)
+        if servable is None:  # unloaded by a hot reload since the route chose it
+            raise Unavailable(
+                f"model {model.name} version {model.version} was just unloaded; retry",
+                self.settings.retry_after_s,
+            )
+        return servable
+
+    def batcher(self, model: LoadedModel, signature: str) -> Batcher:
+        """The batcher of ``model``'s load for ``signature``; 503 once it is unloaded."""
+        return self._servable(model).batchers[signature]
+
+    def broken_batchers(self) -> list[str]:
+        """``name/version/signature`` of every batcher whose model thread stopped on its own."""
+        return [
+            f"{s.model.name}/{s.model.version}/{signature}"
+            for s in self._servables.values()
+            for signature, batcher in s.batchers.items()
+            if batcher.broken
+        ]
+
+    def is_loaded(self, model: LoadedModel) -> bool:
+        """True while this load of ``model`` has running batchers."""
+        return model.generation in self._servables
+
+    def check_room(self, model: LoadedModel, signature: str, rows: int) -> None:
+        """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""
+        self.batcher(model, signature).check_room(rows)
+
+    @contextlib.contextmanager
+    def using(self, model: LoadedModel) -> Iterator[None]:
+        """Count a request as using ``model`` while inside: a hot reload keeps the version
+        loaded until it is done. Routes that work (decode uploads) before reaching the model
+        enter it as soon as they have chosen the version (503 if it is already unloaded)."""
+        with self._servable(model).hold():
+            yield
+
+    async def run(
+        self,
+        model: LoadedModel,
+        signature: str,
+        rows: dict[str, np.ndarray],
+        shared: Mapping[str, Any] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run ``signature`` of ``model`` on ``rows`` through its batcher, holding the load
+        meanwhile (a hot reload cannot unload it under the request)."""
+        servable = self._servable(model)
+        with servable.hold():
+            return await servable.batchers[signature].submit(rows, shared)
+
+    def _counter(self, signature: str, model: LoadedModel) -> Any:
+        key = (signature, model.name, model.version)
+        counter = self._counters.get(key)
+        if counter is None:
+            metric = self.metrics.images_generated
+            if signature == "score":
+                metric = self.metrics.images_scored
+            counter = self._counters[key] = metric.labels(model.name, str(model.version))
+        return counter
+
+    async def generate(
+        self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N]."""
+        z = z.astype(np.float32, copy=False)
+        return await self._generate(model, z, np.zeros(len(z), np.int64), labels, psi)
+
+    async def generate_seeds(
+        self, model: LoadedModel, seeds: Sequence[int], labels: np.ndarray, psi: float
+    ) -> tuple[np.ndarray, list[bytes]]:
+        """Like :meth:`generate` for the noise of ``seeds`` (:func:`seeds_to_z`), drawn in the
+        model's thread."""
+        z = np.zeros((len(seeds), model.z_dim), np.float32)
+        return await self._generate(model, z, np.array(seeds, np.int64) + 1, labels, psi)
+
+    async def _generate(
+        self, model: LoadedModel, z: np.ndarray, seeds: np.ndarray, labels: np.ndarray, psi: float
+    ) -> tuple[np.ndarray, list[bytes]]:
+        rows, shared = CALLS["generate"].pack(model, z, seeds, labels, psi)
+        out = await self.run(model, "generate", rows, shared)
+        self._counter("generate", model).inc(len(z))
+        return out["images"], list(out["png"])
+
+    async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""
+        rows, shared = CALLS["score"].pack(model, images, labels)
+        out = await self.run(model, "score", rows, shared)
+        self._counter("score", model).inc(len(images))
+        return out["logits"]
+
+    async def encode(
+        self, model: LoadedModel, images: np.ndarray, masks: np.ndarray, labels: np.ndarray
+    ) -> np.ndarray:
+        """float32 latents [N, z_dim] of partly observed images (the encoder's guess); 404
+        when the model has no ``encode`` signature."""
+        require(model, "encode")
+        rows, shared = CALLS["encode"].pack(model, images, masks, labels)
+        out = await self.run(model, "encode", rows, shared)
+        return out["z"]
+
+    async def complete(
+        self,
+        model: LoadedModel,
+        images: np.ndarray,
+        masks: np.ndarray,
+        labels: np.ndarray,
+        steps: int,
+    ) -> dict[str, Any]:
+        """Completed images (``images`` uint8, ``png`` bytes), ``z`` and ``observed_error``;
+        404 when the model has no ``complete`` signature. Only requests with the same
+        ``steps`` share a batch."""
+        require(model, "complete")
+        rows, shared = CALLS["complete"].pack(model, images, masks, labels, steps=steps)
+        return await self.run(model, "complete", rows, shared)

@@ -1,0 +1,1 @@
+"""ASGI middleware, one concern a file: request log, request metrics, API keys, body limit."""

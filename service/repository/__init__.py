@@ -1,0 +1,1 @@
+"""The model repository: from a version directory on disk to a loaded, validated model."""

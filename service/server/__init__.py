@@ -1,0 +1,2 @@
+"""Running the app: the uvicorn server that drains on SIGTERM, the transport, and the worker
+supervisor."""

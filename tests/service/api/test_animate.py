@@ -1,0 +1,169 @@
+"""POST /animate: every frame is the image /generate gives for its noise and class; limits,
+errors and the OpenAPI document; the playground page is served without a key."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image, ImageSequence
+
+from gan_contract.seeds import seeds_to_z
+from gan_contract.walks import walk
+from service.app import create_app
+from tests.service.conftest import make_settings
+
+KEY = "walk-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+RESOLUTION = 16  # of the factory models (tests/service/savedmodel_factory.py)
+Z_DIM = 8
+
+
+@pytest.fixture(scope="module")
+def limited(model_dir: Path) -> Iterator[TestClient]:
+    """An app with an API key and small walk limits: 10 frames, 10 frames of 32x32 pixels."""
+    settings = make_settings(
+        model_dir, api_keys=KEY, warmup=False, max_walk_frames=10, max_walk_pixels=10 * 32 * 32
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def _frames(data: bytes, mode: str) -> list[np.ndarray]:
+    image = Image.open(io.BytesIO(data))
+    return [np.asarray(frame.convert(mode)) for frame in ImageSequence.Iterator(image)]
+
+
+def test_a_walk_is_the_images_generate_gives_for_its_noise_and_classes(client):
+    body = {"seeds": [3, 8], "model": "cond", "class_label": [0, 2], "frames": 6, "loop": False}
+    answer = client.post("/animate", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/webp"
+    assert answer.headers["x-frames"] == "6" and answer.headers["x-seeds"] == "3,8"
+    assert answer.headers["x-model"] == "cond/2"
+    frames = _frames(answer.content, "L")
+    assert len(frames) == 6 and frames[0].shape == (RESOLUTION, RESOLUTION)
+
+    z, labels = walk(seeds_to_z([3, 8], Z_DIM), 6, loop=False, labels=[0, 2])
+    assert labels.tolist() == [0, 0, 0, 2, 2, 2]
+    same = {"noise": z.tolist(), "class_label": labels.tolist(), "model": "cond"}
+    generated = client.post("/generate", json={**same, "response": "json"}).json()["images"]
+    for frame, image in zip(frames, generated, strict=True):
+        png = np.asarray(Image.open(io.BytesIO(base64.b64decode(image["png_base64"]))))
+        # The service promises the same image up to +-1 grey level (WebP here is lossless and
+        # float32 noise survives JSON exactly, so only the batch composition could differ).
+        assert np.max(np.abs(frame.astype(int) - png.astype(int))) <= 1
+    # The class change shows: the frames on either side of it differ.
+    assert not np.array_equal(frames[2], frames[3])
+
+
+def test_a_shorter_class_list_repeats_over_the_keys(client):
+    # The rule of every route (service.api.class_labels): key i gets class_label[i % len].
+    base = {"seeds": [3, 8, 5], "model": "cond", "frames": 6}
+    short = client.post("/animate", json={**base, "class_label": [0, 2]})
+    full = client.post("/animate", json={**base, "class_label": [0, 2, 0]})
+    assert short.status_code == 200 and full.status_code == 200, short.text
+    other = client.post("/animate", json={**base, "class_label": [0, 2, 1]})
+    # The same frames in the same batch shapes: equal within the service's one grey level.
+    for a, b in zip(_frames(short.content, "L"), _frames(full.content, "L"), strict=True):
+        assert np.max(np.abs(a.astype(int) - b.astype(int))) <= 1
+    # ... and the third key's class does show (the frames next to it differ).
+    assert any(
+        np.max(np.abs(a.astype(int) - b.astype(int))) > 1
+        for a, b in zip(_frames(short.content, "L"), _frames(other.content, "L"), strict=True)
+    )
+
+
+def test_noise_keys_gif_and_scale(client):
+    keys = np.random.RandomState(5).randn(3, Z_DIM).tolist()
+    body = {"noise": keys, "model": "uncond", "frames": 9, "format": "gif", "scale": 2}
+    answer = client.post("/animate", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "image/gif"
+    assert "x-seeds" not in answer.headers
+    frames = _frames(answer.content, "RGB")
+    assert len(frames) == 9 and frames[0].shape == (2 * RESOLUTION, 2 * RESOLUTION, 3)
+    assert Image.open(io.BytesIO(answer.content)).info["loop"] == 0
+
+
+def _generated(client: TestClient) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith('gan_images_generated_total{model="uncond",version="1"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_the_same_walk_twice_is_the_same_file_and_counted(client):
+    body = {"seeds": [1, 2], "model": "uncond", "frames": 4}
+    before = _generated(client)
+    first = client.post("/animate", json=body)
+    second = client.post("/animate", json=body)
+    # Same machine, same batch shapes, lossless encoder: the bytes repeat.
+    assert first.content == second.content
+    assert _generated(client) == before + 8  # every frame counts as a generated image
+    assert 'route="/animate"' in client.get("/metrics").text
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"seeds": [1, 2], "frames": 11}, 422, "at most 10"),
+        ({"seeds": [1, 2], "frames": 10, "scale": 3}, 413, "pixels"),
+        ({"seeds": [1, 2], "model": "uncond", "class_label": 1}, 422, "unconditional"),
+        ({"seeds": [1, 2], "model": "cond", "class_label": 7}, 422, "out of range"),
+        # Every entry of a list must be a class of the model, even one no key uses.
+        ({"seeds": [1, 2], "model": "cond", "class_label": [0, 1, 9]}, 422, "9 is out of range"),
+        ({"noise": [[0.0] * 3, [1.0] * 3]}, 422, "z_dim"),
+        ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi"),
+        ({"seeds": [1]}, 422, ""),
+        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "unknown field 'noise'"),
+        ({"frames": 4}, 422, "seeds: Field required"),
+        ({"seeds": [1, 2], "colour": "red"}, 422, ""),
+        ({"seeds": [1, 2], "format": "mp4"}, 422, ""),
+        ({"seeds": [1, 2], "model": "nope"}, 404, "unknown model"),
+    ],
+)
+def test_bad_walks_get_a_clear_error(limited, body, status, words):
+    answer = limited.post("/animate", json={"frames": 4, **body}, headers=AUTH)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] and words in answer.json()["detail"]
+
+
+def test_a_walk_needs_the_key_but_the_page_does_not(limited):
+    assert limited.post("/animate", json={"seeds": [1, 2]}).status_code == 401
+    page = limited.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/app.js"' in page.text
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    script = limited.get("/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert "/animate" in script.text
+    assert limited.get("/static/style.css").headers["content-type"].startswith("text/css")
+    missing = limited.get("/static/..%2Fapp.py")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_the_walk_is_documented_in_openapi(client):
+    doc = client.get("/openapi.json").json()
+    operation = doc["paths"]["/animate"]["post"]
+    assert operation["requestBody"]["required"] is True
+    choices = operation["requestBody"]["content"]["application/json"]["schema"]["anyOf"]
+    schemas = [doc["components"]["schemas"][c["$ref"].rsplit("/", 1)[1]] for c in choices]
+    # Two closed objects, one with seeds and one with noise: a schema-valid body has key frames.
+    assert sorted(tuple(s["required"]) for s in schemas) == [("noise",), ("seeds",)]
+    for schema in schemas:
+        assert schema["additionalProperties"] is False
+        props = schema["properties"]
+        assert props["frames"]["minimum"] == 2 and props["frames"]["maximum"] >= 120
+        assert props["fps"]["maximum"] == 60 and props["scale"]["maximum"] == 8
+        assert set(props["format"]["enum"]) == {"webp", "gif"}
+        keys = props.get("seeds") or props["noise"]
+        assert keys["minItems"] == 2 and keys["maxItems"] == 64
+    assert set(operation["responses"]["200"]["content"]) == {"image/webp", "image/gif"}
+    assert {"413", "422", "503"} <= set(operation["responses"])
+    assert "/" not in doc["paths"] and "/static/{name}" not in doc["paths"]

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training.networks import LABEL_EMBED_DIM, base_size, num_upsamplings
+from training.nets.dcgan import LABEL_EMBED_DIM, base_size, num_upsamplings
 
 
 def build_encoder(
@@ -205,7 +205,7 @@ def restore_version(version_dir: Path) -> tuple[Any, dict[str, Any]]:
 
     from training.config import TrainConfig
     from training.gan import GAN
-    from training.networks import build_networks
+    from training.nets.architectures import build_networks
 
     meta = json.loads((version_dir / "model.json").read_text())
     config = TrainConfig.from_dict(meta["training_options"])

@@ -36,7 +36,7 @@ from gan_contract.seeds import SEED_CONVENTION, seeds_to_z
 from training.config import TrainConfig
 from training.data import ImageData
 from training.gan import GAN
-from training.networks import build_networks
+from training.nets.architectures import build_networks
 from training.rundir import run_commands
 from training.sampling import to_uint8
 

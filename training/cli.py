@@ -406,8 +406,7 @@ def _add_encoder(args: argparse.Namespace) -> int:
         return 0
     require_packages("gan-export")
     load_tensorflow("gan-export", ", then the model and its generator")
-    from training.encoder import add_encoder
-    from training.export import ExportError
+    from training.export import ExportError, add_encoder
 
     try:
         version_dir = add_encoder(

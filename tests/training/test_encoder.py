@@ -79,7 +79,7 @@ def test_a_row_does_not_depend_on_its_batch(exported_model):
 def test_gan_train_exports_the_encoder_signatures(tmp_path):
     import json
 
-    from training.cli import train_main
+    from training.cli.train import main as train_main
 
     argv = ["--dataset", "digits", "--resolution", "16", "--z-dim", "8", "--g-width", "8",
             "--d-width", "8", "--max-width", "16", "--batch-size", "16", "--steps", "2",

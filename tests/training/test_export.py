@@ -134,7 +134,7 @@ def test_a_discriminator_with_minibatch_stddev_exports_a_per_image_score(tmp_pat
 
 
 def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, capsys):
-    from training.cli import export_main
+    from training.cli.export import main as export_main
 
     gan, meta = export.restore_version(exported_model.version_dir)
     z = np.random.RandomState(0).randn(4, gan.config.z_dim).astype(np.float32)

@@ -141,7 +141,7 @@ def measure_row(row: Row, steps: int, repeats: int) -> dict[str, Any]:
     from training.config import TrainConfig
     from training.data import load_dataset, make_pipeline
     from training.loop import build_gan
-    from training.networks import build_networks
+    from training.nets.architectures import build_networks
 
     config = TrainConfig(**{**BASE, **row.overrides}).validate()
     data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)

@@ -20,10 +20,10 @@ from tests.conftest import REPO_ROOT
 from training.config import TrainConfig
 
 ENTRY_POINTS = {
-    "gan-train": "training.cli:train_main",
-    "gan-export": "training.cli:export_main",
-    "gan-sample": "training.cli:sample_main",
-    "gan-eval": "training.eval_cli:main",
+    "gan-train": "training.cli.train:main",
+    "gan-export": "training.cli.export:main",
+    "gan-sample": "training.cli.sample:main",
+    "gan-eval": "training.cli.eval:main",
     "gan-serve": "service.cli:main",
 }
 
@@ -133,7 +133,7 @@ def test_a_dry_run_needs_no_tensorflow(tool: str):
 
 @pytest.mark.slow
 def test_loading_tensorflow_is_one_line_without_its_native_notices():
-    code = "from training.startup import load_tensorflow; load_tensorflow('gan-x', ', then y')"
+    code = "from training.cli.startup import load_tensorflow; load_tensorflow('gan-x', ', then y')"
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run(
         [sys.executable, "-c", code],

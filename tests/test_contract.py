@@ -117,7 +117,7 @@ def service(model_dir):
 
 
 def _gan_sample(argv: list[str], capsys) -> tuple[int, str]:
-    from training.cli import sample_main
+    from training.cli.sample import main as sample_main
 
     try:
         code = sample_main(argv)

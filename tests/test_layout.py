@@ -1,4 +1,5 @@
-"""The two packages stay independent: the SavedModel is their only contract."""
+"""The packages stay independent (the SavedModel is their only contract), none has an import
+circle, and the service's layers import downward only."""
 
 import ast
 from pathlib import Path

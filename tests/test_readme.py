@@ -33,23 +33,22 @@ from service.cli import main as serve_main
 from service.settings import Settings
 from tests.conftest import REPO_ROOT
 from tests.readme_commands import code_blocks, commands, pipeline
-from training.cli import (
-    build_export_parser,
-    build_sample_parser,
-    build_train_parser,
-    export_main,
-    sample_main,
-    train_main,
-)
-from training.eval_cli import _eval_parser, _train_parser
-from training.eval_cli import main as eval_main
+from training.cli.eval import build_extractor_parser
+from training.cli.eval import build_parser as build_eval_parser
+from training.cli.eval import main as eval_main
+from training.cli.export import build_parser as build_export_parser
+from training.cli.export import main as export_main
+from training.cli.sample import build_parser as build_sample_parser
+from training.cli.sample import main as sample_main
+from training.cli.train import build_parser as build_train_parser
+from training.cli.train import main as train_main
 
 ParserAndMain = tuple[Callable[[], argparse.ArgumentParser], Callable[[list[str]], Any]]
 TOOLS: dict[str, ParserAndMain] = {
     "gan-train": (build_train_parser, train_main),
     "gan-export": (build_export_parser, export_main),
     "gan-sample": (build_sample_parser, sample_main),
-    "gan-eval": (_eval_parser, eval_main),
+    "gan-eval": (build_eval_parser, eval_main),
     "gan-serve": (build_serve_parser, serve_main),
 }
 # Commands the README shows that these tests do not run (installs, containers; benchmarks,
@@ -149,7 +148,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     build, _ = TOOLS[tool]
     rest = argv[1:]
     if tool == "gan-eval" and rest[:1] == ["train-extractor"]:
-        build, rest = _train_parser, rest[1:]
+        build, rest = build_extractor_parser, rest[1:]
     try:
         return build().parse_args(rest)
     except SystemExit as stop:

@@ -50,7 +50,7 @@ class TrainConfig:
     conditional: bool = False
     z_dim: int = 128
     architecture: str = "dcgan"
-    g_conditioning: str = "concat"  # how a DCGAN generator takes the class: see networks.py
+    g_conditioning: str = "concat"  # how a DCGAN generator takes the class: see nets/dcgan.py
     g_width: int = 64  # channels of the generator's last hidden layer (doubles toward 4x4)
     d_width: int = 64  # channels of the discriminator's first layer (doubles toward 4x4)
     max_width: int = 512
@@ -61,7 +61,7 @@ class TrainConfig:
     class_weight: float = 0.0  # auxiliary class loss of conditional DCGANs (gan.py); 0 = off
     diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
     diversity_space: str = "pixels"  # where that term measures two images' distance
-    # Minibatch standard deviation in D (networks.MinibatchStddev): images per group; 0 = off.
+    # Minibatch standard deviation in D (nets.dcgan.MinibatchStddev): images per group; 0 = off.
     mbstd_group: int = 0
     n_critic: int = 1
     batch_size: int = 64  # global batch (split across replicas)

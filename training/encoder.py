@@ -22,7 +22,6 @@ random rate, one random square block, and one missing half (top, bottom, left or
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -30,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training.networks import LABEL_EMBED_DIM, base_size, num_upsamplings
+from training.nets.dcgan import LABEL_EMBED_DIM, base_size, num_upsamplings
 
 
 def build_encoder(
@@ -195,53 +194,3 @@ def fit_encoder(
         "on_fresh_samples": latent_error(encoder, generator, z_dim, num_classes),
     }
     return encoder, info
-
-
-def restore_version(version_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """A GAN rebuilt from an exported model version (its ``model.json`` training options and
-    the SavedModel's variables) and its ``model.json``: to add an encoder to a model whose
-    training run is gone. The EMA generator is the exported generator."""
-    import json
-
-    from training.config import TrainConfig
-    from training.gan import GAN
-    from training.networks import build_networks
-
-    meta = json.loads((version_dir / "model.json").read_text())
-    config = TrainConfig.from_dict(meta["training_options"])
-    num_classes = int(meta["num_classes"])
-    generator, discriminator = build_networks(config, num_classes=num_classes)
-    # The export's variables are a checkpoint whose root holds `generator` and `discriminator`.
-    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator)
-    checkpoint.read(str(version_dir / "variables" / "variables")).assert_existing_objects_matched()
-    gan = GAN(generator, discriminator, config, num_classes=num_classes)
-    gan.step.assign(int(meta.get("steps", 0)))
-    gan.images_seen.assign(int(meta.get("images_seen", 0)))
-    return gan, meta
-
-
-def add_encoder(
-    version_dir: Path, models_dir: Path, name: str, steps: int, verbose: bool = False
-) -> Path:
-    """Export ``version_dir``'s model again, as the next version of ``name``, with an encoder
-    trained ``steps`` steps (the ``encode`` and ``complete`` signatures). The calibration is
-    measured again on the held-out images of its dataset when that dataset is readable."""
-    from training.data import DatasetError
-    from training.export import export_model
-    from training.loop import load_data
-
-    gan, meta = restore_version(version_dir)
-    try:
-        _, holdout = load_data(gan.config)
-    except DatasetError:
-        holdout = None
-    encoder, info = fit_encoder(
-        gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
-        seed=gan.config.seed, verbose=verbose,
-    )  # fmt: skip
-    info["added_to"] = f"{meta.get('name')}/{meta.get('version')}"
-    return export_model(
-        gan, models_dir, name, holdout=holdout, class_names=meta.get("class_names"),
-        command=str(meta.get("command", "")), metrics=meta.get("metrics"),
-        encoder=encoder, encoder_info=info,
-    )  # fmt: skip

@@ -2,13 +2,16 @@
 
 With an encoder (``training.encoder``), the version also gets the optional ``encode`` and
 ``complete`` signatures (``training.completion``), listed in ``model.json``'s ``signatures``.
+An exported version is restored to a GAN (:func:`restore_version`) to add an encoder to a model
+whose training run is gone (:func:`add_encoder`).
 
 Usage::
 
-    from training.export import export_model, export_run
+    from training.export import add_encoder, export_model, export_run
 
     version_dir = export_model(gan, "models", "digits", holdout=held_out_images)   # in memory
     version_dir = export_run("runs/00000-digits", "models", "digits")              # from a run
+    version_dir = add_encoder(Path("models/digits/1"), Path("models"), "digits", steps=3000)
 
 The layout and the signatures are those of docs/model-format.md. The version is written to a
 temporary directory beside its target, reloaded with ``tf.saved_model.load`` and checked against
@@ -34,9 +37,10 @@ import tensorflow as tf
 from gan_contract.model_card import ModelCardError, validate_model_card
 from gan_contract.seeds import SEED_CONVENTION, seeds_to_z
 from training.config import TrainConfig
-from training.data import ImageData
+from training.data import DatasetError, ImageData
+from training.encoder import fit_encoder
 from training.gan import GAN
-from training.networks import build_networks
+from training.nets.architectures import build_networks
 from training.rundir import run_commands
 from training.sampling import to_uint8
 
@@ -357,9 +361,49 @@ def with_encoder(gan: GAN, steps: int, verbose: bool = False) -> tuple[Any, dict
     """(an encoder trained ``steps`` steps on the EMA generator, its info) or (None, None)."""
     if steps <= 0:
         return None, None
-    from training.encoder import fit_encoder
-
     return fit_encoder(
         gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
         seed=gan.config.seed, verbose=verbose,
+    )  # fmt: skip
+
+
+def restore_version(version_dir: Path) -> tuple[GAN, dict[str, Any]]:
+    """A GAN rebuilt from an exported model version (its ``model.json`` training options and
+    the SavedModel's variables) and its ``model.json``: to add an encoder to a model whose
+    training run is gone. The EMA generator is the exported generator."""
+    meta = json.loads((version_dir / "model.json").read_text())
+    config = TrainConfig.from_dict(meta["training_options"])
+    num_classes = int(meta["num_classes"])
+    generator, discriminator = build_networks(config, num_classes=num_classes)
+    # The export's variables are a checkpoint whose root holds `generator` and `discriminator`.
+    checkpoint = tf.train.Checkpoint(generator=generator, discriminator=discriminator)
+    checkpoint.read(str(version_dir / "variables" / "variables")).assert_existing_objects_matched()
+    gan = GAN(generator, discriminator, config, num_classes=num_classes)
+    gan.step.assign(int(meta.get("steps", 0)))
+    gan.images_seen.assign(int(meta.get("images_seen", 0)))
+    return gan, meta
+
+
+def add_encoder(
+    version_dir: Path, models_dir: Path, name: str, steps: int, verbose: bool = False
+) -> Path:
+    """Export ``version_dir``'s model again, as the next version of ``name``, with an encoder
+    trained ``steps`` steps (the ``encode`` and ``complete`` signatures). The calibration is
+    measured again on the held-out images of its dataset when that dataset is readable."""
+    from training.loop import load_data
+
+    gan, meta = restore_version(version_dir)
+    try:
+        _, holdout = load_data(gan.config)
+    except DatasetError:
+        holdout = None
+    encoder, info = fit_encoder(
+        gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
+        seed=gan.config.seed, verbose=verbose,
+    )  # fmt: skip
+    info["added_to"] = f"{meta.get('name')}/{meta.get('version')}"
+    return export_model(
+        gan, models_dir, name, holdout=holdout, class_names=meta.get("class_names"),
+        command=str(meta.get("command", "")), metrics=meta.get("metrics"),
+        encoder=encoder, encoder_info=info,
     )  # fmt: skip

@@ -100,13 +100,13 @@ class GAN(keras.Model):
         # D with its class scores, for the auxiliary class loss (None when it is off).
         self.classified: keras.Model | None = None
         if config.class_weight > 0 and num_classes > 0:
-            from training.networks import with_class_scores
+            from training.nets.dcgan import with_class_scores
 
             self.classified = with_class_scores(discriminator)
         # D's features, where the mode-seeking term measures (None: it measures pixels, or is off).
         self.features: keras.Model | None = None
         if config.diversity_weight > 0 and config.diversity_space == "features":
-            from training.networks import with_features
+            from training.nets.dcgan import with_features
 
             self.features = with_features(discriminator)
         # The networks are built already. Marking the GAN built keeps ``fit`` under a

@@ -39,7 +39,7 @@ from training.collapse import CollapseWatch
 from training.config import ConfigError, TrainConfig
 from training.data import ImageData, load_dataset, make_pipeline, split_holdout
 from training.gan import GAN, make_optimizer, stack_critic_batches
-from training.networks import build_networks
+from training.nets.architectures import build_networks
 from training.rundir import new_run_dir, run_commands
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from service.app import create_app
 from service.settings import Settings
-from training.cli import train_main
+from training.cli.train import main as train_main
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 
 from tests.training.tiny import TINY, train_and_export
 from training.config import ConfigError, TrainConfig
-from training.networks import (
+from training.nets.dcgan import (
     LatentModulation,
     build_discriminator,
     build_generator,

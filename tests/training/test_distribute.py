@@ -1,4 +1,5 @@
-"""Strategy names, TF_CONFIG validation, the chief rule, precision policies, batch splitting."""
+"""Strategy names, TF_CONFIG validation, the chief rule, precision policies, batch splitting,
+and the warning where bfloat16 is emulated."""
 
 from __future__ import annotations
 
@@ -134,3 +135,25 @@ def test_split_cpu_gives_mirrored_several_devices_and_refuses_late_changes() -> 
     assert process.returncode == 0, process.stderr[-2000:]
     assert "replicas 3" in process.stdout
     assert "error cannot split the CPU into 2 logical devices" in process.stdout
+
+
+def test_bfloat16_warning_only_without_native_support(monkeypatch: pytest.MonkeyPatch):
+    from training import distribute
+
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2", "avx512_bf16"}))
+    assert distribute.bfloat16_warning("mixed_bfloat16") is None
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    assert distribute.bfloat16_warning("mixed_bfloat16") is None
+    monkeypatch.setattr(distribute, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert "emulates bfloat16" in (distribute.bfloat16_warning("mixed_bfloat16") or "")
+    assert distribute.bfloat16_warning("float32") is None
+    assert distribute.bfloat16_warning("mixed_float16") is None
+
+
+def test_cpu_flags_reads_the_flags_line(tmp_path: Path):
+    from training.distribute import cpu_flags
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu sse2 avx2\n\n")
+    assert cpu_flags(str(info)) == frozenset({"fpu", "sse2", "avx2"})
+    assert cpu_flags(str(tmp_path / "missing")) is None

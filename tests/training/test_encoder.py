@@ -1,7 +1,6 @@
 """The encoder trained on G's samples, and the complete signature's optimisation."""
 
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from training.completion import CompletionSignatures
@@ -77,38 +76,10 @@ def test_a_row_does_not_depend_on_its_batch(exported_model):
     np.testing.assert_allclose(single, together, atol=1e-3)
 
 
-def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, capsys):
-    import json
-
-    from training.cli import export_main
-    from training.encoder import restore_version
-
-    gan, meta = restore_version(exported_model.version_dir)
-    z = np.random.RandomState(0).randn(4, gan.config.z_dim).astype(np.float32)
-    labels = np.arange(4, dtype=np.int32)
-    loaded = tf.saved_model.load(str(exported_model.version_dir))
-    exported = loaded.signatures["generate"](
-        z=tf.constant(z), labels=tf.constant(labels), truncation_psi=tf.constant(1.0)
-    )["images"].numpy()
-    mine = gan.ema_generator([z, labels], training=False).numpy()
-    mine = np.clip(np.round(mine * 127.5 + 127.5), 0, 255)
-    # The same weights: at most one grey level of rounding apart (the export's own promise).
-    assert np.max(np.abs(mine - exported.astype(np.float64))) <= 1.0
-    argv = [str(exported_model.version_dir), "--name", "again", "--models-dir", str(tmp_path),
-            "--encoder-steps", "3"]  # fmt: skip
-    assert export_main(argv) == 0
-    info = json.loads((tmp_path / "again" / "1" / "model.json").read_text())
-    assert info["signatures"] == ["complete", "encode", "generate", "score"]
-    assert info["steps"] == meta["steps"] and info["completion"]["encoder"]["steps"] == 3
-    with pytest.raises(SystemExit) as exit_info:
-        export_main([str(exported_model.version_dir), "--name", "x"])  # no --encoder-steps
-    assert exit_info.value.code == 2 and "--encoder-steps" in capsys.readouterr().err
-
-
 def test_gan_train_exports_the_encoder_signatures(tmp_path):
     import json
 
-    from training.cli import train_main
+    from training.cli.train import main as train_main
 
     argv = ["--dataset", "digits", "--resolution", "16", "--z-dim", "8", "--g-width", "8",
             "--d-width", "8", "--max-width", "16", "--batch-size", "16", "--steps", "2",

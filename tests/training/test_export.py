@@ -1,4 +1,5 @@
-"""Export: versions, model.json, calibration, truncation and the all-or-nothing rename."""
+"""Export: versions, model.json, calibration, truncation, the all-or-nothing rename, and an
+encoder added to an exported version."""
 
 import json
 import shutil
@@ -130,3 +131,28 @@ def test_a_discriminator_with_minibatch_stddev_exports_a_per_image_score(tmp_pat
     # The same float32 network at two batch sizes: a few ulps of sums of ~50 terms apart.
     np.testing.assert_allclose(alone.numpy()[0], batch[2], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(batch, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, capsys):
+    from training.cli.export import main as export_main
+
+    gan, meta = export.restore_version(exported_model.version_dir)
+    z = np.random.RandomState(0).randn(4, gan.config.z_dim).astype(np.float32)
+    labels = np.arange(4, dtype=np.int32)
+    loaded = tf.saved_model.load(str(exported_model.version_dir))
+    exported = loaded.signatures["generate"](
+        z=tf.constant(z), labels=tf.constant(labels), truncation_psi=tf.constant(1.0)
+    )["images"].numpy()
+    mine = gan.ema_generator([z, labels], training=False).numpy()
+    mine = np.clip(np.round(mine * 127.5 + 127.5), 0, 255)
+    # The same weights: at most one grey level of rounding apart (the export's own promise).
+    assert np.max(np.abs(mine - exported.astype(np.float64))) <= 1.0
+    argv = [str(exported_model.version_dir), "--name", "again", "--models-dir", str(tmp_path),
+            "--encoder-steps", "3"]  # fmt: skip
+    assert export_main(argv) == 0
+    info = json.loads((tmp_path / "again" / "1" / "model.json").read_text())
+    assert info["signatures"] == ["complete", "encode", "generate", "score"]
+    assert info["steps"] == meta["steps"] and info["completion"]["encoder"]["steps"] == 3
+    with pytest.raises(SystemExit) as exit_info:
+        export_main([str(exported_model.version_dir), "--name", "x"])  # no --encoder-steps
+    assert exit_info.value.code == 2 and "--encoder-steps" in capsys.readouterr().err

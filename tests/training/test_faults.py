@@ -26,8 +26,8 @@ TINY = [
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-def cli(name: str, *args: str) -> list[str]:
-    return [sys.executable, "-c", f"from training.cli import {name}; {name}()", *args]
+def cli(command: str, *args: str) -> list[str]:
+    return [sys.executable, "-c", f"from training.cli.{command} import main; main()", *args]
 
 
 def popen(command: list[str], log: Path) -> subprocess.Popen[bytes]:
@@ -66,7 +66,7 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
 def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     log = tmp_path / "train.log"
-    train = popen(cli("train_main", *TINY, "--steps", "100000", "--outdir", str(runs)), log)
+    train = popen(cli("train", *TINY, "--steps", "100000", "--outdir", str(runs)), log)
 
     def run_dir() -> Path | None:
         found = sorted(runs.glob("*/checkpoints/checkpoint")) if runs.exists() else []
@@ -82,7 +82,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     logged_before = len((directory / "metrics.jsonl").read_text().splitlines())
     target = last + 20
     log2 = tmp_path / "resume.log"
-    resume = popen(cli("train_main", "--resume", str(directory), "--steps", str(target)), log2)
+    resume = popen(cli("train", "--resume", str(directory), "--steps", str(target)), log2)
     assert resume.wait(timeout=240) == 0, log2.read_text()[-2000:]
     steps = checkpoint_steps(directory)  # every listed checkpoint restores
     assert max(steps) == target
@@ -102,7 +102,7 @@ def test_export_killed_half_way_leaves_no_version(exported_model, tmp_path: Path
 
     models = tmp_path / "models"
     log = tmp_path / "export.log"
-    command = cli("export_main", str(exported_model.run_dir), "--name", "tiny",
+    command = cli("export", str(exported_model.run_dir), "--name", "tiny",
                   "--models-dir", str(models), "--calibration", "64")  # fmt: skip
     export = popen(command, log)
     wait_for(lambda: any((models / "tiny").glob(".export-*")), 120, export, log)

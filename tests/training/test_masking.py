@@ -213,7 +213,7 @@ def test_a_model_trained_with_the_mask_channel_scores_complete_images(ambient_ru
 
 
 def test_cli_refuses_a_bad_corruption_with_exit_code_2(capsys):
-    from training.cli import train_main
+    from training.cli.train import main as train_main
 
     with pytest.raises(SystemExit) as exit_info:
         train_main(["--corrupt", "holes:3", "--dry-run"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.cli import train_main
+from training.cli.train import main as train_main
 from training.config import ConfigError, TrainConfig
 from training.recipe import RECIPE_FIELDS, SMALL_DATA, auto_choices, resolve
 

@@ -85,7 +85,7 @@ def test_two_workers_train_and_only_the_chief_exports(tmp_path: Path) -> None:
         "--strategy", "multiworker", "--outdir", str(tmp_path / "runs"),
         "--models-dir", str(tmp_path / "models"), "--export", "tiny",
     ]  # fmt: skip
-    code = "import sys; from training.cli import train_main; sys.exit(train_main())"
+    code = "import sys; from training.cli.train import main; sys.exit(main())"
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
@@ -136,7 +136,7 @@ def test_two_workers_train_and_only_the_chief_exports(tmp_path: Path) -> None:
 
 
 def test_missing_tf_config_is_a_clear_cli_error(tmp_path: Path) -> None:
-    code = "import sys; from training.cli import train_main; sys.exit(train_main())"
+    code = "import sys; from training.cli.train import main; sys.exit(main())"
     process = subprocess.run(
         [sys.executable, "-c", code, "--dataset", "digits", "--strategy", "multiworker",
          "--steps", "1", "--outdir", str(tmp_path)],

@@ -171,7 +171,7 @@ def untrained_generator(meta: dict[str, Any], seed: int = 0) -> GenerateFn:
     import keras
 
     from training.config import TrainConfig
-    from training.networks import build_networks
+    from training.nets.architectures import build_networks
 
     config = TrainConfig.from_dict(meta["training_options"])
     keras.utils.set_random_seed(seed)

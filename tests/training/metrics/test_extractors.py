@@ -113,7 +113,7 @@ def test_a_weak_extractor_is_called_out():
 
 
 def test_train_extractor_help_states_its_defaults(capsys: pytest.CaptureFixture[str]):
-    from training.eval_cli import main
+    from training.cli.eval import main
 
     with pytest.raises(SystemExit):
         main(["train-extractor", "--help"])

@@ -1,8 +1,15 @@
-"""What the training tools do before their heavy imports.
+"""What the training tools do before their heavy imports, and how they fail.
+
+Each tool is a thin layer: parse arguments, build the typed config, call one function.
+TensorFlow is imported only after the arguments, the input paths and the installed packages are
+checked, so ``--help``, ``--dry-run`` and mistakes stay instant. Every failure (bad arguments,
+unreadable data, a diverged run, a failed export, an unexpected error) prints one clear line and
+exits with code 2, never a traceback; set ``GAN_TRACEBACK=1`` to see the traceback of an
+unexpected error.
 
 Usage (in a CLI, after its arguments are parsed and checked)::
 
-    from training.startup import TRAIN_EXTRA, load_tensorflow, require_packages
+    from training.cli.startup import TRAIN_EXTRA, load_tensorflow, require_packages
 
     require_packages("gan-train", TRAIN_EXTRA)  # exit 2, naming the install command, if missing
     load_tensorflow("gan-train")                # one progress line; TF's C++ notices kept out
@@ -14,10 +21,11 @@ bad argument or a missing package in well under a second.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -44,6 +52,25 @@ def fail(prog: str, message: str) -> NoReturn:
     """One error line on stderr and exit code 2 (the CLIs' convention for a user's mistake)."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def one_line_errors(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Turn any error a CLI did not foresee into one line and exit code 2 (the last resort)."""
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def run(argv: Sequence[str] | None = None) -> int:
+            try:
+                return main(argv)
+            except Exception as error:  # SystemExit and Ctrl-C pass through
+                if os.environ.get("GAN_TRACEBACK"):
+                    raise
+                message = str(error).strip().splitlines()
+                fail(prog, f"{type(error).__name__}: {message[0] if message else 'failed'}")
+
+        return run
+
+    return wrap
 
 
 def check_dataset_path(prog: str, spec: str) -> None:

@@ -10,7 +10,7 @@ BigGAN's channel layouts per resolution:
   without a leading ReLU), ReLU, global sum pooling, a spectrally normalised linear output, plus
   for conditional models the projection term <embed(label), features>.
 
-Usage (the same call signatures as the DCGAN factories in ``training.networks``)::
+Usage (the same call signatures as the DCGAN factories in ``training.nets.dcgan``)::
 
     g = build_resnet_generator(resolution=32, channels=3, z_dim=128, num_classes=10, width=64)
     d = build_resnet_discriminator(resolution=32, channels=3, num_classes=10, width=64)
@@ -29,7 +29,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from training.spectral import SNConv2D, SNDense, SNEmbedding
+from training.nets.spectral import SNConv2D, SNDense, SNEmbedding
 
 RESOLUTIONS = (32, 64, 128)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.eval_cli import main
+from training.cli.eval import main
 from training.metrics.real_images import RealImages
 
 

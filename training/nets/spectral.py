@@ -9,7 +9,7 @@ trainable variable inside every replica's step).
 
 Usage::
 
-    from training.spectral import SNConv2D, SNDense, SNEmbedding
+    from training.nets.spectral import SNConv2D, SNDense, SNEmbedding
 
     x = SNConv2D(128, 3)(images)                   # "same" padding, stride 1
     logits = SNDense(1, dtype="float32")(features)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from training.config import TrainConfig
-from training.networks import build_discriminator, build_generator, build_networks
+from training.nets.architectures import build_networks
+from training.nets.dcgan import build_discriminator, build_generator
 
 TINY = {"g_width": 4, "d_width": 4, "max_width": 16, "z_dim": 8}
 
@@ -59,7 +60,7 @@ def test_unsupported_resolution_is_an_error():
 
 
 def test_minibatch_stddev_appends_each_groups_spread_and_tracks_it():
-    from training.networks import MinibatchStddev
+    from training.nets.dcgan import MinibatchStddev
 
     x = np.random.RandomState(0).randn(8, 4, 4, 3).astype("float32")
     layer = MinibatchStddev(4, momentum=0.9)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from training.resnet import build_resnet_discriminator, build_resnet_generator
-from training.spectral import SNConv2D, SNDense
+from training.nets.resnet import build_resnet_discriminator, build_resnet_generator
+from training.nets.spectral import SNConv2D, SNDense
 
 Z_DIM = 8
 
@@ -147,7 +147,7 @@ def test_mixed_precision_keeps_outputs_and_kernels_float32(float16_policy: None)
 
 def test_build_networks_dispatches_resnet_with_the_config_widths() -> None:
     from training.config import TrainConfig
-    from training.networks import build_networks
+    from training.nets.architectures import build_networks
 
     config = TrainConfig(architecture="resnet", resolution=32, channels=3, z_dim=Z_DIM)
     g, d = build_networks(config.replace(g_width=2, d_width=3), num_classes=4)

@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from training.startup import check_dataset_path, fail, load_tensorflow, require_packages
+from training.cli.startup import check_dataset_path, fail, load_tensorflow, require_packages
 
 EXAMPLES = """examples:
   gan-eval models/mnist --dataset mnist-idx:../shared/data/mnist
@@ -33,7 +33,7 @@ EXAMPLES = """examples:
 """
 
 
-def _eval_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gan-eval",
         description="Evaluate an exported generator: FD, KID, precision/recall and class metrics, "
@@ -70,7 +70,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_parser() -> argparse.ArgumentParser:
+def build_extractor_parser() -> argparse.ArgumentParser:
     from training.metrics.domain_classifier import MAX_EPOCHS, PATIENCE  # numpy only
 
     parser = argparse.ArgumentParser(
@@ -115,7 +115,7 @@ def _print_options(args: argparse.Namespace, **extra: Any) -> None:
 
 
 def _train_extractor(argv: list[str]) -> int:
-    parser = _train_parser()
+    parser = build_extractor_parser()
     args = parser.parse_args(argv)
     if (args.epochs is not None and args.epochs < 1) or args.resolution < 8:
         fail(parser.prog, "--epochs must be >= 1 and --resolution >= 8")
@@ -154,7 +154,7 @@ def _train_extractor(argv: list[str]) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    parser = _eval_parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.num < 10:
         fail(parser.prog, "--num must be at least 10")

@@ -1,10 +1,11 @@
 """DCGAN generator and discriminator factories (class-conditional when there are labels).
 
-Usage::
+Usage (``training.nets.architectures.build_networks`` picks the family from a config)::
 
-    from training.networks import build_networks
+    from training.nets.dcgan import build_discriminator, build_generator
 
-    generator, discriminator = build_networks(config, num_classes=10)
+    generator = build_generator(config, num_classes=10)
+    discriminator = build_discriminator(config, num_classes=10)
     images = generator([z, labels])              # tanh images float32 [B, H, W, C]
     logits = discriminator([images, labels])     # float32 [B]
 
@@ -30,8 +31,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from training import resnet
 from training.config import TrainConfig
+from training.nets import resnet
 
 LABEL_EMBED_DIM = 32
 
@@ -153,34 +154,6 @@ def build_discriminator(
     else:
         logits = _IgnoreInput(dtype="float32", name="ignore_labels")([logits, labels])
     return keras.Model([images, labels], logits, name="discriminator")
-
-
-def build_networks(config: TrainConfig, num_classes: int = 0) -> tuple[keras.Model, keras.Model]:
-    """The (generator, discriminator) pair for ``config.architecture``."""
-    # D's input: the image, and its mask as a last channel when the run has one.
-    d_channels = config.channels + int(config.mask_channel)
-    if config.architecture == "dcgan":
-        return (
-            build_generator(config, num_classes=num_classes),
-            build_discriminator(config, num_classes=num_classes, channels=d_channels),
-        )
-    if config.architecture == "resnet":
-        return (
-            resnet.build_resnet_generator(
-                resolution=config.resolution,
-                channels=config.channels,
-                z_dim=config.z_dim,
-                num_classes=num_classes,
-                width=config.g_width,
-            ),
-            resnet.build_resnet_discriminator(
-                resolution=config.resolution,
-                channels=d_channels,
-                num_classes=num_classes,
-                width=config.d_width,
-            ),
-        )
-    raise ValueError(f"unknown architecture {config.architecture!r}")
 
 
 def with_class_scores(discriminator: keras.Model) -> keras.Model:

@@ -1,0 +1,1 @@
+"""The networks: DCGAN and SN-ResNet generators and discriminators, and their layers."""

@@ -44,7 +44,7 @@ bench: $(VENV)/.dev  ## speed tables under benchmarks/results/
 	$(PY) benchmarks/train_speed.py
 	@# /complete needs a model with an encoder: make bench COMPLETE_MODELS=/tmp/complete_models
 	@if [ -n "$(COMPLETE_MODELS)" ]; then $(PY) benchmarks/complete_latency.py $(COMPLETE_MODELS); \
-	else echo "skipping /complete latency: set COMPLETE_MODELS (see README, Incomplete images)"; fi
+	else echo "skipping /complete latency: set COMPLETE_MODELS (see docs/measurements.md, Completion on MNIST)"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,7 @@ EXAMPLES = """examples:
   GAN_MAX_BATCH_SIZE=64 GAN_MODEL_VERSIONS='{"mnist": 1}' gan-serve
   gan-serve --dry-run                         # the resolved settings and the models found
 
-Every other setting is a GAN_* environment variable (see the README's configuration table).
+Every other setting is a GAN_* environment variable (see docs/configuration.md).
 """
 
 

@@ -165,7 +165,7 @@ class Settings(BaseSettings):
         "lock); on a CPU host with more cores, more workers use them. On a GPU keep 1.",
     )
 
-    # --- TensorFlow's threads (measured on a 2-core CPU: see the README) ----------------------
+    # --- TensorFlow's threads (measured on a 2-core CPU: see docs/measurements.md) -----------
     intra_op_threads: int = Field(
         default=1,
         ge=0,

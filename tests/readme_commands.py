@@ -1,4 +1,4 @@
-"""The commands shown in the README's code blocks, split into argument lists.
+"""The commands shown in the documentation's code blocks, split into argument lists.
 
 Usage::
 
@@ -7,7 +7,9 @@ Usage::
         for argv, env in commands(block):
             ...   # argv: ['.venv/bin/gan-train', '--dataset', ...]; env: the block's exports so far
 
-Used by tests/test_readme.py to run (or at least parse) every command a reader is told to type.
+The pages read are :func:`pages`: the README, every page of the manual (``docs/*.md``) and
+``models/README.md``. Used by tests/test_readme.py to run (or at least parse) every command a
+reader is told to type.
 """
 
 from __future__ import annotations
@@ -15,16 +17,31 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
+from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 
 
-def code_blocks(language: str) -> list[str]:
-    """The README's fenced code blocks of ``language``, in order."""
-    text = (REPO_ROOT / "README.md").read_text()
-    return [body for lang, body in FENCE.findall(text) if lang == language]
+def pages() -> list[Path]:
+    """Every documentation page: the README first, then docs/*.md, then models/README.md."""
+    manual = sorted((REPO_ROOT / "docs").glob("*.md"))
+    return [REPO_ROOT / "README.md", *manual, REPO_ROOT / "models" / "README.md"]
+
+
+def page_name(page: Path) -> str:
+    """``docs/api.md`` for a page of the repository."""
+    return page.relative_to(REPO_ROOT).as_posix()
+
+
+def code_blocks(language: str, page: Path | None = None) -> list[str]:
+    """The fenced code blocks of ``language`` in ``page`` (default: every page), in order."""
+    found = []
+    for each in [page] if page is not None else pages():
+        text = each.read_text()
+        found += [body for lang, body in FENCE.findall(text) if lang == language]
+    return found
 
 
 def logical_lines(block: str) -> Iterator[str]:
@@ -43,7 +60,7 @@ def logical_lines(block: str) -> Iterator[str]:
         if pending.strip():
             yield pending
         pending = ""
-    assert not pending.strip(), f"unterminated command in the README: {pending!r}"
+    assert not pending.strip(), f"unterminated command in a code block: {pending!r}"
 
 
 def commands(block: str) -> Iterator[tuple[list[str], dict[str, str]]]:

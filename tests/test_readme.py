@@ -1,12 +1,16 @@
-"""The README's commands work as written, so that it cannot drift from the code.
+"""The commands of the README and of the manual (docs/*.md, models/README.md) work as written,
+so that the documentation cannot drift from the code.
 
-Every command in its ``bash`` blocks is checked: ``make`` targets exist; every ``gan-*`` command
-parses with its tool's own argument parser and, when its inputs exist in a fresh checkout, runs
-with ``--dry-run`` (which checks paths and options without TensorFlow); the commands that use an
-earlier command's model or run run on the session's tiny exported model instead (``gan-sample``
-for real, the others as dry runs); every ``curl`` runs, in
-order, against the bundled model in-process. The Python client example runs against the same
-app, once as is and once with the service answering 503 first.
+The README stays the front door (at most 400 lines, the two commands), and the manual's index
+lists every page. Every command in the pages' ``bash`` blocks is checked: ``make`` targets
+exist; every ``gan-*`` command parses with its tool's own argument parser and, when its inputs
+exist in a fresh checkout, runs with ``--dry-run`` (which checks paths and options without
+TensorFlow); the commands that use an earlier command's model or run run on the session's tiny
+exported model instead (``gan-sample`` for real, the others as dry runs); every ``curl`` of a
+page runs, in order, against the bundled model in-process. The Python client example
+(docs/api.md) runs against the same app, once as is and once with the service answering 503
+first. The configuration table (docs/configuration.md) gives every setting of
+``service/settings.py`` and its default.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from service.cli import build_parser as build_serve_parser
 from service.cli import main as serve_main
 from service.settings import Settings
 from tests.conftest import REPO_ROOT
-from tests.readme_commands import code_blocks, commands, pipeline
+from tests.readme_commands import code_blocks, commands, page_name, pages, pipeline
 from training.cli.eval import build_extractor_parser
 from training.cli.eval import build_parser as build_eval_parser
 from training.cli.eval import main as eval_main
@@ -51,16 +55,22 @@ TOOLS: dict[str, ParserAndMain] = {
     "gan-eval": (build_eval_parser, eval_main),
     "gan-serve": (build_serve_parser, serve_main),
 }
-# Commands the README shows that these tests do not run (installs, containers; benchmarks,
+# Commands the pages show that these tests do not run (installs, containers; benchmarks,
 # which are long measurements: test_benchmark_commands_name_existing_scripts checks those).
 NOT_RUN = {".venv/bin/pip", "pip", "docker", "kubectl", "nice"}
 BASE64_OF = re.compile(r"\$\(base64 -w0 ([\w.-]+)\)")
-# Words the README uses for "put your own here".
+# Words the pages use for "put your own here".
 PLACEHOLDER = re.compile(r"\b(DIR|PATH|NAME|FILE)\b")
 
 
-def _all_commands() -> Iterator[tuple[list[str], dict[str, str]]]:
-    for block in code_blocks("bash"):
+README = REPO_ROOT / "README.md"
+CONFIGURATION = REPO_ROOT / "docs" / "configuration.md"
+MANUAL_INDEX = REPO_ROOT / "docs" / "README.md"
+API = REPO_ROOT / "docs" / "api.md"
+
+
+def _all_commands(page: Path | None = None) -> Iterator[tuple[list[str], dict[str, str]]]:
+    for block in code_blocks("bash", page):
         yield from commands(block)
 
 
@@ -71,15 +81,32 @@ def _tool(argv0: str) -> str | None:
 
 TOOL_COMMANDS = [(argv, env) for argv, env in _all_commands() if _tool(argv[0])]
 CURL_COMMANDS = [argv for argv, _ in _all_commands() if argv[0] == "curl"]
+CURL_PAGES = [page for page in pages() if any(a[0] == "curl" for a, _ in _all_commands(page))]
 
 
-def test_the_readme_has_only_commands_these_tests_know():
+def test_the_readme_is_the_front_door():
+    text = README.read_text()
+    assert len(text.splitlines()) <= 400, "the README is the front door; move reference to docs/"
+    readme_commands = [argv for argv, _ in _all_commands(README)]
+    assert ["make", "run"] in readme_commands and ["make", "test"] in readme_commands
+    assert "](docs/README.md)" in text, "the README links the manual's index"
+    assert len([argv for argv in readme_commands if argv[0] == "curl"]) >= 8
+
+
+def test_the_manual_index_lists_every_page():
+    index = MANUAL_INDEX.read_text()
+    for page in sorted((REPO_ROOT / "docs").glob("*.md")):
+        if page != MANUAL_INDEX:
+            assert f"]({page.name})" in index, f"docs/README.md does not list {page.name}"
+
+
+def test_the_pages_have_only_commands_these_tests_know():
     unknown = [
         argv
         for argv, _ in _all_commands()
         if argv[0] not in ("make", "curl", *NOT_RUN) and not _tool(argv[0])
     ]
-    assert not unknown, f"add these README commands to tests/test_readme.py: {unknown}"
+    assert not unknown, f"add these commands to tests/test_readme.py: {unknown}"
     assert len(TOOL_COMMANDS) >= 8 and len(CURL_COMMANDS) >= 8  # the parsing found them
 
 
@@ -90,18 +117,18 @@ def test_benchmark_commands_name_existing_scripts():
         for token in argv
         if token.startswith("benchmarks/") and token.endswith(".py")
     ]
-    assert scripts, "the README shows no benchmark command"
+    assert scripts, "the pages show no benchmark command"
     for script in scripts:
         assert (REPO_ROOT / script).is_file(), script
 
 
-# A row of the README's configuration table: | `GAN_NAME` | default | meaning |
+# A row of the configuration table (docs/configuration.md): | `GAN_NAME` | default | meaning |
 SETTING_ROW = re.compile(r"^\| `GAN_(\w+)` \| (.+?) \| .+ \|$", re.M)
 
 
 def test_the_configuration_table_gives_every_setting_and_its_default():
-    readme = (REPO_ROOT / "README.md").read_text()
-    rows = {name.lower(): default for name, default in SETTING_ROW.findall(readme)}
+    table = CONFIGURATION.read_text()
+    rows = {name.lower(): default for name, default in SETTING_ROW.findall(table)}
     assert set(rows) == set(Settings.model_fields), "the table and service/settings.py differ"
     checked = 0
     for name, default in rows.items():
@@ -122,7 +149,7 @@ def test_make_targets_exist():
     targets = set(re.findall(r"^([\w.-]+):", makefile, re.M))
     for argv, _ in _all_commands():
         if argv[0] == "make":
-            assert set(argv[1:]) <= targets, f"README runs {argv}; Makefile has {sorted(targets)}"
+            assert set(argv[1:]) <= targets, f"a page runs {argv}; Makefile has {sorted(targets)}"
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
@@ -152,7 +179,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     try:
         return build().parse_args(rest)
     except SystemExit as stop:
-        raise AssertionError(f"the README's {' '.join(argv)!r} does not parse") from stop
+        raise AssertionError(f"the documented {' '.join(argv)!r} does not parse") from stop
 
 
 def _ids(item: tuple[list[str], dict[str, str]]) -> str:
@@ -168,7 +195,7 @@ def test_tool_command_parses_and_dry_runs(
     argv, env = command
     args = _parse(argv)
     if not _practical(args, argv):
-        return  # its inputs come from an earlier README command: parsing is what can be checked
+        return  # its inputs come from an earlier command: parsing is what can be checked
     monkeypatch.chdir(REPO_ROOT)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -189,7 +216,7 @@ def test_several_tool_commands_run_for_real():
 def test_commands_on_earlier_outputs_run(
     exported_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    # Paths that earlier README commands create, and what stands in for them: the session's tiny
+    # Paths that earlier documented commands create, and what stands in for them: the session's tiny
     # conditional digits model, trained and exported as the quick start does (fewer steps).
     stand_ins = {
         "models/digits": str(exported_model.models_dir / "tiny"),
@@ -226,7 +253,7 @@ def bundled_settings() -> Settings:
 
 
 def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
-    """Run one curl command line of the README through ``client``."""
+    """Run one documented curl command line through ``client``."""
     method, headers, url, output = "GET", {}, "", None
     body: bytes | None = None
     form: dict[str, str] = {}
@@ -275,14 +302,18 @@ def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
 ENCODER_PATHS = ("/complete", "/encode")
 
 
+@pytest.mark.parametrize("page", CURL_PAGES, ids=[page_name(p) for p in CURL_PAGES])
 def test_every_curl_example_answers(
+    page: Path,
     bundled_settings: Settings,
     completion_models: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    monkeypatch.chdir(tmp_path)  # the examples write and read files such as seed42.png
-    # Stand-in for mnist/2 of the README (mnist/1 with an encoder): the session's tiny model
+    # Each page's examples run in order in a directory of their own: a page's curl lines may use
+    # the files its earlier lines wrote (seed42.png), never another page's.
+    monkeypatch.chdir(tmp_path)
+    # Stand-in for mnist/2 of docs/api.md (mnist/1 with an encoder): the session's tiny model
     # with an encoder, as its default.
     with_encoder = Settings(
         model_dir=completion_models, default_model="tinyc", warmup=False, poll_seconds=0
@@ -292,7 +323,7 @@ def test_every_curl_example_answers(
         TestClient(create_app(with_encoder)) as encoder_client,
     ):
         _readers_images(encoder_client, tmp_path)
-        for argv in CURL_COMMANDS:
+        for argv in (a for a, _ in _all_commands(page) if a[0] == "curl"):
             curl, later = pipeline(argv)
             needs_encoder = any(path in token for token in curl for path in ENCODER_PATHS)
             response = _curl(encoder_client if needs_encoder else client, curl, tmp_path)
@@ -339,7 +370,7 @@ def test_the_python_client_example_runs(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ):
-    [example] = code_blocks("python")
+    [example] = code_blocks("python", API)
     client_class = _Refusing if refuse_first else TestClient
     _Refusing.refused = []
 
@@ -349,7 +380,7 @@ def test_the_python_client_example_runs(
 
     monkeypatch.setattr(httpx, "Client", connect)
     monkeypatch.chdir(tmp_path)
-    exec(compile(example, "README.md (Python example)", "exec"), {"__name__": "__main__"})
+    exec(compile(example, f"{page_name(API)} (Python example)", "exec"), {"__name__": "__main__"})
     printed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in printed] == [f"seed {s}" for s in range(4)]
     assert all("logit" in line and "percentile" in line for line in printed)

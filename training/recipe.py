@@ -17,7 +17,7 @@ from the image size, the channels and the number of training images. Each choice
 reason printed at start-up and kept in ``run.json``; the resolved options are ``options.json``.
 
 What the rules encode (measured on 3,000 recoloured MNIST digits, ``benchmarks/colour_recipe.py``
-and the README's table of 8-minute runs, and from the data-efficient GAN literature):
+and the 8-minute runs of docs/recipe.md, and from the data-efficient GAN literature):
 
 - With classes, the plain DCGAN collapses in one of two ways on small colour data: G ignores z
   (one picture per class) or ignores the class (one shape per seed in every class). Conditional

@@ -135,8 +135,9 @@ class Settings(BaseSettings):
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="API keys (comma-separated) that /generate, /score and /v1/models require "
-        "as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; empty: no key needed.",
+        description="API keys (comma-separated) that every API route requires (all but health, "
+        "metrics, the page and the docs) as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'; "
+        "empty: no key needed.",
     )
     body_timeout_s: float = Field(
         default=30.0,

@@ -18,6 +18,7 @@ The ASGI middleware that counts and times requests is :mod:`service.http.request
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -161,8 +162,27 @@ class Metrics:
         if self.multiprocess_dir is None:
             return generate_latest(self.registry), CONTENT_TYPE_LATEST
         workers = CollectorRegistry()
-        workers.register(_Served(MultiProcessCollector(None, path=self.multiprocess_dir)))
+        workers.register(_Served(_WorkerFiles(self.multiprocess_dir)))
         return generate_latest(workers), CONTENT_TYPE_LATEST
+
+
+class _WorkerFiles(Collector):
+    """The workers' files merged as prometheus-client's ``MultiProcessCollector`` does, except
+    the files of 0 bytes. A process creates each file empty and sizes it a moment later, and
+    prometheus-client fails to read it in between (struct.error: /metrics answered 500 while
+    another worker started; prometheus/client_python#1199). A file never shrinks, so a file
+    seen with a size reads whole."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Iterable[Metric]:
+        files = []
+        for path in glob.glob(os.path.join(self.path, "*.db")):
+            with contextlib.suppress(FileNotFoundError):  # a dead worker's live gauges, removed
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 class _Served(Collector):

@@ -91,11 +91,18 @@ class ServiceProcess:
             )
         return self
 
+    @property
+    def workers(self) -> int:
+        """The server processes of this replica (``GAN_WORKERS``)."""
+        return int(self.env.get("GAN_WORKERS", "1"))
+
     def wait_ready(self) -> ServiceProcess:
-        """Wait until /readyz answers 200; raise (killing the process) if it exits or times out."""
+        """Wait until /readyz answers 200 and, with a log and several workers, until each
+        worker has logged that it serves (/readyz answers as soon as the first one does);
+        raise (killing the process) if it exits or times out."""
         assert self.process is not None
         deadline = time.monotonic() + self.startup_timeout
-        while http_status(self.url + "/readyz") != 200:
+        while http_status(self.url + "/readyz") != 200 or not self._workers_ready():
             if self.process.poll() is not None:
                 raise RuntimeError(
                     f"gan-serve exited with {self.process.returncode}; see {self.log_path}"
@@ -105,6 +112,11 @@ class ServiceProcess:
                 raise TimeoutError(f"{self.url} not ready within {self.startup_timeout:.0f} s")
             time.sleep(0.1)
         return self
+
+    def _workers_ready(self) -> bool:
+        if self.workers == 1 or self.log_path is None:
+            return True
+        return self.log_path.read_text().count("ready: serving") >= self.workers
 
     def terminate(self, timeout: float = 60.0) -> int:
         """Send SIGTERM and wait for the exit code."""

@@ -25,6 +25,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
+from service.api.media_types import is_json, media_type
 from service.api.schemas import ErrorBody
 from service.engine.engine import InferenceEngine
 from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType, unknown_name_message
@@ -72,18 +73,13 @@ async def get_engine(request: Request) -> InferenceEngine:
     return engine
 
 
-def is_json(content_type: str) -> bool:
-    """True for a ``Content-Type`` header that declares JSON (``application/json``, ``*+json``)."""
-    media_type = content_type.split(";")[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
-
-
 async def json_content(request: Request) -> None:
-    """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not is_json(content_type):
+    """415 unless the body is declared JSON (:func:`service.api.media_types.is_json`: the types
+    FastAPI parses as JSON)."""
+    kind = media_type(request.headers.get("content-type"))
+    if not is_json(kind):
         raise UnsupportedMediaType(
-            f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+            f"unsupported Content-Type {kind or '(none)'!r}: send application/json"
         )
 
 

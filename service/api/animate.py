@@ -21,9 +21,17 @@ from fastapi.responses import Response
 from gan_contract.animation import MEDIA_TYPES, encode_animation
 from gan_contract.seeds import seeds_to_z
 from gan_contract.walks import walk
-from service.api.class_labels import per_image
-from service.api.dependencies import ERRORS, EngineDep, SettingsDep, json_content
-from service.api.schemas import AnimateRequest, WalkFromSeeds
+from service.api.class_labels import labels_or_rows
+from service.api.dependencies import (
+    ERRORS,
+    EngineDep,
+    SettingsDep,
+    check_psi,
+    json_content,
+    log_model,
+    noise_rows,
+)
+from service.api.schemas import MAX_KEYS, AnimateRequest
 from service.engine.engine import InferenceEngine
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.repository.repository import LoadedModel
@@ -33,14 +41,11 @@ router = APIRouter()
 
 
 def _check_limits(body: AnimateRequest, model: LoadedModel, settings: Settings) -> None:
-    """422 past the frame limit or psi range, 413 past the pixel limit of one answer."""
+    """422 past the frame limit, 413 past the pixel limit of one answer."""
     if body.frames > settings.max_walk_frames:
         raise InvalidRequest(
             f"frames is {body.frames}; at most {settings.max_walk_frames} per walk"
         )
-    low, high = settings.min_truncation_psi, settings.max_truncation_psi
-    if not low <= body.truncation_psi <= high:
-        raise InvalidRequest(f"truncation_psi must be a finite number in [{low}, {high}]")
     side = model.resolution * body.scale
     pixels = body.frames * side * side
     if pixels > settings.max_walk_pixels:
@@ -51,28 +56,18 @@ def _check_limits(body: AnimateRequest, model: LoadedModel, settings: Settings) 
 
 
 def _keys(body: AnimateRequest, model: LoadedModel) -> np.ndarray:
-    """float32 [K, z_dim] key frames of the request."""
-    if isinstance(body, WalkFromSeeds):
+    """float32 [K, z_dim] key frames of the request, checked as /generate checks noise."""
+    if body.seeds is not None:
         return seeds_to_z(body.seeds, model.z_dim)
-    noise = body.noise
-    if any(len(vector) != model.z_dim for vector in noise):
-        raise InvalidRequest(
-            f"noise must be a list of vectors of length z_dim={model.z_dim} "
-            f"for model {model.name!r}"
-        )
-    return np.asarray(noise, np.float32)
+    return noise_rows(body.noise or [], model, MAX_KEYS)
 
 
 def _key_labels(body: AnimateRequest, model: LoadedModel) -> list[int] | None:
-    """The class of each key by the rule of every route (:mod:`service.api.class_labels`: a list is
-    applied to the keys in turn), or None for an unconditional model. Without a class, as on
-    /generate: the seed (or the key's index) modulo the number of classes."""
-    rows = body.seeds if isinstance(body, WalkFromSeeds) else list(range(len(body.noise)))
-    default = [row % max(model.num_classes, 1) for row in rows]
-    labels = per_image(body.class_label, model, len(rows), default)
-    if model.num_classes == 0 or labels is None:
-        return None
-    return [int(label) for label in labels]
+    """The class of each key by the rule of every route (:mod:`service.api.class_labels`: a
+    list is applied to the keys in turn, the default is the seed, or the key's index, modulo
+    the number of classes), or None for an unconditional model."""
+    labels = labels_or_rows(body.class_label, model, body.key_rows())
+    return None if model.num_classes == 0 else labels.tolist()
 
 
 async def _frames(
@@ -114,15 +109,15 @@ async def animate(
     """
     chosen = engine.repository.get(body.model, body.version)
     _check_limits(body, chosen, settings)
+    psi = check_psi(body.truncation_psi, settings)
     keys = _keys(body, chosen)
     key_labels = _key_labels(body, chosen)
     z, labels = walk(
         keys, body.frames, loop=body.loop, interpolation=body.interpolation, labels=key_labels
     )
-    request.state.model = f"{chosen.name}/{chosen.version}"
-    request.state.images = body.frames
+    log_model(request, chosen, body.frames)
     with engine.using(chosen):
-        images = await _frames(engine, chosen, z, labels, body.truncation_psi)
+        images = await _frames(engine, chosen, z, labels, psi)
     # Not in the codec pool: a long walk takes a second or more to encode, and the PNGs of
     # /generate must not wait behind it. The default executor's few threads bound how many
     # walks encode at once.
@@ -133,6 +128,6 @@ async def animate(
         "X-Model": f"{chosen.name}/{chosen.version}",
         "X-Frames": str(body.frames),
     }
-    if isinstance(body, WalkFromSeeds):
+    if body.seeds is not None:
         headers["X-Seeds"] = ",".join(map(str, body.seeds))
     return Response(data, media_type=MEDIA_TYPES[body.format], headers=headers)

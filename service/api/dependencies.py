@@ -8,7 +8,9 @@ Usage (in a route)::
 ``get_engine`` answers 503 while the service is starting or stopping (not while it drains),
 ``json_content`` answers 415 for a body not declared JSON, ``known_query_only`` answers 422 for
 a query parameter the route does not take (naming it) or one given twice, and ``ERRORS``
-documents every error status in the OpenAPI document.
+documents every error status in the OpenAPI document. ``check_psi`` and ``noise_rows`` are the
+checks of ``truncation_psi`` and ``noise`` that every route generating images shares (the
+classes are :mod:`service.api.class_labels`).
 
 A route that accepts an alias of one of its query parameters lists it in its OpenAPI extension
 ``x-query-aliases`` (``openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}}``), which
@@ -19,10 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 from fastapi import Depends, Request
 
 from service.api.media_types import is_json, media_type
@@ -131,6 +134,32 @@ def check_psi(psi: float, settings: Settings) -> float:
     if not math.isfinite(psi) or not low <= psi <= high:
         raise InvalidRequest(f"truncation_psi must be a finite number in [{low}, {high}]")
     return float(psi)
+
+
+# Largest magnitude of a noise value: far beyond any Gaussian latent (|z| < 10 in practice), and
+# small enough that truncation and the generator's first layer stay finite in float32.
+MAX_NOISE = 1e4
+
+
+def noise_rows(noise: Sequence[Sequence[float]], model: LoadedModel, limit: int) -> np.ndarray:
+    """float32 [N, z_dim] of a request's ``noise``, or 422 unless it holds 1 to ``limit``
+    vectors of ``model``'s z_dim finite numbers (|value| <= :data:`MAX_NOISE`).
+
+    The one check of noise for /generate and /animate, so that both say the same."""
+    try:
+        z = np.asarray(noise, dtype=np.float64)
+    except ValueError:  # rows of different lengths
+        z = np.empty((0, 0))
+    if z.ndim != 2 or z.shape[1] != model.z_dim or len(z) == 0:
+        raise InvalidRequest(
+            f"noise must be a list of vectors of length z_dim={model.z_dim} "
+            f"for model {model.name!r}"
+        )
+    if len(z) > limit:
+        raise InvalidRequest(f"noise has {len(z)} vectors; at most {limit} per request")
+    if not np.all(np.isfinite(z)) or np.any(np.abs(z) > MAX_NOISE):
+        raise InvalidRequest(f"noise must hold finite numbers (|value| <= {MAX_NOISE:g})")
+    return z.astype(np.float32)
 
 
 def log_model(request: Request, model: LoadedModel, images: int) -> None:

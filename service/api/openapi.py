@@ -141,16 +141,15 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
             branch["items"].update(minItems=low, maxItems=high)
     for branch in _branches(generate["count"], "integer"):
         branch["maximum"] = limits["images"]
-    for walk in ("WalkFromSeeds", "WalkFromNoise"):
-        if walk not in schemas:
-            continue
-        properties = schemas[walk]["properties"]
+    if "AnimateRequest" in schemas:
+        properties = schemas["AnimateRequest"]["properties"]
         properties["truncation_psi"].update(limits["psi"])
         properties["frames"]["maximum"] = limits["walk_frames"]
         _bound_class(properties["class_label"], limits["classes"])
-        if "noise" in properties and limits["z_dim"] is not None:
-            low, high = limits["z_dim"]
-            properties["noise"]["items"].update(minItems=low, maxItems=high)
+        for branch in _branches(properties["noise"], "array"):
+            if limits["z_dim"] is not None:
+                low, high = limits["z_dim"]
+                branch["items"].update(minItems=low, maxItems=high)
     for partial in ("CompleteRequest", "EncodeRequest"):
         if partial not in schemas:
             continue

@@ -398,15 +398,12 @@ class AnimateRequest(BaseModel):
 # --- POST /encode and POST /complete -----------------------------------------------------------
 
 
-def _non_empty_list(schema: dict[str, Any]) -> None:
-    # A list of classes has at least one entry (an empty one is refused with a 422).
-    for branch in schema.get("anyOf", []):
-        if branch.get("type") == "array":
-            branch["minItems"] = 1
+Steps = Annotated[int, Field(strict=False, ge=0), BeforeValidator(_integer)]
 
 
 class _PartialImages(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict, as every JSON body: true is not the class 1, nor "1" the version 1.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     images: list[str] = Field(
         min_length=1,
@@ -417,13 +414,11 @@ class _PartialImages(BaseModel):
         description="Optional base64 mask images, one per image and of its size: black (or "
         "alpha 0) = missing. They replace the images' own alpha.",
     )
-    class_label: int | list[int] | None = Field(
-        None,
-        description="Class of a conditional model. " + CLASS_LIST_TEXT,
-        json_schema_extra=_non_empty_list,
+    class_label: JsonInt | ClassList | None = Field(
+        None, description="Class of a conditional model. " + CLASS_LIST_TEXT
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
-    version: int | None = Field(None, description="Model version; default: the served one.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
 
 
 class EncodeRequest(_PartialImages):
@@ -443,11 +438,10 @@ class CompleteRequest(_PartialImages):
     completes each image in every class and keeps the class closest to the observed pixels."""
 
     # No example body: a valid one depends on the model's size (see the README's examples).
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_image_for_png)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_image_for_png)
 
-    steps: int | None = Field(
+    steps: Steps | None = Field(
         None,
-        ge=0,
         description="Optimisation steps refining the encoder's guess (0 = the guess itself); "
         "default and maximum come from the service's settings.",
     )

@@ -4,10 +4,15 @@ Its ``router`` is listed in :mod:`service.api.registry` (protected by API keys).
 
 The key frames are seeds (their noise drawn as for /generate) or noise vectors; the frames in
 between come from :func:`gan_contract.walks.walk`, the same maths as ``gan-sample --walk``. The
-frames run through the model's generate batcher like /generate, in chunks of at most
-``GAN_MAX_IMAGES_PER_REQUEST`` rows (one batched call per chunk), so that a long walk shares the
-queue with other requests instead of filling it. A walk is therefore as deterministic as its
-frames: each one is the image /generate gives for the same noise, class and psi.
+frames run through the model's generate batcher like /generate, sharing its batches. A walk is
+therefore as deterministic as its frames: each one is the image /generate gives for the same
+noise, class and psi.
+
+A walk's frames are queued as one request, after a check that the queue has room for all of
+them (the batcher splits it across batches of ``GAN_MAX_BATCH_SIZE``): a walk is refused (503)
+before any frame is computed, or computed whole, never refused half-way. A walk of more frames
+than the queue can ever hold (``GAN_MAX_ENQUEUED``) is a 422, as one past
+``GAN_MAX_WALK_FRAMES`` is.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ from service.api.dependencies import (
     noise_rows,
 )
 from service.api.schemas import MAX_KEYS, AnimateRequest
-from service.engine.engine import InferenceEngine
 from service.errors import InvalidRequest, PayloadTooLarge
 from service.repository.repository import LoadedModel
 from service.settings import Settings
@@ -45,6 +49,12 @@ def _check_limits(body: AnimateRequest, model: LoadedModel, settings: Settings) 
     if body.frames > settings.max_walk_frames:
         raise InvalidRequest(
             f"frames is {body.frames}; at most {settings.max_walk_frames} per walk"
+        )
+    if body.frames > settings.max_enqueued:
+        # Not a 503: no amount of waiting makes room for it.
+        raise InvalidRequest(
+            f"frames is {body.frames}; at most {settings.max_enqueued} per walk, the images a "
+            "model's queue holds (a walk's frames are queued at once)"
         )
     side = model.resolution * body.scale
     pixels = body.frames * side * side
@@ -70,21 +80,6 @@ def _key_labels(body: AnimateRequest, model: LoadedModel) -> list[int] | None:
     return None if model.num_classes == 0 else labels.tolist()
 
 
-async def _frames(
-    engine: InferenceEngine, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
-) -> np.ndarray:
-    """uint8 [F, H, W, C]: the walk's frames, one batched generate call per chunk."""
-    chunk = engine.settings.max_images_per_request
-    parts = []
-    for start in range(0, len(z), chunk):
-        engine.check_room(model, "generate", min(chunk, len(z) - start))
-        images, _ = await engine.generate(
-            model, z[start : start + chunk], labels[start : start + chunk], psi
-        )
-        parts.append(images)
-    return np.concatenate(parts)
-
-
 @router.post(
     "/animate",
     dependencies=[Depends(json_content)],
@@ -105,19 +100,22 @@ async def animate(
     """A walk through latent space that visits the key frames in order, as an animation.
 
     Each frame is the image /generate gives for its noise, class and psi. Bounded by
-    ``GAN_MAX_WALK_FRAMES`` frames and ``GAN_MAX_WALK_PIXELS`` pixels (after ``scale``).
+    ``GAN_MAX_WALK_FRAMES`` frames (and ``GAN_MAX_ENQUEUED``, the images a model's queue holds)
+    and ``GAN_MAX_WALK_PIXELS`` pixels (after ``scale``). A walk the queue has no room for now
+    is a 503 with Retry-After before any frame is computed.
     """
     chosen = engine.repository.get(body.model, body.version)
     _check_limits(body, chosen, settings)
     psi = check_psi(body.truncation_psi, settings)
+    engine.check_room(chosen, "generate", body.frames)  # every frame, before any is computed
     keys = _keys(body, chosen)
     key_labels = _key_labels(body, chosen)
     z, labels = walk(
         keys, body.frames, loop=body.loop, interpolation=body.interpolation, labels=key_labels
     )
     log_model(request, chosen, body.frames)
-    with engine.using(chosen):
-        images = await _frames(engine, chosen, z, labels, psi)
+    # One request: the batcher takes all its rows or none (503), and splits them into batches.
+    images, _ = await engine.generate(chosen, z, labels, psi)
     # Not in the codec pool: a long walk takes a second or more to encode, and the PNGs of
     # /generate must not wait behind it. The default executor's few threads bound how many
     # walks encode at once.

@@ -101,7 +101,8 @@ def _limits(settings: Settings, models: list[Any] | None) -> dict[str, Any]:
         "seed_chars": settings.max_seed_string_length,
         "classes": num_classes,
         "z_dim": (z_dims[0], z_dims[-1]) if z_dims else None,
-        "walk_frames": settings.max_walk_frames,
+        # A walk's frames are queued at once (service.api.animate): at most a queue's worth.
+        "walk_frames": min(settings.max_walk_frames, settings.max_enqueued),
         "complete_steps": settings.max_complete_steps,
     }
 

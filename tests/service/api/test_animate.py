@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -188,3 +192,94 @@ def test_the_walk_is_documented_in_openapi(client):
     assert set(operation["responses"]["200"]["content"]) == {"image/webp", "image/gif"}
     assert {"413", "422", "503"} <= set(operation["responses"])
     assert "/" not in doc["paths"] and "/static/{name}" not in doc["paths"]
+
+
+# --- room in the queue --------------------------------------------------------------------------
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (at most 10 s) for ``condition``, which another thread makes true."""
+    end = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < end, f"never happened: {what}"
+        time.sleep(0.005)
+
+
+class BlockedModel:
+    """The generate batcher of ``uncond`` with its model call held until :meth:`release`; counts
+    the model calls and the rows they were given."""
+
+    def __init__(self, app: Any) -> None:
+        engine = app.state.engine
+        self.batcher: Any = engine.batcher(engine.repository.get("uncond"), "generate")
+        self.calls: list[int] = []
+        self.entered = threading.Event()
+        self._release = threading.Event()
+        real = self.batcher._fn
+
+        def held(rows: Any, shared: Any) -> Any:
+            self.calls.append(len(rows["z"]))
+            self.entered.set()
+            self._release.wait(30)
+            return real(rows, shared)
+
+        self.batcher._fn = held
+
+    def release(self) -> None:
+        self._release.set()
+
+
+@pytest.fixture()
+def small_queue(model_dir: Path) -> Iterator[tuple[TestClient, BlockedModel]]:
+    """An app whose model queue holds 32 images, its uncond generate call held."""
+    settings = make_settings(model_dir, warmup=False, max_enqueued=32, retry_after_s=3)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        blocked = BlockedModel(app)
+        try:
+            yield client, blocked
+        finally:
+            blocked.release()
+
+
+def test_a_walk_the_queue_cannot_hold_now_is_503_before_any_frame(small_queue) -> None:
+    client, blocked = small_queue
+    generate = {"model": "uncond", "response": "json"}
+    with ThreadPoolExecutor(3) as pool:
+        running = pool.submit(client.post, "/generate", json={**generate, "seeds": [0]})
+        blocked.entered.wait(10)  # the model's thread holds that one
+        queued = pool.submit(client.post, "/generate", json={**generate, "seeds": list(range(16))})
+        _wait_until(lambda: blocked.batcher.queued_rows == 16, "16 rows queued")
+        # 16 of 32 places are taken: a walk of 20 frames does not fit now, though its first
+        # 16 would have.
+        walk = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
+                                                          "frames": 20})  # fmt: skip
+        answer = walk.result(timeout=10)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "3" and "queue" in answer.json()["detail"]
+        assert blocked.calls == [1] and blocked.batcher.queued_rows == 16  # nothing of the walk
+        # A walk that fits the free room waits its turn and is computed whole.
+        fits = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
+                                                         "frames": 16})  # fmt: skip
+        _wait_until(lambda: blocked.batcher.queued_rows == 32, "the walk's 16 rows queued")
+        blocked.release()
+        assert fits.result(timeout=30).status_code == 200
+        assert running.result(timeout=30).status_code == 200
+        assert queued.result(timeout=30).status_code == 200
+
+
+def test_a_walk_larger_than_the_queue_is_422_before_any_frame(model_dir: Path) -> None:
+    settings = make_settings(model_dir, warmup=False, max_enqueued=16)
+    with TestClient(create_app(settings)) as client:
+        before = _generated(client)
+        body = {"seeds": [1, 2], "model": "uncond", "frames": 17}
+        answer = client.post("/animate", json=body)
+        assert answer.status_code == 422, answer.text
+        assert "at most 16 per walk" in answer.json()["detail"]
+        assert _generated(client) == before  # no frame computed
+        assert client.post("/animate", json={**body, "frames": 16}).status_code == 200
+        # The OpenAPI document states the same limit.
+        doc = client.get("/openapi.json").json()
+        assert (
+            doc["components"]["schemas"]["AnimateRequest"]["properties"]["frames"]["maximum"] == 16
+        )

@@ -115,7 +115,9 @@ async def animate(
     )
     log_model(request, chosen, body.frames)
     # One request: the batcher takes all its rows or none (503), and splits them into batches.
-    images, _ = await engine.generate(chosen, z, labels, psi)
+    # No PNGs: the frames are encoded as one animation, and a PNG of each would only take the
+    # encode pool's time from the /generate answers waiting for it.
+    images, _ = await engine.generate(chosen, z, labels, psi, encode=False)
     # Not in the codec pool: a long walk takes a second or more to encode, and the PNGs of
     # /generate must not wait behind it. The default executor's few threads bound how many
     # walks encode at once.

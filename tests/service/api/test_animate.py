@@ -95,6 +95,18 @@ def test_noise_keys_gif_and_scale(client):
     assert Image.open(io.BytesIO(answer.content)).info["loop"] == 0
 
 
+def test_a_walk_encodes_no_png(client, png_encodes):
+    # The frames become one animation: a PNG of each would be thrown away, after taking the
+    # encode pool's time from the /generate answers that wait for it.
+    body = {"seeds": [1, 2, 3], "model": "uncond", "frames": 30}
+    answer = client.post("/animate", json=body)
+    assert answer.status_code == 200, answer.text
+    assert png_encodes == []
+    # ... while /generate still gets its PNGs (a grid is one more).
+    grid = client.post("/generate", json={"seeds": [1, 2], "model": "uncond", "response": "grid"})
+    assert grid.status_code == 200 and len(png_encodes) == 3
+
+
 def _generated(client: TestClient) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith('gan_images_generated_total{model="uncond",version="1"}'):

@@ -8,6 +8,9 @@ frames run through the model's generate batcher like /generate, sharing its batc
 therefore as deterministic as its frames: each one is the image /generate gives for the same
 noise, class and psi.
 
+Its animation is encoded in the app's :class:`~service.api.animation_pool.AnimationPool`: one
+thread, and at most ``GAN_MAX_CONCURRENT_WALKS`` walks at once (503 + Retry-After beyond).
+
 A walk's frames are queued as one request, after a check that the queue has room for all of
 them (the batcher splits it across batches of ``GAN_MAX_BATCH_SIZE``): a walk is refused (503)
 before any frame is computed, or computed whole, never refused half-way. A walk of more frames
@@ -17,8 +20,6 @@ than the queue can ever hold (``GAN_MAX_ENQUEUED``) is a 422, as one past
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -26,6 +27,7 @@ from fastapi.responses import Response
 from gan_contract.animation import MEDIA_TYPES, encode_animation
 from gan_contract.seeds import seeds_to_z
 from gan_contract.walks import walk
+from service.api.animation_pool import AnimationPool
 from service.api.class_labels import labels_or_rows
 from service.api.dependencies import (
     ERRORS,
@@ -114,16 +116,17 @@ async def animate(
         keys, body.frames, loop=body.loop, interpolation=body.interpolation, labels=key_labels
     )
     log_model(request, chosen, body.frames)
-    # One request: the batcher takes all its rows or none (503), and splits them into batches.
-    # No PNGs: the frames are encoded as one animation, and a PNG of each would only take the
-    # encode pool's time from the /generate answers waiting for it.
-    images, _ = await engine.generate(chosen, z, labels, psi, encode=False)
-    # Not in the codec pool: a long walk takes a second or more to encode, and the PNGs of
-    # /generate must not wait behind it. The default executor's few threads bound how many
-    # walks encode at once.
-    data = await asyncio.to_thread(
-        encode_animation, images, body.format, fps=body.fps, loop=body.loop, scale=body.scale
-    )
+    pool: AnimationPool = request.app.state.animation_pool
+    # Admitted before its frames are computed: a walk the encoder cannot take soon is refused
+    # (503) before it costs a model call, and the frames waiting for it stay bounded.
+    with pool.admit() as place:
+        # One request: the batcher takes all its rows or none (503), and splits them into
+        # batches. No PNGs: the frames are encoded as one animation, and a PNG of each would
+        # only take the encode pool's time from the /generate answers waiting for it.
+        images, _ = await engine.generate(chosen, z, labels, psi, encode=False)
+        data = await place.encode(
+            encode_animation, images, body.format, fps=body.fps, loop=body.loop, scale=body.scale
+        )
     headers = {
         "X-Model": f"{chosen.name}/{chosen.version}",
         "X-Frames": str(body.frames),

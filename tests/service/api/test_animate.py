@@ -295,3 +295,53 @@ def test_a_walk_larger_than_the_queue_is_422_before_any_frame(model_dir: Path) -
         assert (
             doc["components"]["schemas"]["AnimateRequest"]["properties"]["frames"]["maximum"] == 16
         )
+
+
+# --- where walks are encoded --------------------------------------------------------------------
+
+
+def _gauge(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} is not on /metrics")
+
+
+def test_walks_are_encoded_in_a_bounded_place_of_their_own(model_dir: Path, monkeypatch) -> None:
+    from service.api import animate
+
+    entered, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+    real = animate.encode_animation
+
+    def held(*args: Any, **kwargs: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        entered.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(animate, "encode_animation", held)
+    settings = make_settings(model_dir, warmup=False, max_concurrent_walks=1, retry_after_s=4)
+    body = {"seeds": [1, 2], "model": "uncond", "frames": 4}
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(client.post, "/animate", json=body)
+            assert entered.wait(10), "the first walk never reached its encoder"
+            assert _gauge(client, "gan_walks_in_progress") == 1
+            before = _generated(client)
+            second = client.post("/animate", json=body)
+            assert second.status_code == 503, second.text
+            assert second.headers["Retry-After"] == "4" and "walks" in second.json()["detail"]
+            assert _generated(client) == before  # refused before its frames were computed
+            # Other requests go on meanwhile.
+            assert (
+                client.post("/generate", json={"seeds": [1], "model": "uncond"}).status_code == 200
+            )
+        finally:
+            release.set()
+        assert first.result(timeout=30).status_code == 200
+        assert _gauge(client, "gan_walks_in_progress") == 0
+        assert client.post("/animate", json=body).status_code == 200  # the place is free again
+        assert "gan_walk_encode_seconds_count 2.0" in client.get("/metrics").text
+    # The pool's own thread: not the event loop's default executor, shared with reloads.
+    assert threads and all(name.startswith("animate") for name in threads)

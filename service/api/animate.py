@@ -103,8 +103,9 @@ async def animate(
 
     Each frame is the image /generate gives for its noise, class and psi. Bounded by
     ``GAN_MAX_WALK_FRAMES`` frames (and ``GAN_MAX_ENQUEUED``, the images a model's queue holds)
-    and ``GAN_MAX_WALK_PIXELS`` pixels (after ``scale``). A walk the queue has no room for now
-    is a 503 with Retry-After before any frame is computed.
+    and ``GAN_MAX_WALK_PIXELS`` pixels (after ``scale``). A walk the queue has no room for now,
+    or one past ``GAN_MAX_CONCURRENT_WALKS`` walks under way, is a 503 with Retry-After before
+    any frame is computed.
     """
     chosen = engine.repository.get(body.model, body.version)
     _check_limits(body, chosen, settings)

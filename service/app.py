@@ -27,7 +27,9 @@ function, past FastAPI's routing and dependency resolution).
 
 Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
 encodes the generated PNGs (each batcher keeps at most a few batches waiting for it), and
-``app.state.codec_pool`` decodes /score uploads and encodes grids.
+``app.state.codec_pool`` decodes /score uploads and encodes grids. A third,
+``app.state.animation_pool`` (:mod:`service.api.animation_pool`), encodes /animate's walks in
+one thread and admits at most ``GAN_MAX_CONCURRENT_WALKS`` walks at once.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.api import generate
+from service.api.animation_pool import AnimationPool
 from service.api.openapi import install_openapi
 from service.api.registry import include_dependencies, install_routers, protected_routes
 from service.api.shortcut import GenerateShortcut, route_of
@@ -89,6 +92,9 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         )
         app.state.encode_pool = ThreadPoolExecutor(
             settings.codec_threads, thread_name_prefix="encode"
+        )
+        app.state.animation_pool = AnimationPool(
+            settings.max_concurrent_walks, settings.retry_after_s, app.state.metrics
         )
         nonlocal repository
         loop = asyncio.get_running_loop()
@@ -139,6 +145,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             await engine.stop()  # cancels the unloads still waiting, stops every batcher
             app.state.codec_pool.shutdown(wait=True)
             app.state.encode_pool.shutdown(wait=True)
+            app.state.animation_pool.shutdown()
 
     extra: dict[str, Any] = {}
     if "telemetry" in inspect.signature(FastAPI).parameters:

@@ -3,8 +3,9 @@
 Raise a :class:`ServiceError` subclass anywhere below a route; :func:`install_handlers` makes
 every one of them (and FastAPI's validation errors) a JSON body ``{"error": ..., "detail": ...}``
 with the right status code, so that a client mistake is never a 500. A 405 names every method
-of the path in ``Allow`` (HTTP requires it), and a validation error names each field or query
-parameter it refused, with the canonical name when a known alias was used (``NAME_HINTS``).
+of the path in ``Allow`` (HTTP requires it) and in its detail, and a validation error names each
+field or query parameter it refused, with the canonical name when a known alias was used
+(``NAME_HINTS``).
 """
 
 from __future__ import annotations
@@ -216,10 +217,14 @@ def allowed_methods(request: Request) -> list[str]:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
+    detail = str(exc.detail)
     if exc.status_code == 405:
         # Starlette's Allow names the methods of one route; a path served by several routes
-        # (GET and POST /generate) must list them all.
-        headers["Allow"] = ", ".join(allowed_methods(request))
+        # (GET and POST /generate) must list them all. The detail says it too: a client that
+        # shows only the body still learns what to send.
+        allowed = ", ".join(allowed_methods(request))
+        headers["Allow"] = allowed
+        detail = f"method {request.method} is not allowed on {request.url.path}; allowed: {allowed}"
     names = {
         400: "bad_request",
         404: "not_found",
@@ -229,7 +234,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         exc.status_code,
         names.get(exc.status_code, "http_error"),
-        str(exc.detail),
+        detail,
         headers,
     )
 

@@ -116,6 +116,19 @@ class Metrics:
         self.images_scored = Counter(
             "gan_images_scored", "Images scored", ("model", "version"), registry=r
         )
+        self.walks_in_progress = Gauge(
+            "gan_walks_in_progress",
+            "POST /animate walks admitted and not yet answered: computing frames, waiting for "
+            "the animation encoder or being encoded (at most GAN_MAX_CONCURRENT_WALKS)",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.walk_encode_seconds = Histogram(
+            "gan_walk_encode_seconds",
+            "Time to encode one walk's animation (WebP or GIF)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.served = Gauge(
             "gan_model_version_served",
             "1 while a model version is served (of all workers: how many serve it)",

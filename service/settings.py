@@ -105,6 +105,13 @@ class Settings(BaseSettings):
         description="Pixels of all the frames of one POST /animate answer together (after "
         "scaling); bounds its memory and encoding time.",
     )
+    max_concurrent_walks: int = Field(
+        default=4,
+        ge=1,
+        le=1000,
+        description="POST /animate walks made at once, from their frames to their encoded file "
+        "(one thread encodes them in turn); beyond: 503 + Retry-After.",
+    )
     complete_steps: int = Field(
         default=50, ge=0, description="Optimisation steps of a /complete request that names none."
     )

@@ -82,12 +82,17 @@ def _decode_one(data: bytes, model: LoadedModel, what: str, channels: int) -> np
 
 
 def decode_partial(
-    images: list[bytes], masks: list[bytes] | None, settings: Settings, model: LoadedModel
+    images: list[bytes],
+    masks: list[bytes] | None,
+    settings: Settings,
+    model: LoadedModel,
+    completing: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images [N, R, R, C] and masks [N, R, R] (1 = observed) of a request.
 
-    Runs in the codec thread pool. Raises 422 for a wrong size or a fully missing image,
-    413/415 as /score does for oversized or unreadable files.
+    Runs in the codec thread pool. Raises 422 for a wrong size or a fully missing image, and
+    when ``completing`` (``/complete``) for an image with no missing pixel; 413/415 as /score
+    does for oversized or unreadable files.
     """
     if masks is not None and len(masks) != len(images):
         raise InvalidRequest(f"{len(masks)} masks for {len(images)} images; give one per image")
@@ -108,6 +113,14 @@ def decode_partial(
             mask_arrays.append(check_mask(mask, model.resolution))
         except MaskError as error:
             raise InvalidRequest(f"images[{index}]: {error}") from None
+        if completing and mask_arrays[-1].all():
+            # Its "completion" would be the image itself: most likely a mistake (an image
+            # saved without its alpha, a mask of the wrong colours), so say so.
+            raise InvalidRequest(
+                f"images[{index}] has no missing pixel: nothing to complete; mark the missing "
+                "pixels with alpha 0 or send a mask (black = missing); POST /encode takes whole "
+                "images"
+            )
     return np.stack(arrays), np.stack(mask_arrays)
 
 
@@ -192,7 +205,7 @@ async def _inputs(
         )
     engine.check_room(chosen, signature, rows)  # before decoding
     pixels, mask = await in_codec_pool(
-        request, decode_partial, body.images, body.masks, settings, chosen
+        request, decode_partial, body.images, body.masks, settings, chosen, signature == "complete"
     )
     return chosen, pixels, mask, labels
 
@@ -222,8 +235,8 @@ async def encode(
     """The encoder's latent of each image; POST /generate with ``noise`` re-generates it.
 
     Send multipart ``images`` files (optional ``masks`` files, one per image) with form fields,
-    one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
-    or JSON with base64 ``images`` (and ``masks``).
+    one raw image body (``image/*`` or ``application/octet-stream``) whose alpha marks the
+    missing pixels with the fields in the query, or JSON with base64 ``images`` (and ``masks``).
     """
     check_query(engine.repository, class_label, model, version)
     body = PartialImages.of(await read_upload(request, settings, ENCODE_FORM))
@@ -285,11 +298,12 @@ async def complete(
     version: QueryVersion = None,
 ) -> Response:
     """Complete images: the encoder's guess of z, refined by ``steps`` optimisation steps on
-    the observed pixels, then the observed pixels kept and the missing ones generated.
+    the observed pixels, then the observed pixels kept and the missing ones generated. An image
+    with no missing pixel is a 422 (nothing to complete).
 
     Send multipart ``images`` files (optional ``masks`` files, one per image) with form fields,
-    one raw ``image/*`` body whose alpha marks the missing pixels with the fields in the query,
-    or JSON with base64 ``images`` (and ``masks``).
+    one raw image body (``image/*`` or ``application/octet-stream``) whose alpha marks the
+    missing pixels with the fields in the query, or JSON with base64 ``images`` (and ``masks``).
     """
     check_query(engine.repository, class_label, model, version)
     body = PartialImages.of(await read_upload(request, settings, COMPLETE_FORM))

@@ -8,7 +8,9 @@ Usage (in a route)::
 ``get_engine`` answers 503 while the service is starting or stopping (not while it drains),
 ``json_content`` answers 415 for a body not declared JSON, ``known_query_only`` answers 422 for
 a query parameter the route does not take (naming it) or one given twice, and ``ERRORS``
-documents every error status in the OpenAPI document.
+documents every error status in the OpenAPI document. ``check_psi`` and ``noise_rows`` are the
+checks of ``truncation_psi`` and ``noise`` that every route generating images shares (the
+classes are :mod:`service.api.class_labels`).
 
 A route that accepts an alias of one of its query parameters lists it in its OpenAPI extension
 ``x-query-aliases`` (``openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}}``), which
@@ -19,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
+import numpy as np
 from fastapi import Depends, Request
 
+from service.api.media_types import is_json, media_type
 from service.api.schemas import ErrorBody
 from service.engine.engine import InferenceEngine
 from service.errors import InvalidRequest, Unavailable, UnsupportedMediaType, unknown_name_message
@@ -72,18 +76,13 @@ async def get_engine(request: Request) -> InferenceEngine:
     return engine
 
 
-def is_json(content_type: str) -> bool:
-    """True for a ``Content-Type`` header that declares JSON (``application/json``, ``*+json``)."""
-    media_type = content_type.split(";")[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
-
-
 async def json_content(request: Request) -> None:
-    """415 unless the body is declared JSON (FastAPI would otherwise try to parse it anyway)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not is_json(content_type):
+    """415 unless the body is declared JSON (:func:`service.api.media_types.is_json`: the types
+    FastAPI parses as JSON)."""
+    kind = media_type(request.headers.get("content-type"))
+    if not is_json(kind):
         raise UnsupportedMediaType(
-            f"unsupported Content-Type {content_type or '(none)'!r}: send application/json"
+            f"unsupported Content-Type {kind or '(none)'!r}: send application/json"
         )
 
 
@@ -135,6 +134,32 @@ def check_psi(psi: float, settings: Settings) -> float:
     if not math.isfinite(psi) or not low <= psi <= high:
         raise InvalidRequest(f"truncation_psi must be a finite number in [{low}, {high}]")
     return float(psi)
+
+
+# Largest magnitude of a noise value: far beyond any Gaussian latent (|z| < 10 in practice), and
+# small enough that truncation and the generator's first layer stay finite in float32.
+MAX_NOISE = 1e4
+
+
+def noise_rows(noise: Sequence[Sequence[float]], model: LoadedModel, limit: int) -> np.ndarray:
+    """float32 [N, z_dim] of a request's ``noise``, or 422 unless it holds 1 to ``limit``
+    vectors of ``model``'s z_dim finite numbers (|value| <= :data:`MAX_NOISE`).
+
+    The one check of noise for /generate and /animate, so that both say the same."""
+    try:
+        z = np.asarray(noise, dtype=np.float64)
+    except ValueError:  # rows of different lengths
+        z = np.empty((0, 0))
+    if z.ndim != 2 or z.shape[1] != model.z_dim or len(z) == 0:
+        raise InvalidRequest(
+            f"noise must be a list of vectors of length z_dim={model.z_dim} "
+            f"for model {model.name!r}"
+        )
+    if len(z) > limit:
+        raise InvalidRequest(f"noise has {len(z)} vectors; at most {limit} per request")
+    if not np.all(np.isfinite(z)) or np.any(np.abs(z) > MAX_NOISE):
+        raise InvalidRequest(f"noise must hold finite numbers (|value| <= {MAX_NOISE:g})")
+    return z.astype(np.float32)
 
 
 def log_model(request: Request, model: LoadedModel, images: int) -> None:

@@ -32,6 +32,7 @@ from service.api.dependencies import (
     in_codec_pool,
     json_content,
     log_model,
+    noise_rows,
 )
 from service.api.schemas import (
     CLASS_TEXT,
@@ -176,20 +177,7 @@ async def generate(
     seeds: list[int] | None
     z: np.ndarray | None = None
     if body.noise is not None:
-        try:
-            z = np.asarray(body.noise, dtype=np.float64)
-        except ValueError:  # rows of different lengths
-            z = np.empty((0, 0))
-        if z.ndim != 2 or z.shape[1] != chosen.z_dim or len(z) == 0:
-            raise InvalidRequest(
-                f"noise must be a list of vectors of length z_dim={chosen.z_dim} "
-                f"for model {chosen.name!r}"
-            )
-        if len(z) > limit:
-            raise InvalidRequest(f"noise has {len(z)} vectors; at most {limit} per request")
-        if not np.all(np.isfinite(z)) or np.any(np.abs(z) > 1e4):
-            raise InvalidRequest("noise must hold finite numbers (|value| <= 10000)")
-        z = z.astype(np.float32)
+        z = noise_rows(body.noise, chosen, limit)
         seeds = None
         rows = list(range(len(z)))
     else:

@@ -101,7 +101,8 @@ def _limits(settings: Settings, models: list[Any] | None) -> dict[str, Any]:
         "seed_chars": settings.max_seed_string_length,
         "classes": num_classes,
         "z_dim": (z_dims[0], z_dims[-1]) if z_dims else None,
-        "walk_frames": settings.max_walk_frames,
+        # A walk's frames are queued at once (service.api.animate): at most a queue's worth.
+        "walk_frames": min(settings.max_walk_frames, settings.max_enqueued),
         "complete_steps": settings.max_complete_steps,
     }
 
@@ -141,16 +142,15 @@ def _apply(document: dict[str, Any], limits: dict[str, Any]) -> None:
             branch["items"].update(minItems=low, maxItems=high)
     for branch in _branches(generate["count"], "integer"):
         branch["maximum"] = limits["images"]
-    for walk in ("WalkFromSeeds", "WalkFromNoise"):
-        if walk not in schemas:
-            continue
-        properties = schemas[walk]["properties"]
+    if "AnimateRequest" in schemas:
+        properties = schemas["AnimateRequest"]["properties"]
         properties["truncation_psi"].update(limits["psi"])
         properties["frames"]["maximum"] = limits["walk_frames"]
         _bound_class(properties["class_label"], limits["classes"])
-        if "noise" in properties and limits["z_dim"] is not None:
-            low, high = limits["z_dim"]
-            properties["noise"]["items"].update(minItems=low, maxItems=high)
+        for branch in _branches(properties["noise"], "array"):
+            if limits["z_dim"] is not None:
+                low, high = limits["z_dim"]
+                branch["items"].update(minItems=low, maxItems=high)
     for partial in ("CompleteRequest", "EncodeRequest"):
         if partial not in schemas:
             continue

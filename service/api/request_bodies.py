@@ -6,10 +6,11 @@ Usage (on the route)::
     @router.post("/complete", openapi_extra=partial_images_body("CompleteRequest"))
 
 FastAPI cannot describe a body that comes three ways (multipart files, a raw image, JSON), so
-these dicts do: a multipart form, ``image/png`` (other image types are read as well) and the
-JSON model by reference (:func:`service.api.openapi.install_openapi` adds the models the references
-name). :mod:`service.api.openapi` fills in the limits of the running service (files per request,
-classes, steps).
+these dicts do: a multipart form, ``image/png`` (other image types are read as well),
+``application/octet-stream`` (bytes read as an image, see :mod:`service.api.media_types`) and
+the JSON model by reference (:func:`service.api.openapi.install_openapi` adds the models the
+references name). :mod:`service.api.openapi` fills in the limits of the running service (files
+per request, classes, steps).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.api.class_labels import CLASS_LIST_TEXT
+from service.api.media_types import OCTET_STREAM
 
 IMAGE_FILE: dict[str, Any] = {
     "type": "string",
@@ -61,7 +63,7 @@ SCORE_BODY = _body(
         "required": ["images"],
         "additionalProperties": False,
     },
-    ("image/png", "image/jpeg"),
+    ("image/png", "image/jpeg", OCTET_STREAM),
     "ScoreRequest",
 )
 
@@ -99,4 +101,4 @@ def partial_images_body(json_model: str) -> dict[str, Any]:
         several = {"properties": {"response": {"enum": ["grid", "json"]}}}
         single = {"properties": {"images": {"maxItems": 1}}}
         form["allOf"] = [{"anyOf": [several, single]}]
-    return _body(form, ("image/png",), json_model)
+    return _body(form, ("image/png", OCTET_STREAM), json_model)

@@ -5,7 +5,7 @@ at /docs: generate, score and the model catalogue first, then ``POST /animate``,
 Usage::
 
     request = GenerateRequest(seeds="0-7", response="grid")
-    request = WalkFromSeeds(seeds=[0, 7, 42], frames=60, fps=15, format="gif")
+    request = AnimateRequest(seeds=[0, 7, 42], frames=60, fps=15, format="gif")
     body = CompleteRequest(images=[png_base64], masks=[mask_base64], class_label=3, steps=50)
 
 Limits that depend on the settings (images per request, psi range, z_dim of the chosen model)
@@ -291,21 +291,54 @@ MAX_KEYS = 64
 MAX_FRAMES = 1000
 MAX_Z_DIM = 4096
 MAX_SCALE = 8
+WALK_KEYS = ("seeds", "noise")
 
-WalkSeed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-Label = Annotated[int, Field(ge=0, le=1_000_000)]
+Label = Annotated[int, Field(strict=False, ge=0, le=1_000_000), BeforeValidator(_integer)]
 Coordinate = Annotated[float, Field(ge=-1e4, le=1e4, allow_inf_nan=False)]
 LabelList = Annotated[list[Label], Field(min_length=1, max_length=MAX_KEYS)]
 Vector = Annotated[list[Coordinate], Field(min_length=1, max_length=MAX_Z_DIM)]
+Frames = Annotated[int, Field(strict=False, ge=2, le=MAX_FRAMES), BeforeValidator(_integer)]
+Scale = Annotated[int, Field(strict=False, ge=1, le=MAX_SCALE), BeforeValidator(_integer)]
+# No upper bound: a version no model has is a 404, whatever its size (as on /generate).
+Version = Annotated[int, Field(strict=False, ge=0), BeforeValidator(_integer)]
 
 
-class WalkOptions(BaseModel):
-    """What every walk request may say besides its key frames."""
+def _walk_keys(schema: dict[str, Any]) -> None:
+    # "Exactly one of seeds or noise", as GenerateRequest states its sources.
+    schema["oneOf"] = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in WALK_KEYS
+    ]
+    schema["examples"] = [
+        {"seeds": [0, 7, 42], "frames": 60, "fps": 15},
+        {"seeds": [3, 4], "class_label": [3, 8], "frames": 24, "format": "gif"},
+        {"seeds": [1, 2], "loop": False, "interpolation": "lerp", "scale": 4},
+        {"noise": [[0.5] * 64, [-0.5] * 64], "frames": 12},
+    ]
 
-    model_config = ConfigDict(extra="forbid")
 
-    frames: int = Field(
-        30, ge=2, le=MAX_FRAMES, description="Frames of the animation (GAN_MAX_WALK_FRAMES)."
+class AnimateRequest(BaseModel):
+    """A latent walk through key frames: give exactly one of ``seeds`` or ``noise``.
+
+    One model rather than a union of a seeds shape and a noise shape, as /generate's body: a
+    mistake is then reported once, for the field that has it (a union reports it once per
+    shape, beside "unknown field" errors of the shape the client did not mean).
+    """
+
+    # strict: JSON true is not the integer 1, nor "3" the integer 3, as the schema says.
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_walk_keys)
+
+    seeds: Annotated[list[Seed], Field(min_length=2, max_length=MAX_KEYS)] | None = Field(
+        None,
+        description="Key frames as seeds in 0..2**32-1 (StyleGAN's convention), visited in "
+        "order: 2 to 64.",
+    )
+    noise: Annotated[list[Vector], Field(min_length=2, max_length=MAX_KEYS)] | None = Field(
+        None,
+        description="Key frames as latent vectors, each of the model's z_dim finite floats "
+        "(|value| <= 10000): 2 to 64.",
+    )
+    frames: Frames = Field(
+        30, description="Frames of the animation: 2 to GAN_MAX_WALK_FRAMES (120 by default)."
     )
     fps: float = Field(15.0, ge=1.0, le=60.0, description="Frames per second.")
     loop: bool = Field(
@@ -335,72 +368,42 @@ class WalkOptions(BaseModel):
     model: str | None = Field(
         None, max_length=200, description="Model name; default: the default model."
     )
-    # No upper bound: a version no model has is a 404, whatever its size (as on /generate).
-    version: int | None = Field(None, ge=0, description="Model version; default: the served one.")
+    version: Version | None = Field(None, description="Model version; default: the served one.")
     format: Literal["webp", "gif"] = Field(
         "webp", description="webp: lossless animated WebP; gif: animated GIF."
     )
-    scale: int = Field(
+    scale: Scale = Field(
         1,
-        ge=1,
-        le=MAX_SCALE,
-        description="Each pixel becomes scale x scale pixels (nearest neighbour).",
+        description=f"Each pixel becomes scale x scale pixels (nearest neighbour): 1 to "
+        f"{MAX_SCALE}, and the frames after scaling at most GAN_MAX_WALK_PIXELS pixels in all.",
     )
 
+    @model_validator(mode="after")
+    def _one_kind_of_key(self) -> AnimateRequest:
+        given = [name for name in WALK_KEYS if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of seeds or noise as the key frames"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
 
-class WalkFromSeeds(WalkOptions):
-    """A latent walk through key frames given as seeds."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"seeds": [0, 7, 42], "frames": 60, "fps": 15},
-                {"seeds": [3, 4], "class_label": [3, 8], "frames": 24, "format": "gif"},
-                {"seeds": [1, 2], "loop": False, "interpolation": "lerp", "scale": 4},
-            ]
-        },
-    )
-
-    seeds: list[WalkSeed] = Field(
-        min_length=2,
-        max_length=MAX_KEYS,
-        description="Key frames as seeds in 0..2**32-1 (StyleGAN's convention), visited in order.",
-    )
-
-
-class WalkFromNoise(WalkOptions):
-    """A latent walk through key frames given as latent vectors."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"noise": [[0.5] * 64, [-0.5] * 64], "frames": 12}]},
-    )
-
-    noise: list[Vector] = Field(
-        min_length=2,
-        max_length=MAX_KEYS,
-        description="Key frames as latent vectors, each of the model's z_dim finite floats.",
-    )
-
-
-# The body of POST /animate: exactly one of the two, as the OpenAPI document says (anyOf of two
-# closed objects), so that a schema-valid body never lacks its key frames.
-AnimateRequest = WalkFromSeeds | WalkFromNoise
+    def key_rows(self) -> list[int]:
+        """Per key frame the row the default class is taken from: its seed, or its index."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return list(range(len(self.noise or ())))
 
 
 # --- POST /encode and POST /complete -----------------------------------------------------------
 
 
-def _non_empty_list(schema: dict[str, Any]) -> None:
-    # A list of classes has at least one entry (an empty one is refused with a 422).
-    for branch in schema.get("anyOf", []):
-        if branch.get("type") == "array":
-            branch["minItems"] = 1
+Steps = Annotated[int, Field(strict=False, ge=0), BeforeValidator(_integer)]
 
 
 class _PartialImages(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict, as every JSON body: true is not the class 1, nor "1" the version 1.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     images: list[str] = Field(
         min_length=1,
@@ -411,13 +414,11 @@ class _PartialImages(BaseModel):
         description="Optional base64 mask images, one per image and of its size: black (or "
         "alpha 0) = missing. They replace the images' own alpha.",
     )
-    class_label: int | list[int] | None = Field(
-        None,
-        description="Class of a conditional model. " + CLASS_LIST_TEXT,
-        json_schema_extra=_non_empty_list,
+    class_label: JsonInt | ClassList | None = Field(
+        None, description="Class of a conditional model. " + CLASS_LIST_TEXT
     )
     model: str | None = Field(None, description="Model name; default: the default model.")
-    version: int | None = Field(None, description="Model version; default: the served one.")
+    version: JsonInt | None = Field(None, description="Model version; default: the served one.")
 
 
 class EncodeRequest(_PartialImages):
@@ -437,11 +438,10 @@ class CompleteRequest(_PartialImages):
     completes each image in every class and keeps the class closest to the observed pixels."""
 
     # No example body: a valid one depends on the model's size (see the README's examples).
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_image_for_png)
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_one_image_for_png)
 
-    steps: int | None = Field(
+    steps: Steps | None = Field(
         None,
-        ge=0,
         description="Optimisation steps refining the encoder's guess (0 = the guess itself); "
         "default and maximum come from the service's settings.",
     )

@@ -57,7 +57,8 @@ async def score(
     model: Annotated[str | None, Query(description=f"Model name, {SCORE_QUERY}.")] = None,
     version: Annotated[int | None, Query(description=f"Model version, {SCORE_QUERY}.")] = None,
 ) -> ScoreResponse:
-    """Score images sent as multipart files, a raw ``image/*`` body or JSON base64.
+    """Score images sent as multipart files, a raw image body (``image/*`` or
+    ``application/octet-stream``) or JSON base64.
 
     Each image is converted to the model's channels and resized to its resolution (both in the
     answer). For a raw body, give ``class_label``, ``model`` and ``version`` as query parameters;

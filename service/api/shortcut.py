@@ -41,13 +41,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.dependencies import (
-    get_engine,
-    get_settings,
-    is_json,
-    json_content,
-    known_query_only,
-)
+from service.api.dependencies import get_engine, get_settings, json_content, known_query_only
+from service.api.media_types import is_json, media_type
 
 # Dependencies the shortcut honours: resolved by calling them with the request...
 RESOLVED = (get_engine, get_settings)
@@ -130,9 +125,8 @@ class GenerateShortcut:
             return False
         for name, value in scope["headers"]:
             if name == b"content-type":
-                # FastAPI parses a body as JSON only for application/json and application/*+json.
-                media_type = value.decode("latin-1").split(";")[0].strip().lower()
-                return media_type.startswith("application/") and is_json(media_type)
+                # The route's json_content and FastAPI's parsing take the same types.
+                return is_json(media_type(value))
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException
 
 from service import imaging
 from service.api.class_labels import per_image
+from service.api.media_types import MULTIPART, is_json, is_raw_image, media_type
 from service.errors import (
     BadRequest,
     InvalidRequest,
@@ -74,31 +75,27 @@ class Upload:
     fields: dict[str, Any]
 
 
-def media_type(request: Request) -> str:
-    """The request's Content-Type without its parameters, lower case ('' when none)."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
 async def read_upload(request: Request, settings: Settings, form: UploadForm) -> Upload:
     """The files and text fields of ``request``, sent any of the three ways (module docstring).
 
     Raises 415 for another content type, 400 for a body that cannot be parsed and 422 for too
     many files, unknown fields or invalid JSON fields.
     """
-    content_type = media_type(request)
-    if content_type == "multipart/form-data":
+    kind = media_type(request.headers.get("content-type"))
+    if kind == MULTIPART:
         upload = await _multipart(request, settings, form)
-    elif content_type.startswith("image/") or content_type == "application/octet-stream":
+    elif is_raw_image(kind):
         body = await request.body()
         if not body:
             raise InvalidRequest("no image received: the request body is empty")
         upload = Upload({form.files[0]: [(None, body)]}, {})
-    elif content_type == "application/json" or content_type.endswith("+json"):
+    elif is_json(kind):
         upload = _json(await request.body(), settings, form)
     else:
         raise UnsupportedMediaType(
-            f"unsupported Content-Type {content_type or '(none)'!r}: send multipart/form-data "
-            "files, a raw image/* body or application/json with base64 images"
+            f"unsupported Content-Type {kind or '(none)'!r}: send multipart/form-data files, "
+            "a raw image/* (or application/octet-stream) body or application/json with base64 "
+            "images"
         )
     for name in form.files:
         upload.files.setdefault(name, [])

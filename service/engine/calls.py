@@ -14,7 +14,10 @@ an allowed size and post-processes only the real rows.
 
 - ``generate``: ``z`` float32 [N, z_dim], ``seeds`` int64 [N] (seed + 1 of each row whose noise
   is still to draw, 0 where ``z`` holds it: the zero padding then draws nothing), ``labels``
-  int32 [N]; shared ``truncation_psi``. Outputs ``images`` uint8 [N, H, W, C] and ``png``.
+  int32 [N], ``png`` uint8 [N] (1: encode the row's image as a PNG; 0: its pixels are enough,
+  as for a walk's frames, and the padding); shared ``truncation_psi``. Outputs ``images`` uint8
+  [N, H, W, C] and ``png``: the PNG of each row that asked for one, ``b""`` for the others. Rows
+  with and without PNGs share batches (the flag is a row, not a shared argument).
 - ``score``: ``images`` uint8 [N, H, W, C], ``labels`` int32 [N]. Output ``logits`` [N].
 - ``encode`` (optional): ``images``, ``masks`` uint8 [N, H, W] (0 = missing), ``labels``.
   Output ``z`` [N, z_dim]. Padding rows have all-zero masks: nothing observed.
@@ -32,10 +35,12 @@ from typing import Any
 import numpy as np
 
 from gan_contract.seeds import seeds_to_z
+from service import imaging
 from service.errors import NotFound
-from service.imaging import encode_pngs
 from service.repository.repository import LoadedModel
 
+# The output that carries a generate row's ``png`` flag to the post-processing.
+PNG_FLAG = "png_flag"
 Rows = dict[str, np.ndarray]
 RowsFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], dict[str, np.ndarray]]
 PostFn = Callable[[Mapping[str, np.ndarray], int], dict[str, Any]]
@@ -50,17 +55,29 @@ def _generate(model: LoadedModel) -> RowsFn:
         if len(seeded):
             z = z.copy()
             z[seeded] = seeds_to_z((rows["seeds"][seeded] - 1).tolist(), model.z_dim)
-        return {"images": model.generate(z, rows["labels"], shared["truncation_psi"])}
+        images = model.generate(z, rows["labels"], shared["truncation_psi"])
+        # The post-processing sees the outputs only: the rows' PNG flags go along with them.
+        return {"images": images, PNG_FLAG: rows["png"]}
 
     return run
 
 
 def _pack_generate(
-    model: LoadedModel, z: np.ndarray, seeds: np.ndarray, labels: np.ndarray, psi: float
+    model: LoadedModel,
+    z: np.ndarray,
+    seeds: np.ndarray,
+    labels: np.ndarray,
+    psi: float,
+    png: bool = True,
 ) -> tuple[Rows, dict[str, Any]]:
     if model.num_classes == 0:
         labels = np.zeros(len(z), np.int32)
-    rows = {"z": z, "seeds": seeds, "labels": labels.astype(np.int32, copy=False)}
+    rows = {
+        "z": z,
+        "seeds": seeds,
+        "labels": labels.astype(np.int32, copy=False),
+        "png": np.full(len(z), int(png), np.uint8),
+    }
     return rows, {"truncation_psi": float(np.float32(psi))}
 
 
@@ -101,8 +118,17 @@ def _complete(model: LoadedModel) -> RowsFn:
 
 
 def _pngs(outputs: Mapping[str, np.ndarray], rows: int, level: int) -> dict[str, Any]:
-    """PNG bytes of the real (not padding) rows' ``images``."""
-    return {"png": encode_pngs(outputs["images"][:rows], level)}
+    """PNG bytes of the real (not padding) rows' ``images``: of every row, or of the rows whose
+    :data:`PNG_FLAG` output is 1 (``b""`` for the others)."""
+    images = outputs["images"][:rows]
+    flags = outputs.get(PNG_FLAG)
+    if flags is None:
+        return {"png": imaging.encode_pngs(images, level)}
+    wanted = np.flatnonzero(flags[:rows])
+    pngs = [b""] * rows
+    for row, png in zip(wanted, imaging.encode_pngs(images[wanted], level), strict=True):
+        pngs[row] = png
+    return {"png": pngs}
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ Usage::
     engine = InferenceEngine(repository, settings, metrics)
     await engine.start()                         # warms up every batch size, checks consistency
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
+    images, _ = await engine.generate(model, z, labels, psi, encode=False)  # pixels only
     images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
     logits = await engine.score(model, images, labels)        # float32 [N]
     z = await engine.encode(model, images, masks, labels)     # optional signatures
@@ -276,11 +277,19 @@ class InferenceEngine:
         return counter
 
     async def generate(
-        self, model: LoadedModel, z: np.ndarray, labels: np.ndarray, psi: float
+        self,
+        model: LoadedModel,
+        z: np.ndarray,
+        labels: np.ndarray,
+        psi: float,
+        encode: bool = True,
     ) -> tuple[np.ndarray, list[bytes]]:
-        """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N]."""
+        """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N].
+
+        ``encode=False``: the pixels only, and no PNGs (an empty list), for callers that encode
+        the images otherwise (a walk's frames); the rows still share batches with others."""
         z = z.astype(np.float32, copy=False)
-        return await self._generate(model, z, np.zeros(len(z), np.int64), labels, psi)
+        return await self._generate(model, z, np.zeros(len(z), np.int64), labels, psi, encode)
 
     async def generate_seeds(
         self, model: LoadedModel, seeds: Sequence[int], labels: np.ndarray, psi: float
@@ -291,12 +300,18 @@ class InferenceEngine:
         return await self._generate(model, z, np.array(seeds, np.int64) + 1, labels, psi)
 
     async def _generate(
-        self, model: LoadedModel, z: np.ndarray, seeds: np.ndarray, labels: np.ndarray, psi: float
+        self,
+        model: LoadedModel,
+        z: np.ndarray,
+        seeds: np.ndarray,
+        labels: np.ndarray,
+        psi: float,
+        encode: bool = True,
     ) -> tuple[np.ndarray, list[bytes]]:
-        rows, shared = CALLS["generate"].pack(model, z, seeds, labels, psi)
+        rows, shared = CALLS["generate"].pack(model, z, seeds, labels, psi, encode)
         out = await self.run(model, "generate", rows, shared)
         self._counter("generate", model).inc(len(z))
-        return out["images"], list(out["png"])
+        return out["images"], list(out["png"]) if encode else []
 
     async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""

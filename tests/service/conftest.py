@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from service import imaging
 from service.app import create_app
 from service.settings import Settings
 
@@ -36,3 +38,18 @@ def client(model_dir: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(model_dir))
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture()
+def png_encodes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shape of every image PNG-encoded while the test runs (any thread, any route): every
+    PNG of the service goes through :func:`service.imaging.encode_png`."""
+    shapes: list[tuple[int, ...]] = []
+    real = imaging.encode_png
+
+    def counted(image: np.ndarray, compress_level: int = 6) -> bytes:
+        shapes.append(image.shape)
+        return real(image, compress_level)
+
+    monkeypatch.setattr(imaging, "encode_png", counted)
+    return shapes

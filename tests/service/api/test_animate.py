@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,6 +95,18 @@ def test_noise_keys_gif_and_scale(client):
     assert Image.open(io.BytesIO(answer.content)).info["loop"] == 0
 
 
+def test_a_walk_encodes_no_png(client, png_encodes):
+    # The frames become one animation: a PNG of each would be thrown away, after taking the
+    # encode pool's time from the /generate answers that wait for it.
+    body = {"seeds": [1, 2, 3], "model": "uncond", "frames": 30}
+    answer = client.post("/animate", json=body)
+    assert answer.status_code == 200, answer.text
+    assert png_encodes == []
+    # ... while /generate still gets its PNGs (a grid is one more).
+    grid = client.post("/generate", json={"seeds": [1, 2], "model": "uncond", "response": "grid"})
+    assert grid.status_code == 200 and len(png_encodes) == 3
+
+
 def _generated(client: TestClient) -> float:
     for line in client.get("/metrics").text.splitlines():
         if line.startswith('gan_images_generated_total{model="uncond",version="1"}'):
@@ -119,12 +135,11 @@ def test_the_same_walk_twice_is_the_same_file_and_counted(client):
         # Every entry of a list must be a class of the model, even one no key uses.
         ({"seeds": [1, 2], "model": "cond", "class_label": [0, 1, 9]}, 422, "9 is out of range"),
         ({"noise": [[0.0] * 3, [1.0] * 3]}, 422, "z_dim"),
-        ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi"),
-        ({"seeds": [1]}, 422, ""),
-        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "unknown field 'noise'"),
-        ({"frames": 4}, 422, "seeds: Field required"),
-        ({"seeds": [1, 2], "colour": "red"}, 422, ""),
-        ({"seeds": [1, 2], "format": "mp4"}, 422, ""),
+        ({"seeds": [1, 2], "truncation_psi": 9.0}, 422, "truncation_psi must be a finite"),
+        ({"noise": [[0.0] * 8, [1.0] * 7]}, 422, "z_dim=8"),
+        ({"seeds": [1, 2], "noise": [[0.0] * 8] * 2}, 422, "exactly one of seeds or noise"),
+        ({"frames": 4}, 422, "give exactly one of seeds or noise"),
+        ({"seeds": [1, 2], "colour": "red"}, 422, "unknown field 'colour'"),
         ({"seeds": [1, 2], "model": "nope"}, 404, "unknown model"),
     ],
 )
@@ -132,6 +147,22 @@ def test_bad_walks_get_a_clear_error(limited, body, status, words):
     answer = limited.post("/animate", json={"frames": 4, **body}, headers=AUTH)
     assert answer.status_code == status, answer.text
     assert answer.json()["error"] and words in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ({"seeds": [0]}, "seeds: List should have at least 2 items after validation, not 1"),
+        ({"seeds": [0, 1], "scale": 100}, "scale: Input should be less than or equal to 8"),
+        ({"seeds": [0, 1], "format": "mp4"}, "format: Input should be 'webp' or 'gif'"),
+    ],
+)
+def test_a_mistake_in_a_walk_is_one_sentence_about_its_field(client, body, detail):
+    # As /generate answers: the field at fault once, not once per shape of body beside an
+    # "unknown field" for the key field the client did mean.
+    answer = client.post("/animate", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == detail
 
 
 def test_a_walk_needs_the_key_but_the_page_does_not(limited):
@@ -148,22 +179,169 @@ def test_a_walk_needs_the_key_but_the_page_does_not(limited):
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
+def _array(schema: dict) -> dict:
+    """The array branch of an optional field's schema."""
+    return next(branch for branch in schema["anyOf"] if branch.get("type") == "array")
+
+
 def test_the_walk_is_documented_in_openapi(client):
     doc = client.get("/openapi.json").json()
     operation = doc["paths"]["/animate"]["post"]
     assert operation["requestBody"]["required"] is True
-    choices = operation["requestBody"]["content"]["application/json"]["schema"]["anyOf"]
-    schemas = [doc["components"]["schemas"][c["$ref"].rsplit("/", 1)[1]] for c in choices]
-    # Two closed objects, one with seeds and one with noise: a schema-valid body has key frames.
-    assert sorted(tuple(s["required"]) for s in schemas) == [("noise",), ("seeds",)]
-    for schema in schemas:
-        assert schema["additionalProperties"] is False
-        props = schema["properties"]
-        assert props["frames"]["minimum"] == 2 and props["frames"]["maximum"] >= 120
-        assert props["fps"]["maximum"] == 60 and props["scale"]["maximum"] == 8
-        assert set(props["format"]["enum"]) == {"webp", "gif"}
-        keys = props.get("seeds") or props["noise"]
-        assert keys["minItems"] == 2 and keys["maxItems"] == 64
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    # One closed object with exactly one of seeds or noise: a schema-valid body has key frames.
+    assert schema["additionalProperties"] is False
+    assert [choice["required"] for choice in schema["oneOf"]] == [["seeds"], ["noise"]]
+    props = schema["properties"]
+    assert props["frames"]["minimum"] == 2 and props["frames"]["maximum"] >= 10
+    assert props["fps"]["maximum"] == 60
+    assert props["scale"]["minimum"] == 1 and props["scale"]["maximum"] == 8
+    assert set(props["format"]["enum"]) == {"webp", "gif"}
+    for name in ("seeds", "noise"):
+        assert _array(props[name])["minItems"] == 2 and _array(props[name])["maxItems"] == 64
+    assert _array(props["noise"])["items"]["minItems"] == Z_DIM  # the served models' z_dim
     assert set(operation["responses"]["200"]["content"]) == {"image/webp", "image/gif"}
     assert {"413", "422", "503"} <= set(operation["responses"])
     assert "/" not in doc["paths"] and "/static/{name}" not in doc["paths"]
+
+
+# --- room in the queue --------------------------------------------------------------------------
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (at most 10 s) for ``condition``, which another thread makes true."""
+    end = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < end, f"never happened: {what}"
+        time.sleep(0.005)
+
+
+class BlockedModel:
+    """The generate batcher of ``uncond`` with its model call held until :meth:`release`; counts
+    the model calls and the rows they were given."""
+
+    def __init__(self, app: Any) -> None:
+        engine = app.state.engine
+        self.batcher: Any = engine.batcher(engine.repository.get("uncond"), "generate")
+        self.calls: list[int] = []
+        self.entered = threading.Event()
+        self._release = threading.Event()
+        real = self.batcher._fn
+
+        def held(rows: Any, shared: Any) -> Any:
+            self.calls.append(len(rows["z"]))
+            self.entered.set()
+            self._release.wait(30)
+            return real(rows, shared)
+
+        self.batcher._fn = held
+
+    def release(self) -> None:
+        self._release.set()
+
+
+@pytest.fixture()
+def small_queue(model_dir: Path) -> Iterator[tuple[TestClient, BlockedModel]]:
+    """An app whose model queue holds 32 images, its uncond generate call held."""
+    settings = make_settings(model_dir, warmup=False, max_enqueued=32, retry_after_s=3)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        blocked = BlockedModel(app)
+        try:
+            yield client, blocked
+        finally:
+            blocked.release()
+
+
+def test_a_walk_the_queue_cannot_hold_now_is_503_before_any_frame(small_queue) -> None:
+    client, blocked = small_queue
+    generate = {"model": "uncond", "response": "json"}
+    with ThreadPoolExecutor(3) as pool:
+        running = pool.submit(client.post, "/generate", json={**generate, "seeds": [0]})
+        blocked.entered.wait(10)  # the model's thread holds that one
+        queued = pool.submit(client.post, "/generate", json={**generate, "seeds": list(range(16))})
+        _wait_until(lambda: blocked.batcher.queued_rows == 16, "16 rows queued")
+        # 16 of 32 places are taken: a walk of 20 frames does not fit now, though its first
+        # 16 would have.
+        walk = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
+                                                          "frames": 20})  # fmt: skip
+        answer = walk.result(timeout=10)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "3" and "queue" in answer.json()["detail"]
+        assert blocked.calls == [1] and blocked.batcher.queued_rows == 16  # nothing of the walk
+        # A walk that fits the free room waits its turn and is computed whole.
+        fits = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
+                                                         "frames": 16})  # fmt: skip
+        _wait_until(lambda: blocked.batcher.queued_rows == 32, "the walk's 16 rows queued")
+        blocked.release()
+        assert fits.result(timeout=30).status_code == 200
+        assert running.result(timeout=30).status_code == 200
+        assert queued.result(timeout=30).status_code == 200
+
+
+def test_a_walk_larger_than_the_queue_is_422_before_any_frame(model_dir: Path) -> None:
+    settings = make_settings(model_dir, warmup=False, max_enqueued=16)
+    with TestClient(create_app(settings)) as client:
+        before = _generated(client)
+        body = {"seeds": [1, 2], "model": "uncond", "frames": 17}
+        answer = client.post("/animate", json=body)
+        assert answer.status_code == 422, answer.text
+        assert "at most 16 per walk" in answer.json()["detail"]
+        assert _generated(client) == before  # no frame computed
+        assert client.post("/animate", json={**body, "frames": 16}).status_code == 200
+        # The OpenAPI document states the same limit.
+        doc = client.get("/openapi.json").json()
+        assert (
+            doc["components"]["schemas"]["AnimateRequest"]["properties"]["frames"]["maximum"] == 16
+        )
+
+
+# --- where walks are encoded --------------------------------------------------------------------
+
+
+def _gauge(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} is not on /metrics")
+
+
+def test_walks_are_encoded_in_a_bounded_place_of_their_own(model_dir: Path, monkeypatch) -> None:
+    from service.api import animate
+
+    entered, release = threading.Event(), threading.Event()
+    threads: list[str] = []
+    real = animate.encode_animation
+
+    def held(*args: Any, **kwargs: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        entered.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(animate, "encode_animation", held)
+    settings = make_settings(model_dir, warmup=False, max_concurrent_walks=1, retry_after_s=4)
+    body = {"seeds": [1, 2], "model": "uncond", "frames": 4}
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(client.post, "/animate", json=body)
+            assert entered.wait(10), "the first walk never reached its encoder"
+            assert _gauge(client, "gan_walks_in_progress") == 1
+            before = _generated(client)
+            second = client.post("/animate", json=body)
+            assert second.status_code == 503, second.text
+            assert second.headers["Retry-After"] == "4" and "walks" in second.json()["detail"]
+            assert _generated(client) == before  # refused before its frames were computed
+            # Other requests go on meanwhile.
+            assert (
+                client.post("/generate", json={"seeds": [1], "model": "uncond"}).status_code == 200
+            )
+        finally:
+            release.set()
+        assert first.result(timeout=30).status_code == 200
+        assert _gauge(client, "gan_walks_in_progress") == 0
+        assert client.post("/animate", json=body).status_code == 200  # the place is free again
+        assert "gan_walk_encode_seconds_count 2.0" in client.get("/metrics").text
+    # The pool's own thread: not the event loop's default executor, shared with reloads.
+    assert threads and all(name.startswith("animate") for name in threads)

@@ -163,6 +163,7 @@ def test_without_a_class_the_closest_class_is_kept(client: TestClient) -> None:
 
 
 def test_completions_are_batched_and_counted(client: TestClient) -> None:
-    client.post("/complete", json={"images": [_png(_digit(), "L")], "class_label": 1})
+    image = _with_alpha(_digit(), _bottom_missing())
+    assert client.post("/complete", json={"images": [image], "class_label": 1}).status_code == 200
     text = client.get("/metrics").text
     assert 'signature="complete"' in text and 'signature="encode"' in text

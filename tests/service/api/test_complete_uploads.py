@@ -158,6 +158,8 @@ def test_a_class_list_is_applied_in_turn_on_both_routes(client: TestClient) -> N
 GOOD = _with_alpha(_grey(9), _observed())
 WIDE = _png(np.zeros((RES, RES + 2), np.uint8), "L")
 NOTHING_OBSERVED = _with_alpha(_grey(9), np.zeros((RES, RES), bool))
+OPAQUE = _png(_grey(9), "L")  # no alpha: every pixel observed
+WHITE = _mask(np.ones((RES, RES), bool))
 ONE = {"class_label": "1"}
 
 BAD_UPLOADS = {
@@ -182,6 +184,20 @@ BAD_UPLOADS = {
     "image with no observed pixel, raw": (
         lambda c: c.post("/complete?class_label=1", content=NOTHING_OBSERVED, headers=RAW),
         422, "no observed pixel",
+    ),
+    "nothing missing, raw opaque PNG": (
+        lambda c: c.post("/complete?class_label=1", content=OPAQUE, headers=RAW),
+        422, "images[0] has no missing pixel: nothing to complete",
+    ),
+    "nothing missing, a white mask": (
+        lambda c: c.post("/complete", files=_files("images", [GOOD]) + _files("masks", [WHITE]),
+                         data=ONE),
+        422, "nothing to complete; mark the missing pixels with alpha 0 or send a mask",
+    ),
+    "nothing missing in the second image, JSON": (
+        lambda c: c.post("/complete", json={"images": [_b64(GOOD), _b64(OPAQUE)],
+                                            "class_label": 1}),
+        422, "images[1] has no missing pixel",
     ),
     "text/plain": (
         lambda c: c.post("/complete", content=GOOD, headers={"content-type": "text/plain"}),
@@ -281,3 +297,11 @@ def test_a_bad_upload_gets_a_clear_4xx(client: TestClient, name: str) -> None:
     _error(send(client), status, words)
     # The service keeps serving.
     assert client.post("/encode?class_label=1", content=GOOD, headers=RAW).status_code == 200
+
+
+def test_encode_takes_whole_images_that_complete_refuses(client: TestClient) -> None:
+    # Nothing missing is a mistake for /complete only: /encode's latents of a whole image are
+    # what a client edits and re-generates.
+    assert _latents(_ok(client.post("/encode?class_label=1", content=OPAQUE, headers=RAW))).shape
+    body = {"images": [_b64(OPAQUE)], "masks": [_b64(WHITE)], "class_label": 1}
+    assert _ok(client.post("/encode", json=body))["latents"]

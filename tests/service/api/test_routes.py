@@ -238,6 +238,25 @@ def test_405_lists_every_method_of_the_path_in_allow(client: TestClient) -> None
     assert client.delete("/score").headers["Allow"] == "POST"
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/generate", "GET, POST"),
+        ("DELETE", "/score", "POST"),
+        ("PUT", "/healthz", "GET"),
+    ],
+)
+def test_a_405_names_the_allowed_methods_in_its_detail(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    # The body says what to do, as every error's does; the Allow header says the same.
+    response = client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allowed
+    detail = response.json()["detail"]
+    assert f"{method} is not allowed on {path}" in detail and f"allowed: {allowed}" in detail
+
+
 # --- POST /score ----------------------------------------------------------------------------
 
 

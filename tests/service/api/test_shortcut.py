@@ -214,3 +214,109 @@ def test_a_client_that_leaves_mid_body_reaches_the_app_as_it_left() -> None:
         {"type": "http.disconnect"},
     ]
     assert _passed_on(messages) == messages
+
+
+# --- the HTTP layers in front of the shortcut ---------------------------------------------------
+
+KEY = "shortcut-key-0123456789"
+
+
+@pytest.fixture()
+def endpoint_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The calls of POST /generate's route function (the shortcut calls it directly)."""
+    calls: list[dict[str, Any]] = []
+    route = route_of(routes.router, "POST", "/generate")
+    original = route.endpoint
+
+    async def spy(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return await original(**kwargs)
+
+    monkeypatch.setattr(route, "endpoint", spy)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def keyed(model_dir: Path) -> Iterator[TestClient]:
+    """An app with the shortcut and an API key."""
+    with TestClient(create_app(make_settings(model_dir, warmup=False, api_keys=KEY))) as client:
+        yield client
+
+
+def test_api_keys_hold_for_requests_the_shortcut_takes(keyed, endpoint_calls) -> None:
+    body = b'{"seeds": [3], "model": "uncond"}'
+    missing = keyed.post("/generate", content=body, headers=JSON)
+    assert missing.status_code == 401 and missing.json()["error"] == "unauthorized"
+    wrong = keyed.post("/generate", content=body, headers={**JSON, "X-API-Key": "nope"})
+    assert wrong.status_code == 401
+    assert endpoint_calls == []  # refused before the shortcut
+    ok = keyed.post("/generate", content=body, headers={**JSON, "X-API-Key": KEY})
+    assert ok.status_code == 200 and ok.content.startswith(b"\x89PNG")
+    assert len(endpoint_calls) == 1  # the shortcut answered it
+
+
+def test_a_chunked_body_over_the_limit_is_413_through_the_shortcut(apps, endpoint_calls) -> None:
+    short, _ = apps
+
+    def chunks() -> Iterator[bytes]:
+        # No Content-Length (a generator is sent chunked): the limit counts the bytes as they
+        # come, 70 kB against the test settings' 64 kB.
+        yield b'{"seeds": [1], "model": "'
+        for _ in range(70):
+            yield b"x" * 1000
+        yield b'"}'
+
+    answer = short.post("/generate", content=chunks(), headers=JSON)
+    assert answer.status_code == 413, answer.text
+    assert answer.json()["error"] == "payload_too_large"
+    assert endpoint_calls == []
+    # The same body in one piece, under its Content-Length: the same answer.
+    whole = short.post("/generate", content=b"".join(chunks()), headers=JSON)
+    assert whole.status_code == 413 and whole.json() == answer.json()
+
+
+def test_a_slow_body_is_408_through_the_shortcut(model_dir: Path, endpoint_calls) -> None:
+    # No lifespan: the body never completes, so neither the models nor the route are reached.
+    app = create_app(make_settings(model_dir, warmup=False, body_timeout_s=0.2))
+    sent: list[dict[str, Any]] = []
+
+    async def client() -> None:
+        first = True
+        never = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            nonlocal first
+            if first:  # the start of a JSON body, then nothing more
+                first = False
+                return {"type": "http.request", "body": b'{"seeds": [', "more_body": True}
+            await never.wait()
+            raise AssertionError("unreachable")
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/generate",
+            "raw_path": b"/generate",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"content-type", b"application/json")],  # chunked: no Content-Length
+            "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8000),
+            "state": {},
+        }
+        await app(scope, receive, send)
+
+    asyncio.run(client())
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    assert start["status"] == 408
+    body = json.loads(
+        b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    )
+    assert body["error"] == "request_timeout" and "0.2 s" in body["detail"]
+    assert endpoint_calls == []

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from service.app import create_app
 from service.http.api_keys import key_matches
@@ -25,6 +29,61 @@ def keyed(model_dir: Path) -> Iterator[TestClient]:
     app = create_app(make_settings(model_dir, api_keys=KEYS, warmup=False))
     with TestClient(app) as client:
         yield client
+
+
+def _partial_png(side: int = 16) -> bytes:
+    """A grey image of the completion model's size, its bottom half missing (alpha 0)."""
+    alpha = np.full((side, side), 255, np.uint8)
+    alpha[side // 2 :] = 0
+    pixels = np.stack([np.full((side, side), 128, np.uint8), alpha], -1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "LA").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def keyed_completion(completion_models: Path) -> Iterator[TestClient]:
+    """A keyed app whose default model (tinyc) has the encode and complete signatures."""
+    settings = make_settings(
+        completion_models, api_keys=KEYS, warmup=False, default_model="tinyc", complete_steps=2
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+PARTIAL = base64.b64encode(_partial_png()).decode("ascii")
+COMPLETION_ROUTES = [
+    ("/complete", {"images": [PARTIAL], "class_label": 1}),
+    ("/encode", {"images": [PARTIAL], "class_label": 1}),
+    ("/animate", {"seeds": [1, 2], "frames": 2}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), COMPLETION_ROUTES)
+def test_the_image_and_walk_routes_need_a_valid_key(keyed_completion, path, body) -> None:
+    missing = keyed_completion.post(path, json=body)
+    assert missing.status_code == 401 and missing.json()["error"] == "unauthorized"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = keyed_completion.post(path, json=body, headers={"X-API-Key": "second-key-abcde"})
+    assert wrong.status_code == 401
+    for header in (
+        {"X-API-Key": "second-key-abcdef"},
+        {"Authorization": "Bearer first-key-0123456789"},
+    ):
+        ok = keyed_completion.post(path, json=body, headers=header)
+        assert ok.status_code == 200, ok.text
+
+
+def test_a_raw_image_to_complete_needs_a_key_too(keyed_completion) -> None:
+    raw = {"content-type": "image/png"}
+    assert keyed_completion.post("/complete?class_label=1", content=_partial_png(),
+                                 headers=raw).status_code == 401  # fmt: skip
+    answer = keyed_completion.post(
+        "/complete?class_label=1",
+        content=_partial_png(),
+        headers={**raw, "X-API-Key": "second-key-abcdef"},
+    )
+    assert answer.status_code == 200, answer.text
 
 
 def test_keys_are_read_comma_separated_from_the_environment(monkeypatch) -> None:
@@ -131,7 +190,7 @@ def _call_without_reading(
     return start["status"], asked
 
 
-@pytest.mark.parametrize("path", ["/generate", "/score"])
+@pytest.mark.parametrize("path", ["/generate", "/score", "/animate", "/complete", "/encode"])
 @pytest.mark.parametrize(
     "headers", [[], [(b"authorization", b"Bearer nope")], [(b"x-api-key", b"first-key")]]
 )

@@ -59,7 +59,8 @@ from service.http.body_limit import BodyLimit
 from service.http.request_log import RequestLog
 from service.http.request_metrics import RequestMetrics
 from service.metrics import Metrics
-from service.repository.repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.repository.repository import ModelLoadError, ModelRepository
+from service.repository.threads import configure_threads
 from service.settings import Settings
 
 logger = logging.getLogger("service")
@@ -102,12 +103,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
         # closure would keep every replaced version's model in memory after a hot reload.
         repo, repository = repository, None
         if repo is None:
-            await loop.run_in_executor(
-                None,
-                configure_tensorflow,
-                settings.intra_op_threads,
-                settings.inter_op_threads,
-            )
+            await loop.run_in_executor(None, configure_threads, settings)
             try:
                 repo = await loop.run_in_executor(
                     None,

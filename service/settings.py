@@ -14,7 +14,7 @@ its configuration.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -174,19 +174,16 @@ class Settings(BaseSettings):
     )
 
     # --- TensorFlow's threads (measured on a 2-core CPU: see docs/measurements.md) -----------
-    intra_op_threads: int = Field(
-        default=1,
-        ge=0,
-        le=1024,
+    intra_op_threads: Annotated[int, Field(ge=0, le=1024)] | Literal["auto"] = Field(
+        default="auto",
         description="Threads one TensorFlow op may split over (0: TensorFlow's default, one "
-        "per core). One leaves the other core to the event loop, with no idle pool threads "
-        "spinning beside it.",
+        "per core). auto: 1 for small models (the other core is the event loop's), the cores "
+        "for compute-heavy ones or with a GPU (service/repository/threads.py).",
     )
-    inter_op_threads: int = Field(
-        default=1,
-        ge=0,
-        le=1024,
-        description="TensorFlow ops run at once (0: TensorFlow's default, one per core).",
+    inter_op_threads: Annotated[int, Field(ge=0, le=1024)] | Literal["auto"] = Field(
+        default="auto",
+        description="TensorFlow ops run at once (0: TensorFlow's default, one per core); auto "
+        "as intra_op_threads.",
     )
     switch_interval_ms: float = Field(
         default=0.2,

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from service.machine import usable_cpus
+
 
 class Settings(BaseSettings):
     """Every knob of the service. Each field is read from ``GAN_<FIELD NAME>``."""
@@ -154,14 +156,27 @@ class Settings(BaseSettings):
 
     # --- encoding -------------------------------------------------------------------------------
     png_compress_level: int = Field(
-        default=6, ge=0, le=9, description="zlib level of PNG responses."
+        default=6,
+        ge=0,
+        le=9,
+        description="zlib level of PNG responses whose request names no compress_level.",
+    )
+    image_quality: int = Field(
+        default=90,
+        ge=1,
+        le=100,
+        description="Quality of WebP and JPEG responses whose request names no quality.",
     )
     codec_threads: int = Field(
-        default=2,
+        # Image encoding runs without the interpreter lock (zlib, Pillow's codecs), so each
+        # core can encode: one thread per usable CPU, and two at least (the measured default of
+        # a 2-core host).
+        default_factory=lambda: min(64, max(2, usable_cpus())),
         ge=1,
         le=64,
-        description="Threads of each of the two image pools: one encodes generated PNGs, the "
-        "other decodes uploads (and encodes grids), so that neither starves the other.",
+        description="Threads of each of the two image pools: one encodes generated images, "
+        "the other decodes uploads (and encodes grids), so that neither starves the other. "
+        "Default: the CPUs this process may use, at least 2.",
     )
 
     workers: int = Field(

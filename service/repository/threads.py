@@ -34,13 +34,11 @@ needs nothing but the directory listing and ``model.json``.
 from __future__ import annotations
 
 import logging
-import math
-import os
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from service.machine import gpu_present, usable_cpus
 from service.repository.repository import ModelLoadError, discover, read_model_json
 
 logger = logging.getLogger(__name__)
@@ -92,34 +90,6 @@ def served_costs(model_dir: Path, pinned: dict[str, int] | None = None) -> dict[
         except (ModelLoadError, OSError, KeyError, TypeError, ValueError):
             continue
     return costs
-
-
-def usable_cpus() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a container's
-    ``--cpus``), at least 1."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpus = cpus or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return cpus
-
-
-def gpu_present() -> bool:
-    """Whether an NVIDIA GPU is visible to a TensorFlow build that can use it, known without
-    starting TensorFlow (its device files; ``CUDA_VISIBLE_DEVICES`` empty or -1 hides them)."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
-        return False
-    if not any(Path("/dev").glob("nvidia[0-9]*")):
-        return False
-    try:
-        metadata.distribution("tensorflow-cpu")
-    except metadata.PackageNotFoundError:
-        return True
-    return False  # the CPU build ignores the GPU
 
 
 def choose_threads(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from service import machine
 from service.repository import threads
 from service.repository.threads import (
     HEAVY_COST,
@@ -121,6 +122,6 @@ def test_a_cgroup_quota_caps_the_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path:
             return "150000 100000\n"  # 1.5 CPUs: two threads' worth
         return real(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: set(range(16)))
     monkeypatch.setattr(Path, "read_text", read)
-    assert threads.usable_cpus() == 2
+    assert machine.usable_cpus() == 2

@@ -11,6 +11,10 @@ of every batch shape. Each size's largest deviation from the smallest size's ima
 exported (``gan_warmup_max_pixel_deviation``). Rounding moves a pixel by at most one grey level
 (:mod:`gan_contract.reproducibility`); a size that moves one further is a real fault of the model
 or the kernels, and only such a size is dropped, with a warning.
+
+Before each size runs, :class:`~service.engine.memory.BatchMemory` projects its peak memory from
+the sizes before it and raises for one that would not fit (a CPU host's OOM killer would end the
+process at request time instead).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from gan_contract.reproducibility import MAX_PIXEL_DEVIATION, pixel_deviation
 from gan_contract.seeds import seeds_to_z
+from service.engine.memory import BatchMemory
 from service.metrics import Metrics
 from service.repository.repository import LoadedModel
 
@@ -36,7 +41,9 @@ def warm_up(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[
     labels = (np.arange(count) % max(model.num_classes, 1)).astype(np.int32)
     reference: np.ndarray | None = None
     kept: list[int] = []
+    memory = BatchMemory()  # a size that would not fit in memory raises before it runs
     for size in sizes:
+        memory.check(size)
         images = generate_in_chunks(model, z, labels, size)
         blank = np.zeros((size, model.resolution, model.resolution, model.channels), np.uint8)
         logits = model.score(blank, np.zeros(size, np.int32))
@@ -61,6 +68,7 @@ def warm_up(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[
                 MAX_PIXEL_DEVIATION,
             )
             continue
+        memory.record(size)
         kept.append(size)
     logger.info("%s/%d warmed up at batch sizes %s", model.name, model.version, kept)
     return kept

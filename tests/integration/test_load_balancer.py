@@ -145,22 +145,6 @@ def test_same_seed_gives_the_same_image_through_either_replica(cluster: Cluster)
         assert_same_image(body, bodies[0])
 
 
-def generate_requests(replica: ServiceProcess) -> float:
-    """Requests to /generate the replica has answered, from its /metrics."""
-    _, text = fetch(replica.url + "/metrics")
-    pattern = r'(?m)^gan_http_requests_total\{[^}]*route="/generate"[^}]*\} (\S+)$'
-    return sum(float(value) for value in re.findall(pattern, text.decode()))
-
-
-def wait_for_traffic(replica: ServiceProcess, count: int = 10, timeout: float = 30.0) -> None:
-    """Wait until the balancer sends the replica requests again (it rests after failures)."""
-    start = generate_requests(replica)
-    deadline = time.monotonic() + timeout
-    while generate_requests(replica) - start < count:
-        assert time.monotonic() < deadline, f"nginx sent no traffic to {replica.url}"
-        time.sleep(0.1)
-
-
 def test_killing_a_replica_under_load_is_invisible_to_clients(cluster: Cluster) -> None:
     with Load(cluster.nginx.url) as load:
         load.wait_for_requests(20)

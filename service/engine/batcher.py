@@ -157,11 +157,6 @@ class Batcher:
         self._wake_pending = False  # a wake-up of the model's thread is scheduled on the loop
 
     @property
-    def queued_rows(self) -> int:
-        """Rows waiting in the queue (not counting the running batch)."""
-        return self._queued_rows
-
-    @property
     def broken(self) -> bool:
         """True once the model's thread stopped on its own (an internal error): the batcher
         refuses every request from then on, and the process needs a restart (see /healthz)."""

@@ -236,10 +236,6 @@ class InferenceEngine:
             if batcher.broken
         ]
 
-    def is_loaded(self, model: LoadedModel) -> bool:
-        """True while this load of ``model`` has running batchers."""
-        return model.generation in self._servables
-
     def check_room(self, model: LoadedModel, signature: str, rows: int) -> None:
         """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""
         self.batcher(model, signature).check_room(rows)

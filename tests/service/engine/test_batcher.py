@@ -268,15 +268,18 @@ def test_full_queue_refuses_at_once_with_retry_after():
 def test_deadline_in_the_queue_gives_504_and_frees_the_slot():
     gate = threading.Event()
     model = FakeModel(gate=gate)
+    metrics = Metrics()
+    labels = {"model": "m", "version": "1", "signature": "generate"}
 
     async def main():
-        b = Batcher(model, config())
+        b = Batcher(model, config(max_enqueued=1), labels=("m", "1", "generate"), metrics=metrics)
         b.start()
         running = asyncio.ensure_future(b.submit(rows(0)))
         await asyncio.sleep(0.02)
         with pytest.raises(DeadlineExceeded):
             await b.submit(rows(1), timeout_s=0.05)
-        depth = b.queued_rows
+        depth = metrics.registry.get_sample_value("gan_batch_queue_depth", labels)
+        b.check_room(1)  # the expired request's slot is free again (one row may wait)
         gate.set()
         await running
         await b.stop()

@@ -4,6 +4,7 @@ pinned versions kept, removed ones unloaded once their requests are done."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from service.app import create_app
 from service.engine import reload
 from service.engine.engine import InferenceEngine
 from service.engine.reload import ModelWatcher
+from service.errors import Unavailable
 from service.metrics import Metrics
 from service.repository.repository import LoadedModel, ModelRepository, load_version
 from tests.service.conftest import make_settings
@@ -60,6 +62,28 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def served(client: TestClient) -> dict[str, int]:
     return client.get("/readyz").json()["models"]
+
+
+def loaded(engine: InferenceEngine, model: LoadedModel) -> bool:
+    """Whether this load of ``model`` still runs: a request that chose it before a reload
+    reaches its batcher, or gets 503 once it is unloaded."""
+    try:
+        engine.batcher(model, "generate")
+    except Unavailable:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def holding(client: TestClient, model: LoadedModel) -> Iterator[None]:
+    """Hold ``model`` as a request does (:meth:`InferenceEngine.using`), entered and left on the
+    app's event loop: the servable's count and its ``asyncio.Event`` belong to that loop."""
+    use = client.app.state.engine.using(model)  # type: ignore[attr-defined]
+    client.portal.call(use.__enter__)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        client.portal.call(use.__exit__, None, None, None)  # type: ignore[union-attr]
 
 
 @pytest.fixture()
@@ -107,7 +131,7 @@ def test_new_version_is_switched_to_without_a_failed_request(
         assert set(outcomes) == {"200 cond/1", "200 cond/2"}, outcomes
         # The replaced version is unloaded once its requests are done.
         engine = client.app.state.engine  # type: ignore[attr-defined]
-        wait_until(lambda: not engine.is_loaded(first))
+        wait_until(lambda: not loaded(engine, first))
         assert client.get("/v1/models/cond").json()["available_versions"] == [1, 2]
         assert seed_png(client, version=1).status_code == 404
 
@@ -159,24 +183,25 @@ def test_removed_version_is_unloaded_after_its_requests_finish(
         second = engine.repository.get("cond", 2)
         batcher = engine.batcher(second, "generate")
         real_fn = batcher._fn
-        release = threading.Event()
+        running, release = threading.Event(), threading.Event()
 
         def blocking(rows: Any, shared: Any) -> Any:
+            running.set()
             release.wait(10)
             return real_fn(rows, shared)
 
         batcher._fn = blocking
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(seed_png, client)
-            wait_until(lambda: engine._servables[second.generation].holders == 1)
+            assert running.wait(10)  # the request is in its model call
             shutil.rmtree(repo / "cond" / "2")
             wait_until(lambda: served(client) == {"cond": 1})
             time.sleep(1.5)  # past the grace period: still loaded while its request runs
-            assert engine.is_loaded(second)
+            assert loaded(engine, second)
             release.set()
             response = in_flight.result(timeout=10)
         assert response.status_code == 200 and response.headers["X-Model"] == "cond/2"
-        wait_until(lambda: not engine.is_loaded(second))
+        wait_until(lambda: not loaded(engine, second))
         assert seed_png(client).headers["X-Model"] == "cond/1"
 
 
@@ -198,12 +223,12 @@ def test_a_version_in_use_before_its_model_call_stays_loaded(
     with make_client(repo) as client:
         engine: Any = client.app.state.engine  # type: ignore[attr-defined]
         chosen = engine.repository.get("cond", 2)
-        with engine.using(chosen):
+        with holding(client, chosen):
             shutil.rmtree(repo / "cond" / "2")
             wait_until(lambda: served(client) == {"cond": 1})
             time.sleep(1.5)  # past the grace period
-            assert engine.is_loaded(chosen)
-        wait_until(lambda: not engine.is_loaded(chosen))
+            assert loaded(engine, chosen)
+        wait_until(lambda: not loaded(engine, chosen))
 
 
 # --- one servable per load, driven step by step (no timing) ---------------------------------
@@ -235,10 +260,10 @@ def test_a_rollback_is_never_stopped_by_the_load_it_replaced(
             await watcher.poll_once()
             again = engine.repository.get("cond")
             assert again.version == 1 and again.generation != first.generation
-            assert engine.is_loaded(first) and engine.is_loaded(again)
+            assert loaded(engine, first) and loaded(engine, again)
         await engine.wait_retired()  # the first load of version 1 is unloaded now ...
-        assert not engine.is_loaded(first)
-        assert engine.is_loaded(again)  # ... and the second keeps serving
+        assert not loaded(engine, first)
+        assert loaded(engine, again)  # ... and the second keeps serving
         assert (await one_image(engine, again)).startswith(b"\x89PNG")
         await engine.stop()
 
@@ -260,7 +285,7 @@ def test_a_failed_warm_up_leaves_the_served_load_of_the_same_version_alone(
         with pytest.raises(RuntimeError):
             await engine.add(second_load)
         await engine.remove(second_load, 0.0)  # what a reload does after a failed warm-up
-        assert engine.is_loaded(served)
+        assert loaded(engine, served)
         assert (await one_image(engine, served)).startswith(b"\x89PNG")
         await engine.stop()
 

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Module name -> the package that provides it: what serving needs (the [serve] extra and TF).
+# training/cli/startup.py makes the same kind of check for the training tools. The loop is not
+# shared: service/ and training/ never import each other, and the one package both import,
+# gan_contract/, holds the conventions of the model format only (numpy and Pillow, never
+# TensorFlow, not even lazily: tests/test_layout.py), not how a command starts.
 SERVE_NEEDS = {
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",

@@ -21,8 +21,9 @@ shared socket (the kernel gives each new connection to a worker that is acceptin
 its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and drain.
 
 - The socket: bound on every address ``--host`` resolves to (IPv4 and IPv6, as one process
-  binds), then closed in the supervisor once the workers hold it, so that a port whose workers
-  have all shut down refuses connections at once.
+  binds, skipping an address the host cannot assign, such as IPv6 where it is turned off), then
+  closed in the supervisor once the workers hold it, so that a port whose workers have all shut
+  down refuses connections at once.
 - Metrics: the supervisor gives the workers a new directory (``PROMETHEUS_MULTIPROC_DIR``, and
   ``GAN_SERVE_METRICS_DIR`` so that a directory set for other reasons is not taken for it), so
   that /metrics, answered by any worker, covers all of them (:mod:`service.metrics`). The
@@ -45,6 +46,7 @@ its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and dr
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -155,17 +157,35 @@ def serve_workers(host: str, port: int, workers: int, argv: list[str]) -> int:
 
 def bind(host: str, port: int) -> list[socket.socket]:
     """Sockets bound to ``port`` on every address ``host`` resolves to, as one process's server
-    binds them (SO_REUSEADDR; an IPv6 socket takes IPv6 only). Raises OSError."""
+    binds them (SO_REUSEADDR; an IPv6 socket takes IPv6 only). Raises OSError.
+
+    As asyncio's own server (which binds when ``GAN_WORKERS`` is 1), an address of a family the
+    host cannot open a socket for, or cannot assign (EADDRNOTAVAIL: IPv6 turned off, say), is
+    skipped as long as another one binds.
+    """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError as exc:  # a family this host has no support for at all
+                logger.warning("cannot listen on %s: %s; skipping it", address, exc)
+                continue
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                sockets.pop().close()
+                logger.warning("cannot listen on %s: %s; skipping it", address, exc)
+        if not sockets:
+            addresses = [info[4] for info in infos]
+            raise OSError(errno.EADDRNOTAVAIL, f"could not bind on any address of {addresses}")
     except OSError:
         for sock in sockets:
             sock.close()

@@ -108,15 +108,18 @@ class InferenceEngine:
         """Warm ``model`` up (in a worker thread) and start its batchers; requests can then use it.
 
         Hot reload calls this before it swaps the new version into :attr:`repository`, so that
-        the first request to see the new version finds it warm. On failure nothing of this load
-        is left running (and no other load is touched).
+        the first request to see the new version finds it warm. The batchers use the batch
+        sizes the warm-up kept; a model that cannot serve at any raises
+        :class:`~service.engine.warmup.WarmUpError`. On failure nothing of this load is left
+        running (and no other load is touched).
         """
         sizes = self.batch_sizes
+        loop = asyncio.get_running_loop()
         if self.settings.warmup:
-            sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
+            sizes = await loop.run_in_executor(None, self.warm_up, model)
         calls = calls_of(model)
         if self.settings.warmup and any(call.optional for call in calls):
-            await asyncio.get_running_loop().run_in_executor(None, warm_up_optional, model, sizes)
+            sizes = await loop.run_in_executor(None, warm_up_optional, model, sizes, self.metrics)
         level = self.settings.png_compress_level
         batchers = {
             call.signature: Batcher(
@@ -211,7 +214,8 @@ class InferenceEngine:
 
     def warm_up(self, model: LoadedModel) -> list[int]:
         """Trace every allowed batch size of ``generate`` and ``score`` and check that they
-        agree (:func:`service.engine.warmup.warm_up`); returns the sizes kept."""
+        agree (:func:`service.engine.warmup.warm_up`); returns the sizes kept (those that work
+        and agree)."""
         return warm_up(model, self.batch_sizes, self.metrics)
 
     def _servable(self, model: LoadedModel) -> Servable:

@@ -50,6 +50,7 @@ from service.api.shortcut import GenerateShortcut, route_of
 from service.engine.engine import InferenceEngine
 from service.engine.heap import settle
 from service.engine.reload import ModelWatcher
+from service.engine.warmup import WarmUpError, summary
 from service.errors import install_handlers
 from service.http.api_keys import ApiKeys
 from service.http.body_limit import BodyLimit
@@ -91,30 +92,15 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             settings.codec_threads, thread_name_prefix="encode"
         )
         nonlocal repository
-        loop = asyncio.get_running_loop()
         # The engine owns the repository from here on; a reference kept in this frame or the
         # closure would keep every replaced version's model in memory after a hot reload.
         repo, repository = repository, None
-        if repo is None:
-            await loop.run_in_executor(
-                None,
-                configure_tensorflow,
-                settings.intra_op_threads,
-                settings.inter_op_threads,
-            )
-            try:
-                repo = await loop.run_in_executor(
-                    None,
-                    ModelRepository.load,
-                    settings.model_dir,
-                    settings.model_versions,
-                    settings.default_model,
-                )
-            except ModelLoadError as exc:
-                logger.error("cannot start: %s", exc)
-                raise
-        engine = InferenceEngine(repo, settings, app.state.metrics, app.state.encode_pool)
-        await engine.start()
+        try:
+            engine = await _start(app, settings, repo)
+        except BaseException:
+            app.state.codec_pool.shutdown(wait=True)
+            app.state.encode_pool.shutdown(wait=True)
+            raise
         app.state.engine = engine
         del repo
         seconds, frozen = settle()  # before ready: the one long collection no request waits for
@@ -159,6 +145,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.state.draining = False
     app.state.engine = None
     app.state.watcher = None
+    app.state.startup_error = None  # why the lifespan could not start, in one line
     app.state.metrics = Metrics()
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
@@ -179,6 +166,42 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(RequestLog)
     return app
+
+
+async def _start(
+    app: FastAPI, settings: Settings, repository: ModelRepository | None
+) -> InferenceEngine:
+    """Load the models (unless ``repository`` holds them), warm them up and start their
+    batchers. A failure is logged in one line, kept as ``app.state.startup_error`` (``gan-serve``
+    exits with it, status 2) and raised, with no batcher left running."""
+    loop = asyncio.get_running_loop()
+    engine: InferenceEngine | None = None
+    try:
+        if repository is None:
+            await loop.run_in_executor(
+                None,
+                configure_tensorflow,
+                settings.intra_op_threads,
+                settings.inter_op_threads,
+            )
+            repository = await loop.run_in_executor(
+                None,
+                ModelRepository.load,
+                settings.model_dir,
+                settings.model_versions,
+                settings.default_model,
+            )
+        engine = InferenceEngine(repository, settings, app.state.metrics, app.state.encode_pool)
+        await engine.start()
+        return engine
+    except Exception as exc:
+        if engine is not None:
+            await engine.stop()  # the models warmed up before the one that failed
+        # The model errors say what and where in one sentence; anything else gets its type.
+        known = isinstance(exc, (ModelLoadError, WarmUpError))
+        app.state.startup_error = str(exc) if known else summary(exc)
+        logger.error("cannot start: %s", app.state.startup_error)
+        raise
 
 
 def create_app_from_env() -> FastAPI:

@@ -5,8 +5,10 @@ Examples::
     gan-serve                                   # the bundled models on 127.0.0.1:8000
     gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
 
-The models are loaded before the server starts listening: a missing or broken model directory
-ends the command with one error line and exit status 2, never a half-alive server. Logs are JSON
+The models are loaded and warmed up before the server starts listening: a missing or broken
+model directory, or a model that fails its warm-up at every batch size, ends the command with
+one error line and exit status 2, never a half-alive server (a batch size at which a model fails,
+out of memory, say, is only dropped: :mod:`service.engine.warmup`). Logs are JSON
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
 (:mod:`service.server.draining`). Arguments, settings, the installed packages and the model
 directory are
@@ -204,12 +206,13 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
 
     from service.app import create_app
     from service.server.draining import DrainingServer
+    from service.server.startup import StartupReport
     from service.server.transport import coalescing_protocol
 
     app = create_app(settings, repository)
     del repository  # the app owns it now: this frame lives as long as the server (hot reload)
     config = uvicorn.Config(
-        app,
+        StartupReport(app, app.state),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
@@ -219,7 +222,14 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         # After the drain, accepted requests get at most their queue deadline and some margin.
         timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )
-    DrainingServer(config, settings.drain_seconds, app.state).run(sockets)
+    server = DrainingServer(config, settings.drain_seconds, app.state)
+    try:
+        server.run(sockets)
+    except SystemExit:  # uvicorn's status 3 when the lifespan fails
+        if app.state.startup_error is None:
+            raise
+    if app.state.startup_error is not None:  # a model that does not warm up, say
+        fail(app.state.startup_error)
 
 
 if __name__ == "__main__":

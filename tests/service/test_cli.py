@@ -1,4 +1,5 @@
-"""``gan-serve``: one clear error line and a non-zero exit for a bad model directory; serving."""
+"""``gan-serve``: one clear error line and a non-zero exit for a bad model directory or a model
+that cannot serve; serving, also with a model that fails at one batch size."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.integration.processes import ServiceProcess
+from tests.service.savedmodel_factory import export_model
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -123,3 +126,52 @@ def test_thread_settings_reach_tensorflow_before_the_models_load(
     assert exit_info.value.code == 2
     assert calls == [(3, 2), 0.5 / 1000.0, "load"]
     assert sys.getswitchinterval() == switch_interval  # the test process's own is untouched
+
+
+# --- models that fail at some batch sizes (a device out of memory at a large batch) ----------
+
+
+@pytest.fixture(scope="module")
+def failing_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``at8``: its generate signature raises at batch size 8 only; ``always``: at 1, 2 and 4."""
+    root = tmp_path_factory.mktemp("failing")
+    export_model(root / "at8" / "at8" / "1", name="at8", version=1, fail_at_batch=(8,))
+    export_model(
+        root / "always" / "always" / "1", name="always", version=1, fail_at_batch=(1, 2, 4)
+    )
+    return root
+
+
+@pytest.mark.slow
+def test_a_batch_size_that_fails_is_dropped_and_the_model_serves(
+    failing_models: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    env = {"GAN_POLL_SECONDS": "0", "GAN_DRAIN_SECONDS": "0"}  # batch sizes 1, 2, 4, 8, 12, ...
+    with ServiceProcess(failing_models / "at8", env=env).start(log_path=log) as replica:
+        body = json.dumps({"seeds": "0-7", "response": "json"}).encode()
+        request = urllib.request.Request(
+            f"{replica.url}/generate", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # 8 rows, padded to 12
+            assert len(json.loads(response.read())["images"]) == 8
+        with urllib.request.urlopen(f"{replica.url}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert replica.terminate() == 0
+    assert 'gan_warmup_max_pixel_deviation{batch_size="8",model="at8",version="1"} 255.0' in metrics
+    assert 'gan_warmup_max_pixel_deviation{batch_size="12",model="at8",version="1"} 0.0' in metrics
+    text = log.read_text()
+    assert "batch size 8 failed (InvalidArgumentError: assertion failed" in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.slow
+def test_a_model_that_fails_at_every_batch_size_is_one_error_line(failing_models: Path) -> None:
+    env = {"GAN_MAX_BATCH_SIZE": "4", "GAN_POLL_SECONDS": "0"}  # batch sizes 1, 2 and 4
+    result = run_cli("--model-dir", str(failing_models / "always"), "--log-level", "error", env=env)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("gan-serve:")]
+    assert len(lines) == 1, result.stderr
+    assert "always/1: warm-up failed at every batch size of [1, 2, 4]" in lines[0]
+    assert "InvalidArgumentError: assertion failed" in lines[0]
+    assert "Traceback" not in result.stderr

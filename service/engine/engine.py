@@ -44,6 +44,7 @@ import numpy as np
 
 from service.engine.batcher import BatchConfig, Batcher
 from service.engine.calls import CALLS, calls_of, require
+from service.engine.heap import settle
 from service.engine.servable import Servable
 from service.engine.warmup import warm_up, warm_up_optional
 from service.errors import Unavailable
@@ -143,9 +144,10 @@ class InferenceEngine:
         model: LoadedModel | None,
         available: Mapping[str, list[int]] | None = None,
         grace_s: float = 1.0,
-    ) -> None:
+    ) -> list[asyncio.Task[None]]:
         """Serve ``model`` (already :meth:`add`-ed) as ``name``'s version, or stop serving
-        ``name`` when ``model`` is None, and retire the loads it replaces (:meth:`retire`).
+        ``name`` when ``model`` is None, and retire the loads it replaces (:meth:`retire`);
+        returns their unloads.
 
         One attribute assignment: a request sees either the old or the new set of versions,
         never a mix. ``available``: the versions found on disk, when they changed too.
@@ -157,8 +159,7 @@ class InferenceEngine:
             models[name] = {model.version: model}
         found = dict(repo.available) if available is None else dict(available)
         self.repository = dataclasses.replace(repo, models=models, available=found)
-        for previous in old.values():
-            self.retire(previous, grace_s)
+        return [self.retire(previous, grace_s) for previous in old.values()]
 
     def note_available(self, available: Mapping[str, list[int]]) -> None:
         """Record the versions found on disk (the model catalogue lists them)."""
@@ -167,11 +168,26 @@ class InferenceEngine:
 
     def retire(self, model: LoadedModel, grace_s: float = 1.0) -> asyncio.Task[None]:
         """Unload ``model`` in the background once its requests are done (see :meth:`remove`);
-        :meth:`stop` cancels what is still waiting."""
+        :meth:`stop` cancels what is still waiting. Once the last load retiring is unloaded,
+        the garbage is collected (:func:`~service.engine.heap.settle`), so that its memory is
+        freed then, not at the next reload."""
         task = asyncio.get_running_loop().create_task(self.remove(model, grace_s))
         self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        task.add_done_callback(self._retired)
         return task
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        self._retiring.discard(task)
+        if self._retiring or task.cancelled():
+            return  # more loads to unload first, or the engine is stopping
+        # Nothing refers to the unloaded loads any more (this runs after the task's frame is
+        # gone), but their reference cycles are among the objects the last settle froze: only a
+        # collection after gc.unfreeze() frees them. Settling again also freezes what the new
+        # version left.
+        seconds, frozen = settle()
+        logger.info(
+            "retired versions collected in %.2f s; %d long-lived objects frozen", seconds, frozen
+        )
 
     async def wait_retired(self) -> None:
         """Wait until every retired load is unloaded (tests)."""

@@ -150,10 +150,12 @@ class ModelWatcher:
             )
             return
         self._served[(name, target)] = model.digest
-        self.engine.swap(name, model, available, self.retire_grace_s)
-        # The new version's objects join the frozen ones (see service.engine.heap).
-        seconds, _ = settle()
-        logger.info("now serving model %s version %d (collected in %.2f s)", name, target, seconds)
+        retiring = self.engine.swap(name, model, available, self.retire_grace_s)
+        logger.info("now serving model %s version %d", name, target)
+        if not retiring:
+            # The new version's objects join the frozen ones (see service.engine.heap); when a
+            # version is replaced, the engine does this once it is unloaded, freeing it too.
+            settle()
 
     async def _load(self, path: Path) -> LoadedModel | None:
         """Load ``path`` in a worker thread; None (logged once per content) when it fails."""

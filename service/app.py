@@ -12,9 +12,11 @@ Nothing happens at import time: the app's lifespan loads every model (unless a l
 batchers, starts the model watcher unless ``GAN_POLL_SECONDS`` is 0
 (:mod:`service.engine.reload`), and
 only then sets ``app.state.ready`` so that /readyz answers 200. On shutdown it clears the flag
-first, then stops the watcher and the batchers. ``create_app_from_env`` is the zero-argument
-factory for ``uvicorn --factory`` (without the SIGTERM drain of ``gan-serve``, which lives in
-:mod:`service.server.draining`).
+first, then stops the watcher and the batchers. A batch queue that stops after an internal
+error (it refuses every request from then on) makes ``gan-serve`` stop the process with exit
+status 1, so that it is restarted (``app.state.stop_process``, installed by
+:mod:`service.server.draining`). ``create_app_from_env`` is the zero-argument factory for
+``uvicorn --factory`` (without the SIGTERM drain and that stop of ``gan-serve``).
 
 Middleware (``service/http/``, one concern a file), outermost first:
 :class:`~service.http.request_log.RequestLog` (request id, one JSON line per request),
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -146,6 +149,9 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.state.engine = None
     app.state.watcher = None
     app.state.startup_error = None  # why the lifespan could not start, in one line
+    # stop_process(reason): stop this process because it cannot serve; set by the server that
+    # runs the app (gan-serve's DrainingServer), None in tests and under plain uvicorn.
+    app.state.stop_process = None
     app.state.metrics = Metrics()
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
@@ -191,7 +197,13 @@ async def _start(
                 settings.model_versions,
                 settings.default_model,
             )
-        engine = InferenceEngine(repository, settings, app.state.metrics, app.state.encode_pool)
+        engine = InferenceEngine(
+            repository,
+            settings,
+            app.state.metrics,
+            app.state.encode_pool,
+            on_broken=functools.partial(_cannot_serve, app),
+        )
         await engine.start()
         return engine
     except Exception as exc:
@@ -202,6 +214,18 @@ async def _start(
         app.state.startup_error = str(exc) if known else summary(exc)
         logger.error("cannot start: %s", app.state.startup_error)
         raise
+
+
+def _cannot_serve(app: FastAPI, what: str) -> None:
+    """The batch queue ``what`` stopped for good: have the server stop this process (it exits
+    with status 1, to be restarted), or, with no such server, leave it to /healthz (503)."""
+    reason = f"the batch queue of {what} stopped after an internal error"
+    stop = app.state.stop_process
+    if stop is None:
+        logger.error("%s; /healthz answers 503 until the process is restarted", reason)
+        return
+    logger.error("%s: stopping this process (exit status 1) so that it is restarted", reason)
+    stop(reason)
 
 
 def create_app_from_env() -> FastAPI:

@@ -10,9 +10,11 @@ model directory, or a model that fails its warm-up at every batch size, ends the
 one error line and exit status 2, never a half-alive server (a batch size at which a model fails,
 out of memory, say, is only dropped: :mod:`service.engine.warmup`). Logs are JSON
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
-(:mod:`service.server.draining`). Arguments, settings, the installed packages and the model
-directory are
-checked before TensorFlow is imported; ``--dry-run`` prints the resolved configuration and stops.
+(:mod:`service.server.draining`); a batch queue that stops after an internal error stops the
+process with exit status 1 (after the same drain; a worker at once), so that it is restarted.
+Arguments, settings, the
+installed packages and the model directory are checked before TensorFlow is imported;
+``--dry-run`` prints the resolved configuration and stops.
 With ``GAN_WORKERS`` above 1 this process supervises that many server processes sharing the port
 (:mod:`service.server.workers`).
 """
@@ -222,7 +224,8 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         # After the drain, accepted requests get at most their queue deadline and some margin.
         timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )
-    server = DrainingServer(config, settings.drain_seconds, app.state)
+    # A worker of a supervisor (it passed the sockets) leaves the replica's drain to it.
+    server = DrainingServer(config, settings.drain_seconds, app.state, supervised=bool(sockets))
     try:
         server.run(sockets)
     except SystemExit:  # uvicorn's status 3 when the lifespan fails
@@ -230,6 +233,8 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
             raise
     if app.state.startup_error is not None:  # a model that does not warm up, say
         fail(app.state.startup_error)
+    if server.failure is not None:  # the app could not serve any more (logged): restart it
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Usage::
 
-    engine = InferenceEngine(repository, settings, metrics)
+    engine = InferenceEngine(repository, settings, metrics, on_broken=stop)
     await engine.start()                         # warms up every batch size, checks consistency
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
     images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
@@ -35,8 +35,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -76,8 +77,13 @@ class InferenceEngine:
         settings: Settings,
         metrics: Metrics,
         encode_pool: Executor | None = None,
+        on_broken: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_broken(what)``: called on the event loop when the batch queue ``what``
+        (``name/version/signature``) stops after an internal error; it refuses every request
+        from then on, so the process should be restarted."""
         self.repository = repository
+        self.on_broken = on_broken
         self.settings = settings
         self.metrics = metrics
         self.encode_pool = encode_pool  # PNG encoding of generated images
@@ -130,6 +136,9 @@ class InferenceEngine:
                 metrics=self.metrics,
                 postprocess=call.postprocess(level),
                 post_executor=self.encode_pool,
+                on_broken=functools.partial(
+                    self._broken, f"{model.name}/{model.version}/{call.signature}"
+                ),
             )
             for call in calls
         }
@@ -246,6 +255,10 @@ class InferenceEngine:
     def batcher(self, model: LoadedModel, signature: str) -> Batcher:
         """The batcher of ``model``'s load for ``signature``; 503 once it is unloaded."""
         return self._servable(model).batchers[signature]
+
+    def _broken(self, what: str) -> None:
+        if self.on_broken is not None:
+            self.on_broken(what)
 
     def broken_batchers(self) -> list[str]:
         """``name/version/signature`` of every batcher whose model thread stopped on its own."""

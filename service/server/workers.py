@@ -32,8 +32,9 @@ its own batchers, limits (``GAN_MAX_ENQUEUED`` is per worker), hot reload and dr
   SIGTERM drains every worker (``/readyz`` 503, ``GAN_DRAIN_SECONDS`` of serving, then the
   requests in flight finish), as in one process. The workers have process groups of their own,
   so that a terminal's Ctrl-C reaches them through the supervisor only, once.
-- A worker that exits on its own (a crash, the kernel's OOM killer, a model that fails to load)
-  stops the others (SIGTERM: they drain) and the supervisor exits with that worker's status
+- A worker that exits on its own (a crash, the kernel's OOM killer, a model that fails to load,
+  a batch queue that stopped after an internal error: :mod:`service.server.draining`) stops the
+  others (SIGTERM: they drain) and the supervisor exits with that worker's status
   (128 + N for a worker killed by signal N, as a shell reports it; 1 for a worker that exited
   0): a replica with fewer workers than configured is for the orchestrator to restart, as a
   one-process replica that died would be. A worker whose supervisor disappeared drains and

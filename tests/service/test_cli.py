@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -175,3 +176,54 @@ def test_a_model_that_fails_at_every_batch_size_is_one_error_line(failing_models
     assert "always/1: warm-up failed at every batch size of [1, 2, 4]" in lines[0]
     assert "InvalidArgumentError: assertion failed" in lines[0]
     assert "Traceback" not in result.stderr
+
+
+# A gan-serve whose batch queues break at their first batch, as an internal error would.
+BREAKING_SERVE = """
+import sys
+from service.engine.batcher import Batcher
+
+def broken_take(self):
+    raise RuntimeError("queue bookkeeping broke")
+
+Batcher._take_batch = broken_take
+from service.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.slow
+def test_a_process_whose_batch_queue_stopped_exits_with_a_failure_status(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    port = ServiceProcess(model_dir).port
+    log = tmp_path / "serve.log"
+    argv = ["--model-dir", str(model_dir), "--port", str(port)]
+    env = {**os.environ, "GAN_POLL_SECONDS": "0", "GAN_DRAIN_SECONDS": "0.5"}
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", BREAKING_SERVE, *argv],
+            cwd=REPO_ROOT,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        replica = ServiceProcess(model_dir, port=port)
+        replica.process = process
+        replica.log_path = log
+        replica.wait_ready()
+        request = urllib.request.Request(
+            f"{replica.url}/generate?seed=1&model=uncond", method="GET"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 503
+        assert process.wait(timeout=60) == 1  # after its drain, to be restarted
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert "uncond/1/generate stopped after an internal error: stopping this process" in (
+        log.read_text()
+    )

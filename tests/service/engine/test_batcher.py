@@ -543,6 +543,34 @@ def test_a_thread_that_stops_during_a_batch_fails_that_batch_and_the_queue():
     run(main())
 
 
+def test_a_thread_that_stops_tells_its_owner_once_on_the_event_loop():
+    # So that the process can stop (and be restarted) rather than refuse this model for good.
+    calls = iter([RuntimeError("one failed batch"), Fatal("the model's thread is going away")])
+
+    def model(rows_: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, Any]:
+        raise next(calls)
+
+    told: list[str] = []
+
+    async def main() -> str:
+        b = Batcher(model, config(), on_broken=lambda: told.append(threading.current_thread().name))
+        b.start()
+        with pytest.raises(ModelError):  # a failed batch: the thread goes on, nothing to tell
+            await b.submit(rows(1))
+        assert told == []
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(b.submit(rows(2)), 2.0)
+        for _ in range(100):
+            if told:
+                break
+            await asyncio.sleep(0.01)
+        await b.stop()
+        return threading.current_thread().name
+
+    loop_thread = run(main())
+    assert told == [loop_thread]
+
+
 def test_post_processing_that_cannot_start_or_finish_fails_its_batch_and_the_batcher_goes_on():
     def post(outputs: Mapping[str, np.ndarray], n: int) -> dict[str, Any]:
         if outputs["y"][0] == 2.0:

@@ -219,7 +219,9 @@ class InferenceEngine:
         await servable.stop()
         if not any(self._same_version(s.model, model) for s in self._servables.values()):
             # No other load reports under these labels: drop the version's metric series.
-            self.metrics.forget_version(model.name, str(model.version), servable.batchers)
+            self.metrics.forget_version(
+                model.name, str(model.version), servable.batchers, self.batch_sizes
+            )
             for signature in servable.batchers:
                 self._counters.pop((signature, model.name, model.version), None)
         logger.info("unloaded model %s version %d", model.name, model.version)

@@ -371,7 +371,7 @@ def test_the_metric_series_of_an_unloaded_version_are_removed(
     repo: Path, other_weights: Path
 ) -> None:
     async def main() -> tuple[str, str]:
-        engine, watcher = await start_engine(repo)
+        engine, watcher = await start_engine(repo, warmup=True)  # its series too
         await one_image(engine, engine.repository.get("cond"))
         before = engine.metrics.render()[0].decode()
         publish(other_weights, repo, "cond", 2)

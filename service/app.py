@@ -60,6 +60,7 @@ from service.http.body_limit import BodyLimit
 from service.http.request_log import RequestLog
 from service.http.request_metrics import RequestMetrics
 from service.metrics import Metrics
+from service.repository.policy import VersionPolicies
 from service.repository.repository import ModelLoadError, ModelRepository, configure_tensorflow
 from service.settings import Settings
 
@@ -190,11 +191,12 @@ async def _start(
                 settings.intra_op_threads,
                 settings.inter_op_threads,
             )
+            policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
             repository = await loop.run_in_executor(
                 None,
                 ModelRepository.load,
                 settings.model_dir,
-                settings.model_versions,
+                policies,
                 settings.default_model,
             )
         engine = InferenceEngine(

@@ -35,6 +35,7 @@ EXAMPLES = """examples:
   gan-serve
   gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
   GAN_MAX_BATCH_SIZE=64 GAN_MODEL_VERSIONS='{"mnist": 1}' gan-serve
+  GAN_VERSION_POLICY=all gan-serve            # every version on disk (default: the two latest)
   gan-serve --dry-run                         # the resolved settings and the models found
 
 Every other setting is a GAN_* environment variable (see docs/configuration.md).
@@ -134,8 +135,14 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list[int]]) -> None:
-    """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown)."""
+def print_dry_run(
+    args: argparse.Namespace,
+    settings: Any,
+    found: dict[str, list[int]],
+    served: dict[str, list[int]],
+) -> None:
+    """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown):
+    the versions ``found`` on disk, and those the version policy would serve."""
     resolved = settings.model_dump(mode="json", exclude={"api_keys"})
     resolved["api_keys"] = f"{len(settings.api_keys)} key(s)"
     print(
@@ -146,6 +153,7 @@ def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list
                 "log_level": args.log_level,
                 "settings": resolved,
                 "models": found,
+                "served": served,
             },
             indent=2,
         )
@@ -182,11 +190,14 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
 
     try:
         # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
+        from service.repository.policy import VersionPolicies
         from service.repository.repository import discover
 
         found = discover(settings.model_dir)
+        policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
         if args.dry_run:
-            print_dry_run(args, settings, found)
+            served = {name: policies.of(name).select(versions) for name, versions in found.items()}
+            print_dry_run(args, settings, found, served)
             return
         if sockets is None and settings.workers > 1:
             from service.server.workers import serve_workers
@@ -198,9 +209,7 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         import_tensorflow_quietly()
         configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
         sys.setswitchinterval(settings.switch_interval_ms / 1000.0)
-        repository = ModelRepository.load(
-            settings.model_dir, settings.model_versions, settings.default_model
-        )
+        repository = ModelRepository.load(settings.model_dir, policies, settings.default_model)
     except ModelLoadError as exc:
         fail(str(exc))
 

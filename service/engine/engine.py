@@ -9,7 +9,7 @@ Usage::
     logits = await engine.score(model, images, labels)        # float32 [N]
     z = await engine.encode(model, images, masks, labels)     # optional signatures
     out = await engine.complete(model, images, masks, labels, steps)
-    engine.swap("mnist", new_model, available)   # hot reload: serve it, retire the old load
+    engine.swap("mnist", {1: old, 2: new}, available)  # hot reload: serve these, retire the rest
     await engine.stop()
 
 How a request becomes a batch: a route calls one of the methods above, which packs its rows by
@@ -19,7 +19,8 @@ call with the other requests queued meanwhile, and hands each request its rows b
 
 How a model version is loaded: :mod:`service.repository.repository` reads and validates it from
 disk; :meth:`InferenceEngine.add` warms it up (:mod:`service.engine.warmup`) and starts its
-batchers; :meth:`InferenceEngine.swap` makes requests see it and retires the load it replaces.
+batchers; :meth:`InferenceEngine.swap` makes requests see it and retires the loads no longer
+served (those the version policy, :mod:`service.repository.policy`, no longer selects).
 Hot reload (:mod:`service.engine.reload`) does the same for versions that appear on disk.
 
 Each load of a model version is a :class:`~service.engine.servable.Servable` of its own, found by
@@ -150,13 +151,13 @@ class InferenceEngine:
     def swap(
         self,
         name: str,
-        model: LoadedModel | None,
+        served: Mapping[int, LoadedModel],
         available: Mapping[str, list[int]] | None = None,
         grace_s: float = 1.0,
     ) -> list[asyncio.Task[None]]:
-        """Serve ``model`` (already :meth:`add`-ed) as ``name``'s version, or stop serving
-        ``name`` when ``model`` is None, and retire the loads it replaces (:meth:`retire`);
-        returns their unloads.
+        """Serve exactly the loads of ``served`` (by version, each already :meth:`add`-ed, or
+        served already) as ``name``'s versions, none when it is empty, and retire the loads
+        no longer served (:meth:`retire`); returns their unloads.
 
         One attribute assignment: a request sees either the old or the new set of versions,
         never a mix. ``available``: the versions found on disk, when they changed too.
@@ -164,11 +165,16 @@ class InferenceEngine:
         repo = self.repository
         models = dict(repo.models)
         old = models.pop(name, {})
-        if model is not None:
-            models[name] = {model.version: model}
+        if served:
+            models[name] = dict(sorted(served.items()))
         found = dict(repo.available) if available is None else dict(available)
         self.repository = dataclasses.replace(repo, models=models, available=found)
-        return [self.retire(previous, grace_s) for previous in old.values()]
+        kept = {model.generation for model in served.values()}
+        return [
+            self.retire(previous, grace_s)
+            for previous in old.values()
+            if previous.generation not in kept
+        ]
 
     def note_available(self, available: Mapping[str, list[int]]) -> None:
         """Record the versions found on disk (the model catalogue lists them)."""

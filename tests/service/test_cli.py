@@ -57,6 +57,22 @@ def test_invalid_setting_is_one_error_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_dry_run_shows_the_versions_the_policy_serves(tmp_path: Path) -> None:
+    for name, version in [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("b", 2)]:
+        (tmp_path / name / str(version)).mkdir(parents=True)
+    default = json.loads(run_cli("--model-dir", str(tmp_path), "--dry-run").stdout)
+    assert default["served"] == {"a": [2, 3], "b": [1, 2]}  # the two latest
+    env = {"GAN_VERSION_POLICY": "latest:1", "GAN_MODEL_VERSIONS": '{"b": [1]}'}
+    chosen = json.loads(run_cli("--model-dir", str(tmp_path), "--dry-run", env=env).stdout)
+    assert chosen["models"] == {"a": [1, 2, 3], "b": [1, 2]}  # on disk
+    assert chosen["served"] == {"a": [3], "b": [1]}
+    assert chosen["settings"]["version_policy"] == "latest:1"
+    result = run_cli("--model-dir", str(tmp_path), env={"GAN_VERSION_POLICY": "newest"})
+    assert result.returncode == 2
+    assert "invalid GAN_* setting: version_policy" in result.stderr
+    assert "expected 'latest:N'" in result.stderr
+
+
 def test_workers_start_only_after_the_checks_pass(tmp_path: Path) -> None:
     # The supervisor checks the settings and the model directory before any worker starts.
     result = run_cli("--model-dir", str(tmp_path / "absent"), env={"GAN_WORKERS": "2"})

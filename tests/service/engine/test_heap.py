@@ -47,7 +47,7 @@ def test_a_ready_service_has_frozen_its_models(repo: Path) -> None:
 
 
 def test_a_replaced_version_is_freed_though_it_was_frozen(repo: Path, other_weights: Path) -> None:
-    with make_client(repo) as client:
+    with make_client(repo, version_policy="latest:1") as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         first = engine.repository.get("cond")
         saved = weakref.ref(first._saved)

@@ -1,5 +1,6 @@
 """Hot model reload: new versions are warmed up and switched to atomically, broken ones skipped,
-pinned versions kept, removed ones unloaded once their requests are done."""
+the versions each model's policy selects served (the two latest by default, all, or the pinned
+ones), the others unloaded once their requests are done."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from service.engine.engine import InferenceEngine
 from service.engine.reload import ModelWatcher
 from service.errors import Unavailable
 from service.metrics import Metrics
+from service.repository.policy import VersionPolicies
 from service.repository.repository import LoadedModel, ModelRepository, load_version
+from tests.images import assert_same_image
 from tests.service.conftest import make_settings
 from tests.service.savedmodel_factory import export_model
 
@@ -104,7 +107,7 @@ def seed_png(client: TestClient, **extra: Any) -> Any:
 def test_new_version_is_switched_to_without_a_failed_request(
     repo: Path, other_weights: Path
 ) -> None:
-    with make_client(repo) as client:
+    with make_client(repo, version_policy="latest:1") as client:  # one version at a time
         before = seed_png(client)
         assert before.headers["X-Model"] == "cond/1"
         first = client.app.state.engine.repository.get("cond")  # type: ignore[attr-defined]
@@ -236,7 +239,8 @@ def test_a_version_in_use_before_its_model_call_stays_loaded(
 
 async def start_engine(repo: Path, **overrides: Any) -> tuple[InferenceEngine, ModelWatcher]:
     settings = make_settings(repo, **{"warmup": False, **overrides})
-    engine = InferenceEngine(ModelRepository.load(repo), settings, Metrics())
+    policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
+    engine = InferenceEngine(ModelRepository.load(repo, policies), settings, Metrics())
     await engine.start()
     return engine, ModelWatcher(engine, settings, retire_grace_s=0.0)
 
@@ -250,7 +254,7 @@ def test_a_rollback_is_never_stopped_by_the_load_it_replaced(
     repo: Path, other_weights: Path
 ) -> None:
     async def main() -> None:
-        engine, watcher = await start_engine(repo)
+        engine, watcher = await start_engine(repo, version_policy="latest:1")
         first = engine.repository.get("cond")
         with engine.using(first):  # a request holds the first load: its retirement waits
             publish(other_weights, repo, "cond", 2)
@@ -371,7 +375,8 @@ def test_the_metric_series_of_an_unloaded_version_are_removed(
     repo: Path, other_weights: Path
 ) -> None:
     async def main() -> tuple[str, str]:
-        engine, watcher = await start_engine(repo, warmup=True)  # its series too
+        # One version at a time, warmed up: its warm-up series go with it too.
+        engine, watcher = await start_engine(repo, version_policy="latest:1", warmup=True)
         await one_image(engine, engine.repository.get("cond"))
         before = engine.metrics.render()[0].decode()
         publish(other_weights, repo, "cond", 2)
@@ -431,3 +436,107 @@ def test_a_version_that_failed_its_warm_up_is_retried_once_its_files_change(
     asyncio.run(main())
     errors = [r.getMessage() for r in caplog.records if "failed its warm-up" in r.getMessage()]
     assert len(errors) == 1
+
+
+# --- version policies on hot reload (service.repository.policy) -----------------------------
+
+
+def served_versions(client: TestClient) -> list[int]:
+    return client.get("/v1/models/cond").json()["served_versions"]
+
+
+def test_a_pinned_url_keeps_answering_across_one_upgrade(repo: Path, other_weights: Path) -> None:
+    # The default policy serves the two latest versions: an image cached as immutable under
+    # ?version=1 is still answered once version 2 arrives, and only after version 3 is 404.
+    url = "/generate?seed=3&class_label=1&version=1"
+    with make_client(repo) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        first = engine.repository.get("cond", 1)
+        pinned = client.get(url)
+        assert pinned.status_code == 200 and "immutable" in pinned.headers["Cache-Control"]
+        publish(other_weights, repo, "cond", 2)
+        wait_until(lambda: served_versions(client) == [1, 2])
+        assert served(client) == {"cond": 2}  # requests that name no version get the newest
+        assert seed_png(client).headers["X-Model"] == "cond/2"
+        again = client.get(url)
+        assert again.status_code == 200 and again.headers["X-Model"] == "cond/1"
+        assert_same_image(again.content, pinned.content)
+        assert loaded(engine, first)  # the same load: nothing was retired
+        metrics = client.get("/metrics").text
+        for version in (1, 2):
+            assert f'gan_model_version_served{{model="cond",version="{version}"}} 1.0' in metrics
+        publish(other_weights, repo, "cond", 3)
+        wait_until(lambda: served_versions(client) == [2, 3])
+        assert client.get(url).status_code == 404
+        wait_until(lambda: not loaded(engine, first))  # retired once its requests were done
+        assert 'model="cond",version="1"' not in client.get("/metrics").text
+
+
+def versions_served(engine: InferenceEngine) -> list[int]:
+    return sorted(engine.repository.models["cond"])
+
+
+def test_all_serves_every_version_and_unloads_only_a_removed_one(
+    repo: Path, other_weights: Path
+) -> None:
+    async def main() -> None:
+        engine, watcher = await start_engine(repo, version_policy="all")
+        first = engine.repository.get("cond", 1)
+        publish(other_weights, repo, "cond", 2)
+        publish(other_weights, repo, "cond", 3)
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 2, 3] and engine.repository.get("cond").version == 3
+        second = engine.repository.get("cond", 2)
+        shutil.rmtree(repo / "cond" / "2")
+        await watcher.poll_once()
+        await engine.wait_retired()
+        assert versions_served(engine) == [1, 3]
+        assert not loaded(engine, second) and loaded(engine, first)
+        assert (await one_image(engine, first)).startswith(b"\x89PNG")
+        await engine.stop()
+
+    asyncio.run(main())
+
+
+def test_a_broken_new_version_leaves_the_served_versions_serving(
+    repo: Path, other_weights: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # latest:2 over [1, 2, 3] with 3 broken is latest:2 over [1, 2]: version 1 is not retired
+    # for the sake of a version that cannot serve.
+    async def main() -> None:
+        engine, watcher = await start_engine(repo)
+        publish(other_weights, repo, "cond", 2)
+        await watcher.poll_once()
+        served_before = dict(engine.repository.models["cond"])
+        broken = publish(other_weights, repo, "cond", 3)
+        (broken / "saved_model.pb").write_bytes(b"\x00 not a protobuf")
+        await watcher.poll_once()
+        await watcher.poll_once()  # not retried: its files did not change
+        assert engine.repository.models["cond"] == served_before
+        assert not engine._retiring
+        assert all(loaded(engine, model) for model in served_before.values())
+        await engine.stop()
+
+    caplog.set_level(logging.ERROR, logger="service.engine.reload")
+    asyncio.run(main())
+    assert len([r for r in caplog.records if "cond/3" in r.getMessage()]) == 1
+
+
+def test_pinned_versions_are_served_whatever_arrives_or_leaves(
+    repo: Path, other_weights: Path
+) -> None:
+    publish(other_weights, repo, "cond", 3)
+
+    async def main() -> None:
+        engine, watcher = await start_engine(repo, model_versions={"cond": [1, 3]})
+        assert versions_served(engine) == [1, 3]
+        publish(other_weights, repo, "cond", 2)
+        publish(other_weights, repo, "cond", 4)
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 3]  # neither 2 nor the newer 4
+        shutil.rmtree(repo / "cond" / "3")
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 3]  # a pinned version is never replaced
+        await engine.stop()
+
+    asyncio.run(main())

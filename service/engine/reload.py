@@ -154,6 +154,13 @@ class ModelWatcher:
         served = {v: current[v] if v in current else loaded[v] for v in sorted(set(target))}
         if served.keys() == current.keys():
             return
+        if not served:  # every version on disk failed: a broken deploy, not a wish to stop
+            logger.warning(
+                "model %s: no version on disk can be served; it keeps serving versions %s",
+                name,
+                sorted(current),
+            )
+            return
         retiring = self.engine.swap(name, served, available, self.retire_grace_s)
         logger.info(
             "now serving model %s versions %s (%s); version %d answers requests naming none",

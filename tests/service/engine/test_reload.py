@@ -540,3 +540,20 @@ def test_pinned_versions_are_served_whatever_arrives_or_leaves(
         await engine.stop()
 
     asyncio.run(main())
+
+
+def test_a_model_whose_versions_on_disk_all_fail_keeps_serving_what_is_loaded(
+    repo: Path, other_weights: Path
+) -> None:
+    async def main() -> None:
+        engine, watcher = await start_engine(repo)
+        first = engine.repository.get("cond")
+        broken = publish(other_weights, repo, "cond", 2)
+        (broken / "saved_model.pb").write_bytes(b"\x00 not a protobuf")
+        shutil.rmtree(repo / "cond" / "1")  # the only good version leaves the disk
+        await watcher.poll_once()
+        assert versions_served(engine) == [1] and loaded(engine, first)
+        assert (await one_image(engine, first)).startswith(b"\x89PNG")
+        await engine.stop()
+
+    asyncio.run(main())

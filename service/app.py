@@ -208,13 +208,14 @@ async def _start(
         )
         await engine.start()
         return engine
-    except Exception as exc:
+    except BaseException as exc:  # a failure, or a Ctrl-C or cancellation meanwhile
         if engine is not None:
             await engine.stop()  # the models warmed up before the one that failed
-        # The model errors say what and where in one sentence; anything else gets its type.
-        known = isinstance(exc, (ModelLoadError, WarmUpError))
-        app.state.startup_error = str(exc) if known else summary(exc)
-        logger.error("cannot start: %s", app.state.startup_error)
+        if isinstance(exc, Exception):
+            # The model errors say what and where in one sentence; anything else gets its type.
+            known = isinstance(exc, (ModelLoadError, WarmUpError))
+            app.state.startup_error = str(exc) if known else summary(exc)
+            logger.error("cannot start: %s", app.state.startup_error)
         raise
 
 

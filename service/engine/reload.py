@@ -12,21 +12,21 @@ or the pinned ones) with what is served. New versions are loaded and warmed up i
 thread while the served ones keep answering, their batchers are started, and only then are they
 swapped in (:meth:`InferenceEngine.swap`: a request sees either the old or the new set of
 versions, never a mix). A version the policy no longer selects is retired: unloaded once no
-request holds it (:meth:`InferenceEngine.retire`). Each load is a servable of
-its own, so a rollback (the newer version deleted while the older one still retires) loads the
-older version again without the retiring load ever touching the new one.
+request holds it (:meth:`InferenceEngine.retire`). Each load is a servable of its own, so a
+rollback (the newer version deleted while the older one still retires) loads the older version
+again without the retiring load ever touching the new one.
 
 A version that fails to load or warm up is logged and remembered by a stamp of its files' names,
 sizes and modification times, so it is not retried on every scan but is retried as soon as
-anything inside its directory changes; the policy then selects among the other versions (with
-``latest:2``, a broken version 3 leaves versions 1 and 2 serving), so the served ones keep
-serving. A version number names one
-content for good (``GET /generate?version=N`` answers are cached as immutable): a version that
-this process served and that reappears later is served again only if its files are byte for byte
-the same (a SHA-256 of them); otherwise it is refused with a logged error. An unexpected error
-with one model is logged and the scan goes on with the others. A model whose directory
-disappears is unloaded, except the default model, which keeps serving its loaded version
-(requests naming no model would otherwise all fail).
+anything inside its directory changes. The policy then selects among the other versions (with
+``latest:2``, a broken version 3 leaves versions 1 and 2 serving), and should no version on disk
+load, the loaded ones keep serving. A version number names one content for good (``GET
+/generate?version=N`` answers are cached as immutable): a version that this process served and
+that reappears later is served again only if its files are byte for byte the same (a SHA-256 of
+them); otherwise it is refused with a logged error. An unexpected error with one model is logged
+and the scan goes on with the others. A model whose directory disappears is unloaded, except the
+default model, which keeps serving its loaded versions (requests naming no model would otherwise
+all fail).
 
 Exports are renamed into place (``models/NAME/.export-*.tmp`` -> ``models/NAME/<n>``) and only
 integer-named directories are versions, so a half-written export is never seen.
@@ -187,7 +187,7 @@ class ModelWatcher:
             loop = asyncio.get_running_loop()
             self._failed[(name, version)] = await loop.run_in_executor(None, _stamp, path)
             logger.error(
-                "model %s version %d failed its warm-up, the old one keeps serving: %r",
+                "model %s version %d failed its warm-up, the versions served keep serving: %r",
                 name,
                 version,
                 exc,

@@ -469,7 +469,8 @@ def test_a_pinned_url_keeps_answering_across_one_upgrade(repo: Path, other_weigh
         wait_until(lambda: served_versions(client) == [2, 3])
         assert client.get(url).status_code == 404
         wait_until(lambda: not loaded(engine, first))  # retired once its requests were done
-        assert 'model="cond",version="1"' not in client.get("/metrics").text
+        # ... and its metric series go with it (once its batchers have stopped).
+        wait_until(lambda: 'model="cond",version="1"' not in client.get("/metrics").text)
 
 
 def versions_served(engine: InferenceEngine) -> list[int]:

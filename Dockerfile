@@ -19,7 +19,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /srv
 COPY pyproject.toml README.md ./
-COPY gan_contract/ gan_contract/
 COPY service/ service/
 # The conventions the service shares with training (numpy and Pillow only).
 COPY gan_contract/ gan_contract/

@@ -12,9 +12,11 @@ Nothing happens at import time: the app's lifespan loads every model (unless a l
 batchers, starts the model watcher unless ``GAN_POLL_SECONDS`` is 0
 (:mod:`service.engine.reload`), and
 only then sets ``app.state.ready`` so that /readyz answers 200. On shutdown it clears the flag
-first, then stops the watcher and the batchers. ``create_app_from_env`` is the zero-argument
-factory for ``uvicorn --factory`` (without the SIGTERM drain of ``gan-serve``, which lives in
-:mod:`service.server.draining`).
+first, then stops the watcher and the batchers. A batch queue that stops after an internal
+error (it refuses every request from then on) makes ``gan-serve`` stop the process with exit
+status 1, so that it is restarted (``app.state.stop_process``, installed by
+:mod:`service.server.draining`). ``create_app_from_env`` is the zero-argument factory for
+``uvicorn --factory`` (without the SIGTERM drain and that stop of ``gan-serve``).
 
 Middleware (``service/http/``, one concern a file), outermost first:
 :class:`~service.http.request_log.RequestLog` (request id, one JSON line per request),
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import logging
 from collections.abc import AsyncIterator
@@ -53,12 +56,14 @@ from service.api.shortcut import GenerateShortcut, route_of
 from service.engine.engine import InferenceEngine
 from service.engine.heap import settle
 from service.engine.reload import ModelWatcher
+from service.engine.warmup import WarmUpError, summary
 from service.errors import install_handlers
 from service.http.api_keys import ApiKeys
 from service.http.body_limit import BodyLimit
 from service.http.request_log import RequestLog
 from service.http.request_metrics import RequestMetrics
 from service.metrics import Metrics
+from service.repository.policy import VersionPolicies
 from service.repository.repository import ModelLoadError, ModelRepository
 from service.repository.threads import configure_threads
 from service.settings import Settings
@@ -98,25 +103,15 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
             settings.max_concurrent_walks, settings.retry_after_s, app.state.metrics
         )
         nonlocal repository
-        loop = asyncio.get_running_loop()
         # The engine owns the repository from here on; a reference kept in this frame or the
         # closure would keep every replaced version's model in memory after a hot reload.
         repo, repository = repository, None
-        if repo is None:
-            await loop.run_in_executor(None, configure_threads, settings)
-            try:
-                repo = await loop.run_in_executor(
-                    None,
-                    ModelRepository.load,
-                    settings.model_dir,
-                    settings.model_versions,
-                    settings.default_model,
-                )
-            except ModelLoadError as exc:
-                logger.error("cannot start: %s", exc)
-                raise
-        engine = InferenceEngine(repo, settings, app.state.metrics, app.state.encode_pool)
-        await engine.start()
+        try:
+            engine = await _start(app, settings, repo)
+        except BaseException:
+            app.state.codec_pool.shutdown(wait=True)
+            app.state.encode_pool.shutdown(wait=True)
+            raise
         app.state.engine = engine
         del repo
         seconds, frozen = settle()  # before ready: the one long collection no request waits for
@@ -162,6 +157,10 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.state.draining = False
     app.state.engine = None
     app.state.watcher = None
+    app.state.startup_error = None  # why the lifespan could not start, in one line
+    # stop_process(reason): stop this process because it cannot serve; set by the server that
+    # runs the app (gan-serve's DrainingServer), None in tests and under plain uvicorn.
+    app.state.stop_process = None
     app.state.metrics = Metrics()
     # Bytes, compared with hmac.compare_digest; the settings keep them as SecretStr.
     app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
@@ -182,6 +181,57 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     app.add_middleware(RequestMetrics, metrics=app.state.metrics)
     app.add_middleware(RequestLog)
     return app
+
+
+async def _start(
+    app: FastAPI, settings: Settings, repository: ModelRepository | None
+) -> InferenceEngine:
+    """Load the models (unless ``repository`` holds them), warm them up and start their
+    batchers. A failure is logged in one line, kept as ``app.state.startup_error`` (``gan-serve``
+    exits with it, status 2) and raised, with no batcher left running."""
+    loop = asyncio.get_running_loop()
+    engine: InferenceEngine | None = None
+    try:
+        if repository is None:
+            await loop.run_in_executor(None, configure_threads, settings)
+            policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
+            repository = await loop.run_in_executor(
+                None,
+                ModelRepository.load,
+                settings.model_dir,
+                policies,
+                settings.default_model,
+            )
+        engine = InferenceEngine(
+            repository,
+            settings,
+            app.state.metrics,
+            app.state.encode_pool,
+            on_broken=functools.partial(_cannot_serve, app),
+        )
+        await engine.start()
+        return engine
+    except BaseException as exc:  # a failure, or a Ctrl-C or cancellation meanwhile
+        if engine is not None:
+            await engine.stop()  # the models warmed up before the one that failed
+        if isinstance(exc, Exception):
+            # The model errors say what and where in one sentence; anything else gets its type.
+            known = isinstance(exc, (ModelLoadError, WarmUpError))
+            app.state.startup_error = str(exc) if known else summary(exc)
+            logger.error("cannot start: %s", app.state.startup_error)
+        raise
+
+
+def _cannot_serve(app: FastAPI, what: str) -> None:
+    """The batch queue ``what`` stopped for good: have the server stop this process (it exits
+    with status 1, to be restarted), or, with no such server, leave it to /healthz (503)."""
+    reason = f"the batch queue of {what} stopped after an internal error"
+    stop = app.state.stop_process
+    if stop is None:
+        logger.error("%s; /healthz answers 503 until the process is restarted", reason)
+        return
+    logger.error("%s: stopping this process (exit status 1) so that it is restarted", reason)
+    stop(reason)
 
 
 def create_app_from_env() -> FastAPI:

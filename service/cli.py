@@ -5,12 +5,16 @@ Examples::
     gan-serve                                   # the bundled models on 127.0.0.1:8000
     gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
 
-The models are loaded before the server starts listening: a missing or broken model directory
-ends the command with one error line and exit status 2, never a half-alive server. Logs are JSON
+The models are loaded and warmed up before the server starts listening: a missing or broken
+model directory, or a model that fails its warm-up at every batch size, ends the command with
+one error line and exit status 2, never a half-alive server (a batch size at which a model fails,
+out of memory, say, is only dropped: :mod:`service.engine.warmup`). Logs are JSON
 lines on stderr (one per request); SIGTERM drains for ``GAN_DRAIN_SECONDS`` and exits 0
-(:mod:`service.server.draining`). Arguments, settings, the installed packages and the model
-directory are
-checked before TensorFlow is imported; ``--dry-run`` prints the resolved configuration and stops.
+(:mod:`service.server.draining`); a batch queue that stops after an internal error stops the
+process with exit status 1 (after the same drain; a worker at once), so that it is restarted.
+Arguments, settings, the
+installed packages and the model directory are checked before TensorFlow is imported;
+``--dry-run`` prints the resolved configuration and stops.
 With ``GAN_WORKERS`` above 1 this process supervises that many server processes sharing the port
 (:mod:`service.server.workers`).
 """
@@ -31,6 +35,7 @@ EXAMPLES = """examples:
   gan-serve
   gan-serve --host 0.0.0.0 --port 9000 --model-dir /srv/models
   GAN_MAX_BATCH_SIZE=64 GAN_MODEL_VERSIONS='{"mnist": 1}' gan-serve
+  GAN_VERSION_POLICY=all gan-serve            # every version on disk (default: the two latest)
   gan-serve --dry-run                         # the resolved settings and the models found
 
 Every other setting is a GAN_* environment variable (see docs/configuration.md).
@@ -70,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Module name -> the package that provides it: what serving needs (the [serve] extra and TF).
+# training/cli/startup.py makes the same kind of check for the training tools. The loop is not
+# shared: service/ and training/ never import each other, and the one package both import,
+# gan_contract/, holds the conventions of the model format only (numpy and Pillow, never
+# TensorFlow, not even lazily: tests/test_layout.py), not how a command starts.
 SERVE_NEEDS = {
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",
@@ -126,9 +135,15 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list[int]]) -> None:
-    """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown), with
-    the TensorFlow threads it would choose."""
+def print_dry_run(
+    args: argparse.Namespace,
+    settings: Any,
+    found: dict[str, list[int]],
+    served: dict[str, list[int]],
+) -> None:
+    """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown):
+    the versions ``found`` on disk, those the version policy would serve, and the TensorFlow
+    threads it would choose."""
     from service.repository.threads import tensorflow_threads
 
     resolved = settings.model_dump(mode="json", exclude={"api_keys"})
@@ -142,6 +157,7 @@ def print_dry_run(args: argparse.Namespace, settings: Any, found: dict[str, list
                 "settings": resolved,
                 "tensorflow_threads": str(tensorflow_threads(settings)),
                 "models": found,
+                "served": served,
             },
             indent=2,
         )
@@ -179,11 +195,14 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
 
     try:
         # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
+        from service.repository.policy import VersionPolicies
         from service.repository.repository import discover
 
         found = discover(settings.model_dir)
+        policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
         if args.dry_run:
-            print_dry_run(args, settings, found)
+            served = {name: policies.of(name).select(versions) for name, versions in found.items()}
+            print_dry_run(args, settings, found, served)
             return
         if sockets is None and settings.workers > 1:
             from service.server.workers import serve_workers
@@ -195,9 +214,7 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         import_tensorflow_quietly()
         configure_threads(settings)  # from the models and the machine, unless set
         sys.setswitchinterval(settings.switch_interval_ms / 1000.0)
-        repository = ModelRepository.load(
-            settings.model_dir, settings.model_versions, settings.default_model
-        )
+        repository = ModelRepository.load(settings.model_dir, policies, settings.default_model)
     except ModelLoadError as exc:
         fail(str(exc))
 
@@ -205,12 +222,13 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
 
     from service.app import create_app
     from service.server.draining import DrainingServer
+    from service.server.startup import StartupReport
     from service.server.transport import coalescing_protocol
 
     app = create_app(settings, repository)
     del repository  # the app owns it now: this frame lives as long as the server (hot reload)
     config = uvicorn.Config(
-        app,
+        StartupReport(app, app.state),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
@@ -220,7 +238,17 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         # After the drain, accepted requests get at most their queue deadline and some margin.
         timeout_graceful_shutdown=max(1, round(settings.request_timeout_ms / 1000.0 + 5)),
     )
-    DrainingServer(config, settings.drain_seconds, app.state).run(sockets)
+    # A worker of a supervisor (it passed the sockets) leaves the replica's drain to it.
+    server = DrainingServer(config, settings.drain_seconds, app.state, supervised=bool(sockets))
+    try:
+        server.run(sockets)
+    except SystemExit:  # uvicorn's status 3 when the lifespan fails
+        if app.state.startup_error is None:
+            raise
+    if app.state.startup_error is not None:  # a model that does not warm up, say
+        fail(app.state.startup_error)
+    if server.failure is not None:  # the app could not serve any more (logged): restart it
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

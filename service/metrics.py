@@ -141,9 +141,16 @@ class Metrics:
         """Model ``name`` version ``version`` is (again) being served: report its series."""
         self.served.labels(name, version).set(1)
 
-    def forget_version(self, name: str, version: str, signatures: Iterable[str]) -> None:
-        """Remove every series of model ``name`` version ``version`` (it was unloaded), so
-        that /metrics does not report unloaded versions forever."""
+    def forget_version(
+        self,
+        name: str,
+        version: str,
+        signatures: Iterable[str],
+        batch_sizes: Iterable[int] = (),
+    ) -> None:
+        """Remove every series of model ``name`` version ``version`` (it was unloaded): those
+        of its ``signatures`` and of the ``batch_sizes`` its warm-up measured, so that /metrics
+        does not report unloaded versions forever."""
         if self.multiprocess_dir is not None:
             # prometheus-client cannot remove a series from the workers' files: the version's
             # series are left out of /metrics once no live worker serves it.
@@ -168,6 +175,9 @@ class Metrics:
             for counter in (self.images_generated, self.images_scored, self.served):
                 with contextlib.suppress(KeyError):
                     counter.remove(name, version)
+            for size in batch_sizes:
+                with contextlib.suppress(KeyError):  # warm-up off
+                    self.warmup_deviation.remove(name, version, str(size))
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition of every metric (of every worker, in multi-process mode), and

@@ -13,6 +13,7 @@ its configuration.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from service.machine import usable_cpus
+
+# A version number in GAN_MODEL_VERSIONS.
+PinnedVersion = Annotated[int, Field(ge=0)]
 
 
 class Settings(BaseSettings):
@@ -35,8 +39,17 @@ class Settings(BaseSettings):
         default=None,
         description='Model used when a request names none; "mnist" if present, else the first.',
     )
-    model_versions: dict[str, int] = Field(
-        default_factory=dict, description='Pinned versions, e.g. {"mnist": 1}; others: the latest.'
+    version_policy: str = Field(
+        default="latest:2",
+        description="Versions served of every model not pinned: 'latest:N' (the N highest on "
+        "disk) or 'all'. The highest served answers requests that name no version.",
+    )
+    model_versions: dict[
+        str, PinnedVersion | Annotated[list[PinnedVersion], Field(min_length=1)]
+    ] = Field(
+        default_factory=dict,
+        description='Pinned versions, e.g. {"mnist": 1} or {"mnist": [1, 3]}: those only are '
+        "served (TensorFlow Serving's 'specific' policy); other models follow version_policy.",
     )
     warmup: bool = Field(
         default=True, description="Run every allowed batch size once before /readyz is 200."
@@ -215,6 +228,14 @@ class Settings(BaseSettings):
         # A comma-separated environment variable; blanks around keys and empty entries dropped.
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("version_policy")
+    @classmethod
+    def _check_policy(cls, value: str) -> str:
+        # The same rule as service.repository.policy.POLICY_PATTERN, said in words.
+        if not re.fullmatch(r"all|latest:[1-9][0-9]{0,3}", value):
+            raise ValueError("expected 'latest:N' (N from 1 to 9999) or 'all'")
         return value
 
     @model_validator(mode="after")

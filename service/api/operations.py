@@ -56,8 +56,8 @@ async def readyz(request: Request) -> JSONResponse:
         return JSONResponse(
             {"error": "unavailable", "detail": broken}, 503, headers={"Retry-After": "1"}
         )
-    served = {m.name: m.version for m in engine.repository.all()}
-    return JSONResponse({"status": "ready", "models": served})
+    # Each model's version for requests that name none; /v1/models lists every served one.
+    return JSONResponse({"status": "ready", "models": engine.repository.default_versions()})
 
 
 @router.get(

@@ -38,8 +38,9 @@ Post-processing is bounded too: at most ``max_postprocessing`` batches wait for 
 thread takes no new batch meanwhile, so the rest waits in the queue, under its deadline), and
 their rows count against ``max_enqueued`` until they are done. An error outside the model call
 (padding, metrics) fails its batch and the thread goes on; if the thread itself stops (an
-internal error) the requests it held fail with :class:`Unavailable` and the batcher refuses new
-ones at once.
+internal error) the requests it held fail with :class:`Unavailable`, the batcher refuses new
+ones at once, and ``on_broken()`` is called on the event loop (the engine has the process
+restarted: :mod:`service.server.draining`).
 
 Threads: the queue is shared by the event loop (``submit``, deadlines, ``stop``) and the batcher's
 thread, which waits for a batch to fire, takes it, calls the model, hands the outputs to
@@ -124,8 +125,10 @@ class Batcher:
         metrics: Metrics | None = None,
         postprocess: PostFn | None = None,
         post_executor: Executor | None = None,
+        on_broken: Callable[[], None] | None = None,
     ) -> None:
         self._fn = fn
+        self._on_broken = on_broken  # called once, on the event loop, if the thread stops
         self._postprocess = postprocess
         self._post_executor = post_executor
         self.config = config
@@ -155,11 +158,6 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._post_jobs: set[Any] = set()  # concurrent futures of post-processing, for stop()
         self._wake_pending = False  # a wake-up of the model's thread is scheduled on the loop
-
-    @property
-    def queued_rows(self) -> int:
-        """Rows waiting in the queue (not counting the running batch)."""
-        return self._queued_rows
 
     @property
     def broken(self) -> bool:
@@ -341,6 +339,8 @@ class Batcher:
             if batch is not None:
                 self._in_loop(self._fail, batch, failure)
             self._in_loop(self._fail_queued, failure)
+            if self._on_broken is not None:
+                self._in_loop(self._on_broken)
 
     def _next_batch(self) -> list[_Entry] | None:
         """Wait until a batch should fire and take it (None once the batcher stops)."""

@@ -2,7 +2,7 @@
 
 Usage::
 
-    engine = InferenceEngine(repository, settings, metrics)
+    engine = InferenceEngine(repository, settings, metrics, on_broken=stop)
     await engine.start()                         # warms up every batch size, checks consistency
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
     _, webps = await engine.generate(model, z, labels, psi, encoding=Encoding("webp"))
@@ -11,7 +11,7 @@ Usage::
     logits = await engine.score(model, images, labels)        # float32 [N]
     z = await engine.encode(model, images, masks, labels)     # optional signatures
     out = await engine.complete(model, images, masks, labels, steps)
-    engine.swap("mnist", new_model, available)   # hot reload: serve it, retire the old load
+    engine.swap("mnist", {1: old, 2: new}, available)  # hot reload: serve these, retire the rest
     await engine.stop()
 
 How a request becomes a batch: a route calls one of the methods above, which packs its rows by
@@ -21,7 +21,8 @@ call with the other requests queued meanwhile, and hands each request its rows b
 
 How a model version is loaded: :mod:`service.repository.repository` reads and validates it from
 disk; :meth:`InferenceEngine.add` warms it up (:mod:`service.engine.warmup`) and starts its
-batchers; :meth:`InferenceEngine.swap` makes requests see it and retires the load it replaces.
+batchers; :meth:`InferenceEngine.swap` makes requests see it and retires the loads no longer
+served (those the version policy, :mod:`service.repository.policy`, no longer selects).
 Hot reload (:mod:`service.engine.reload`) does the same for versions that appear on disk.
 
 Each load of a model version is a :class:`~service.engine.servable.Servable` of its own, found by
@@ -37,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
@@ -46,6 +48,7 @@ import numpy as np
 
 from service.engine.batcher import BatchConfig, Batcher
 from service.engine.calls import CALLS, calls_of, require
+from service.engine.heap import settle
 from service.engine.servable import Servable
 from service.engine.warmup import warm_up, warm_up_optional
 from service.errors import Unavailable
@@ -78,8 +81,13 @@ class InferenceEngine:
         settings: Settings,
         metrics: Metrics,
         encode_pool: Executor | None = None,
+        on_broken: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_broken(what)``: called on the event loop when the batch queue ``what``
+        (``name/version/signature``) stops after an internal error; it refuses every request
+        from then on, so the process should be restarted."""
         self.repository = repository
+        self.on_broken = on_broken
         self.settings = settings
         self.metrics = metrics
         self.encode_pool = encode_pool  # PNG encoding of generated images
@@ -111,15 +119,18 @@ class InferenceEngine:
         """Warm ``model`` up (in a worker thread) and start its batchers; requests can then use it.
 
         Hot reload calls this before it swaps the new version into :attr:`repository`, so that
-        the first request to see the new version finds it warm. On failure nothing of this load
-        is left running (and no other load is touched).
+        the first request to see the new version finds it warm. The batchers use the batch
+        sizes the warm-up kept; a model that cannot serve at any raises
+        :class:`~service.engine.warmup.WarmUpError`. On failure nothing of this load is left
+        running (and no other load is touched).
         """
         sizes = self.batch_sizes
+        loop = asyncio.get_running_loop()
         if self.settings.warmup:
-            sizes = await asyncio.get_running_loop().run_in_executor(None, self.warm_up, model)
+            sizes = await loop.run_in_executor(None, self.warm_up, model)
         calls = calls_of(model)
         if self.settings.warmup and any(call.optional for call in calls):
-            await asyncio.get_running_loop().run_in_executor(None, warm_up_optional, model, sizes)
+            sizes = await loop.run_in_executor(None, warm_up_optional, model, sizes, self.metrics)
         level = self.settings.png_compress_level
         batchers = {
             call.signature: Batcher(
@@ -129,6 +140,9 @@ class InferenceEngine:
                 metrics=self.metrics,
                 postprocess=call.postprocess(level),
                 post_executor=self.encode_pool,
+                on_broken=functools.partial(
+                    self._broken, f"{model.name}/{model.version}/{call.signature}"
+                ),
             )
             for call in calls
         }
@@ -140,12 +154,13 @@ class InferenceEngine:
     def swap(
         self,
         name: str,
-        model: LoadedModel | None,
+        served: Mapping[int, LoadedModel],
         available: Mapping[str, list[int]] | None = None,
         grace_s: float = 1.0,
-    ) -> None:
-        """Serve ``model`` (already :meth:`add`-ed) as ``name``'s version, or stop serving
-        ``name`` when ``model`` is None, and retire the loads it replaces (:meth:`retire`).
+    ) -> list[asyncio.Task[None]]:
+        """Serve exactly the loads of ``served`` (by version, each already :meth:`add`-ed, or
+        served already) as ``name``'s versions, none when it is empty, and retire the loads
+        no longer served (:meth:`retire`); returns their unloads.
 
         One attribute assignment: a request sees either the old or the new set of versions,
         never a mix. ``available``: the versions found on disk, when they changed too.
@@ -153,12 +168,16 @@ class InferenceEngine:
         repo = self.repository
         models = dict(repo.models)
         old = models.pop(name, {})
-        if model is not None:
-            models[name] = {model.version: model}
+        if served:
+            models[name] = dict(sorted(served.items()))
         found = dict(repo.available) if available is None else dict(available)
         self.repository = dataclasses.replace(repo, models=models, available=found)
-        for previous in old.values():
+        kept = {model.generation for model in served.values()}
+        return [
             self.retire(previous, grace_s)
+            for previous in old.values()
+            if previous.generation not in kept
+        ]
 
     def note_available(self, available: Mapping[str, list[int]]) -> None:
         """Record the versions found on disk (the model catalogue lists them)."""
@@ -167,11 +186,26 @@ class InferenceEngine:
 
     def retire(self, model: LoadedModel, grace_s: float = 1.0) -> asyncio.Task[None]:
         """Unload ``model`` in the background once its requests are done (see :meth:`remove`);
-        :meth:`stop` cancels what is still waiting."""
+        :meth:`stop` cancels what is still waiting. Once the last load retiring is unloaded,
+        the garbage is collected (:func:`~service.engine.heap.settle`), so that its memory is
+        freed then, not at the next reload."""
         task = asyncio.get_running_loop().create_task(self.remove(model, grace_s))
         self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        task.add_done_callback(self._retired)
         return task
+
+    def _retired(self, task: asyncio.Task[None]) -> None:
+        self._retiring.discard(task)
+        if self._retiring or task.cancelled():
+            return  # more loads to unload first, or the engine is stopping
+        # Nothing refers to the unloaded loads any more (this runs after the task's frame is
+        # gone), but their reference cycles are among the objects the last settle froze: only a
+        # collection after gc.unfreeze() frees them. Settling again also freezes what the new
+        # version left.
+        seconds, frozen = settle()
+        logger.info(
+            "retired versions collected in %.2f s; %d long-lived objects frozen", seconds, frozen
+        )
 
     async def wait_retired(self) -> None:
         """Wait until every retired load is unloaded (tests)."""
@@ -194,7 +228,9 @@ class InferenceEngine:
         await servable.stop()
         if not any(self._same_version(s.model, model) for s in self._servables.values()):
             # No other load reports under these labels: drop the version's metric series.
-            self.metrics.forget_version(model.name, str(model.version), servable.batchers)
+            self.metrics.forget_version(
+                model.name, str(model.version), servable.batchers, self.batch_sizes
+            )
             for signature in servable.batchers:
                 self._counters.pop((signature, model.name, model.version), None)
         logger.info("unloaded model %s version %d", model.name, model.version)
@@ -214,7 +250,8 @@ class InferenceEngine:
 
     def warm_up(self, model: LoadedModel) -> list[int]:
         """Trace every allowed batch size of ``generate`` and ``score`` and check that they
-        agree (:func:`service.engine.warmup.warm_up`); returns the sizes kept."""
+        agree (:func:`service.engine.warmup.warm_up`); returns the sizes kept (those that work
+        and agree)."""
         return warm_up(model, self.batch_sizes, self.metrics)
 
     def _servable(self, model: LoadedModel) -> Servable:
@@ -230,6 +267,10 @@ class InferenceEngine:
         """The batcher of ``model``'s load for ``signature``; 503 once it is unloaded."""
         return self._servable(model).batchers[signature]
 
+    def _broken(self, what: str) -> None:
+        if self.on_broken is not None:
+            self.on_broken(what)
+
     def broken_batchers(self) -> list[str]:
         """``name/version/signature`` of every batcher whose model thread stopped on its own."""
         return [
@@ -238,10 +279,6 @@ class InferenceEngine:
             for signature, batcher in s.batchers.items()
             if batcher.broken
         ]
-
-    def is_loaded(self, model: LoadedModel) -> bool:
-        """True while this load of ``model`` has running batchers."""
-        return model.generation in self._servables
 
     def check_room(self, model: LoadedModel, signature: str, rows: int) -> None:
         """503 at once when ``rows`` more would overflow the model's queue (see Batcher)."""

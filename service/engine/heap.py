@@ -1,7 +1,8 @@
 """Keeping Python's garbage collector from pausing the service under load.
 
-Usage (the app does this once its models are warm, and the model watcher again each time a hot
-reload switches to a new version)::
+Usage (the app does this once its models are warm; after a hot reload the engine does it again
+once the versions replaced are unloaded, or the model watcher at once when nothing was
+replaced)::
 
     seconds, frozen = settle()
 
@@ -13,9 +14,11 @@ concurrent clients where the median was 18 ms; 31 ms once frozen). :func:`settle
 once at a moment the service chooses, then moves every surviving object to the collector's
 permanent generation (:func:`gc.freeze`), so later collections walk only what requests allocate.
 
-Frozen objects are still freed by reference counting when nothing refers to them (an unloaded
-model version is, as ``tests/service/engine/test_heap.py`` checks); only reference cycles among them
-wait for the next :func:`settle`, which unfreezes and collects before it freezes again.
+Frozen objects are still freed by reference counting when nothing refers to them; only reference
+cycles among them wait for the next :func:`settle`, which unfreezes and collects before it
+freezes again. A loaded model is full of such cycles, so an unloaded version is freed by the
+settle that follows its unload (:meth:`~service.engine.engine.InferenceEngine.retire`), as
+``tests/service/engine/test_heap.py`` checks with the process's resident memory over ten reloads.
 """
 
 from __future__ import annotations

@@ -6,24 +6,27 @@ Usage (the app's lifespan does this when ``GAN_POLL_SECONDS`` > 0)::
     task = asyncio.create_task(watcher.run())     # polls every settings.poll_seconds
     await watcher.poll_once()                     # one scan (tests)
 
-On each scan the watcher compares what should be served (the pinned version of a pinned model,
-else the highest version directory) with what is served. A new target version is loaded and
-warmed up in a worker thread while the old one keeps answering, its batchers are started, and
-only then is it swapped in (:meth:`InferenceEngine.swap`: a request sees either the old or the
-new set of versions, never a mix). The load it replaces is retired:
-unloaded once no request holds it (:meth:`InferenceEngine.retire`). Each load is a servable of
-its own, so a rollback (the newer version deleted while the older one still retires) loads the
-older version again without the retiring load ever touching the new one.
+On each scan the watcher compares what should be served (the versions on disk each model's
+version policy selects, :mod:`service.repository.policy`: the two latest by default, all of them,
+or the pinned ones) with what is served. New versions are loaded and warmed up in a worker
+thread while the served ones keep answering, their batchers are started, and only then are they
+swapped in (:meth:`InferenceEngine.swap`: a request sees either the old or the new set of
+versions, never a mix). A version the policy no longer selects is retired: unloaded once no
+request holds it (:meth:`InferenceEngine.retire`). Each load is a servable of its own, so a
+rollback (the newer version deleted while the older one still retires) loads the older version
+again without the retiring load ever touching the new one.
 
 A version that fails to load or warm up is logged and remembered by a stamp of its files' names,
 sizes and modification times, so it is not retried on every scan but is retried as soon as
-anything inside its directory changes; the old version keeps serving. A version number names one
-content for good (``GET /generate?version=N`` answers are cached as immutable): a version that
-this process served and that reappears later is served again only if its files are byte for byte
-the same (a SHA-256 of them); otherwise it is refused with a logged error. An unexpected error
-with one model is logged and the scan goes on with the others. A model whose directory
-disappears is unloaded, except the default model, which keeps serving its loaded version
-(requests naming no model would otherwise all fail).
+anything inside its directory changes. The policy then selects among the other versions (with
+``latest:2``, a broken version 3 leaves versions 1 and 2 serving), and should no version on disk
+load, the loaded ones keep serving. A version number names one content for good (``GET
+/generate?version=N`` answers are cached as immutable): a version that this process served and
+that reappears later is served again only if its files are byte for byte the same (a SHA-256 of
+them); otherwise it is refused with a logged error. An unexpected error with one model is logged
+and the scan goes on with the others. A model whose directory disappears is unloaded, except the
+default model, which keeps serving its loaded versions (requests naming no model would otherwise
+all fail).
 
 Exports are renamed into place (``models/NAME/.export-*.tmp`` -> ``models/NAME/<n>``) and only
 integer-named directories are versions, so a half-written export is never seen.
@@ -37,6 +40,7 @@ from pathlib import Path
 
 from service.engine.engine import InferenceEngine
 from service.engine.heap import settle
+from service.repository.policy import VersionPolicies
 from service.repository.repository import (
     LoadedModel,
     ModelLoadError,
@@ -69,6 +73,7 @@ class ModelWatcher:
     def __init__(self, engine: InferenceEngine, settings: Settings, retire_grace_s: float = 1.0):
         self.engine = engine
         self.settings = settings
+        self.policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
         self.retire_grace_s = retire_grace_s
         # Versions that failed, by the stamp of their files when they did.
         self._failed: dict[tuple[str, int], Stamp | None] = {}
@@ -119,41 +124,77 @@ class ModelWatcher:
                     root,
                 )
                 continue
-            self.engine.swap(name, None, available, self.retire_grace_s)
+            self.engine.swap(name, {}, available, self.retire_grace_s)
             logger.info("model %s disappeared from %s; unloading it", name, root)
         self.engine.note_available(available)
 
     async def _update(
         self, name: str, versions: list[int], available: dict[str, list[int]]
     ) -> None:
-        """Switch ``name`` to its target version when that is new and loads and warms up."""
-        target = self.settings.model_versions.get(name, versions[-1])
-        current = self.engine.repository.models.get(name)
-        if current is not None and target in current:
+        """Serve the versions of ``name`` its policy selects, loading and warming up the new
+        ones; a version that fails is left out, and the policy picks among the others."""
+        policy = self.policies.of(name)
+        current = dict(self.engine.repository.models.get(name, {}))
+        loaded: dict[int, LoadedModel] = {}
+        failed: set[int] = set()
+        while True:  # ends: each turn loads or fails at least one more version of `versions`
+            target = policy.select([v for v in versions if v not in failed])
+            new = [v for v in target if v not in current and v not in loaded]
+            if not new:
+                break
+            for version in reversed(new):  # the newest first: it answers unversioned requests
+                model = await self._load_and_add(name, version)
+                if model is None:
+                    failed.add(version)
+                else:
+                    loaded[version] = model
+        if policy.kind == "specific":
+            # A pinned version whose directory is gone keeps serving: nothing may replace it.
+            target += [v for v in current if v in policy.versions and v not in versions]
+        served = {v: current[v] if v in current else loaded[v] for v in sorted(set(target))}
+        if served.keys() == current.keys():
             return
-        if target not in versions:
-            return  # a pinned version whose directory is gone: keep serving what is loaded
-        path = self.settings.model_dir / name / str(target)
+        if not served:  # every version on disk failed: a broken deploy, not a wish to stop
+            logger.warning(
+                "model %s: no version on disk can be served; it keeps serving versions %s",
+                name,
+                sorted(current),
+            )
+            return
+        retiring = self.engine.swap(name, served, available, self.retire_grace_s)
+        logger.info(
+            "now serving model %s versions %s (%s); version %d answers requests naming none",
+            name,
+            sorted(served),
+            policy,
+            max(served),
+        )
+        if not retiring:
+            # The new versions' objects join the frozen ones (see service.engine.heap); when a
+            # version is retired, the engine does this once it is unloaded, freeing it too.
+            settle()
+
+    async def _load_and_add(self, name: str, version: int) -> LoadedModel | None:
+        """Load, warm up and start version ``version`` of ``name``; None (logged once per
+        content) when it fails."""
+        path = self.settings.model_dir / name / str(version)
         model = await self._load(path)
         if model is None:
-            return
+            return None
         try:
             await self.engine.add(model)
         except Exception as exc:  # warm-up ran the model: any failure is the model's
             loop = asyncio.get_running_loop()
-            self._failed[(name, target)] = await loop.run_in_executor(None, _stamp, path)
+            self._failed[(name, version)] = await loop.run_in_executor(None, _stamp, path)
             logger.error(
-                "model %s version %d failed its warm-up, the old one keeps serving: %r",
+                "model %s version %d failed its warm-up, the versions served keep serving: %r",
                 name,
-                target,
+                version,
                 exc,
             )
-            return
-        self._served[(name, target)] = model.digest
-        self.engine.swap(name, model, available, self.retire_grace_s)
-        # The new version's objects join the frozen ones (see service.engine.heap).
-        seconds, _ = settle()
-        logger.info("now serving model %s version %d (collected in %.2f s)", name, target, seconds)
+            return None
+        self._served[(name, version)] = model.digest
+        return model
 
     async def _load(self, path: Path) -> LoadedModel | None:
         """Load ``path`` in a worker thread; None (logged once per content) when it fails."""

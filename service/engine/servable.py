@@ -37,11 +37,6 @@ class Servable:
     def generation(self) -> int:
         return self.model.generation
 
-    @property
-    def holders(self) -> int:
-        """Requests holding this servable now."""
-        return self._holders
-
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
         """Count the caller as using this servable while inside."""

@@ -1,20 +1,26 @@
-"""Warm-up: trace every allowed batch size of a model's signatures before it serves, and check
-that the sizes agree with each other.
+"""Warm-up: trace every allowed batch size of a model's signatures before it serves, check that
+the sizes agree with each other, and keep only the sizes the model can serve.
 
 Usage (the engine does this in a worker thread when it adds a model)::
 
-    kept = warm_up(model, sizes, metrics)       # the sizes whose images agree
-    warm_up_optional(model, kept)               # encode and complete, when the model has them
+    kept = warm_up(model, sizes, metrics)                 # the sizes whose images agree
+    kept = warm_up_optional(model, kept, metrics)         # encode and complete, when present
 
 Reference rows are run in chunks of every allowed size, so each row is computed at every position
-of every batch shape. Each size's largest deviation from the smallest size's images is logged and
-exported (``gan_warmup_max_pixel_deviation``). Rounding moves a pixel by at most one grey level
-(:mod:`gan_contract.reproducibility`); a size that moves one further is a real fault of the model
-or the kernels, and only such a size is dropped, with a warning.
+of every batch shape. Each size's largest deviation from the smallest working size's images is
+logged and exported (``gan_warmup_max_pixel_deviation``). Rounding moves a pixel by at most one
+grey level (:mod:`gan_contract.reproducibility`); a size that moves one further is a real fault of
+the model or the kernels, and only such a size is dropped, with a warning.
+
+A size whose model call raises (a device out of memory at a large batch is the usual case) is
+dropped the same way, with the same warning, and its deviation is exported as 255 (no usable
+image): the model serves with the sizes that work, in smaller batches. A model that cannot serve
+at all (no size works, or its outputs have the wrong shape) raises :class:`WarmUpError`, whose
+message is one line.
 
 Before each size runs, :class:`~service.engine.memory.BatchMemory` projects its peak memory from
-the sizes before it and raises for one that would not fit (a CPU host's OOM killer would end the
-process at request time instead).
+the sizes before it and refuses one that would not fit (a CPU host's OOM killer would end the
+process at request time instead): such a size is dropped the same way.
 """
 
 from __future__ import annotations
@@ -32,46 +38,97 @@ from service.repository.repository import LoadedModel
 
 logger = logging.getLogger(__name__)
 
+#: The deviation exported for a size whose model call raised: the most a uint8 pixel can move.
+FAILED_DEVIATION = 255
+# Lines TensorFlow puts before what went wrong in an error raised from a graph.
+_PREAMBLE = ("Graph execution error:", "Detected at node", "<stack traces unavailable>")
+
+
+class WarmUpError(RuntimeError):
+    """A model that cannot serve: it fails at every batch size, or answers in the wrong shape.
+    The message is one line, naming the version directory."""
+
+
+def summary(exc: BaseException) -> str:
+    """``exc`` in one line: its type and the first line that says what went wrong (TensorFlow's
+    messages span many lines and start with boilerplate)."""
+    lines = [
+        line
+        for line in str(exc).splitlines()
+        if line.strip() and not line[0].isspace() and not line.startswith(_PREAMBLE)
+    ]
+    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
+
 
 def warm_up(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[int]:
     """Trace ``generate`` and ``score`` at every size of ``sizes`` (ascending); returns the
-    sizes kept."""
+    sizes kept. Raises :class:`WarmUpError` when none can serve."""
     count = sizes[-1]
     z = seeds_to_z(range(count), model.z_dim)
     labels = (np.arange(count) % max(model.num_classes, 1)).astype(np.int32)
-    reference: np.ndarray | None = None
+    expected = (count, model.resolution, model.resolution, model.channels)
+    reference: tuple[int, np.ndarray] | None = None  # the smallest working size and its images
     kept: list[int] = []
+    failures: list[str] = []
     memory = BatchMemory()  # a size that would not fit in memory raises before it runs
     for size in sizes:
-        memory.check(size)
-        images = generate_in_chunks(model, z, labels, size)
-        blank = np.zeros((size, model.resolution, model.resolution, model.channels), np.uint8)
-        logits = model.score(blank, np.zeros(size, np.int32))
-        if images.shape != (count, model.resolution, model.resolution, model.channels):
-            raise RuntimeError(f"{model.path}: generate returned shape {images.shape}")
+        try:
+            memory.check(size)
+            images = generate_in_chunks(model, z, labels, size)
+            blank = np.zeros((size, *expected[1:]), np.uint8)
+            logits = model.score(blank, np.zeros(size, np.int32))
+        except Exception as exc:  # out of memory at this size, say: smaller ones may serve
+            failures.append(summary(exc))
+            _drop(model, size, f"failed ({failures[-1]})", metrics)
+            continue
+        if images.shape != expected:
+            raise WarmUpError(
+                f"{model.path}: generate returned images of shape {images.shape} for "
+                f"{count} rows in batches of {size}, expected {expected}"
+            )
         if logits.shape != (size,):
-            raise RuntimeError(f"{model.path}: score returned shape {logits.shape}")
+            raise WarmUpError(
+                f"{model.path}: score returned logits of shape {logits.shape} for a batch of "
+                f"{size}, expected ({size},)"
+            )
         if reference is None:
-            reference = images
-        deviation = pixel_deviation(images, reference)
+            reference = (size, images)
+        deviation = pixel_deviation(images, reference[1])
         metrics.warmup_deviation.labels(model.name, str(model.version), str(size)).set(deviation)
         if deviation > MAX_PIXEL_DEVIATION:
-            logger.warning(
-                "%s/%d: batch size %d moves pixels by up to %d grey levels from batch size "
-                "%d (at most %d is rounding); not used, so requests are split into smaller "
-                "batches and throughput drops",
-                model.name,
-                model.version,
-                size,
-                deviation,
-                sizes[0],
-                MAX_PIXEL_DEVIATION,
+            moved = (
+                f"moves pixels by up to {deviation} grey levels from batch size {reference[0]} "
+                f"(at most {MAX_PIXEL_DEVIATION} is rounding)"
             )
+            _drop(model, size, moved, metrics, deviation)
             continue
         memory.record(size)
         kept.append(size)
+    if not kept:
+        raise WarmUpError(
+            f"{model.path}: warm-up failed at every batch size of {list(sizes)} ({failures[0]})"
+        )
     logger.info("%s/%d warmed up at batch sizes %s", model.name, model.version, kept)
     return kept
+
+
+def _drop(
+    model: LoadedModel,
+    size: int,
+    why: str,
+    metrics: Metrics,
+    deviation: int = FAILED_DEVIATION,
+) -> None:
+    """Warn that ``size`` is not used, and export its deviation."""
+    metrics.warmup_deviation.labels(model.name, str(model.version), str(size)).set(deviation)
+    logger.warning(
+        "%s/%d: batch size %d %s; not used, so requests are split into smaller batches and "
+        "throughput drops",
+        model.name,
+        model.version,
+        size,
+        why,
+    )
 
 
 def generate_in_chunks(
@@ -89,13 +146,29 @@ def generate_in_chunks(
     return np.concatenate(chunks)
 
 
-def warm_up_optional(model: LoadedModel, sizes: Sequence[int]) -> None:
-    """Trace the optional signatures at every size of ``sizes`` (one step of ``complete``)."""
+def warm_up_optional(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[int]:
+    """Trace the optional signatures at every size of ``sizes`` (one step of ``complete``);
+    returns the sizes kept (a size where one raises is dropped, as in :func:`warm_up`).
+    Raises :class:`WarmUpError` when none is left."""
+    kept: list[int] = []
+    failures: list[str] = []
     for size in sizes:
         images = np.zeros((size, model.resolution, model.resolution, model.channels), np.uint8)
         masks = np.ones(images.shape[:3], np.uint8)
         labels = np.zeros(size, np.int32)
-        if model.has("encode"):
-            model.encode(images, masks, labels)
-        if model.has("complete"):
-            model.complete(images, masks, labels, 1)
+        try:
+            if model.has("encode"):
+                model.encode(images, masks, labels)
+            if model.has("complete"):
+                model.complete(images, masks, labels, 1)
+        except Exception as exc:
+            failures.append(summary(exc))
+            _drop(model, size, f"failed in an optional signature ({failures[-1]})", metrics)
+            continue
+        kept.append(size)
+    if not kept:
+        raise WarmUpError(
+            f"{model.path}: the optional signatures failed at every batch size of "
+            f"{list(sizes)} ({failures[0]})"
+        )
+    return kept

@@ -2,11 +2,14 @@
 
 Usage::
 
-    repo = ModelRepository.load(Path("models"), pinned={"mnist": 1})
-    model = repo.get("mnist")            # the served version (pinned, else the latest)
+    repo = ModelRepository.load(Path("models"), VersionPolicies.parse("latest:2", {"cifar": 1}))
+    model = repo.get("mnist")            # the highest served version
+    older = repo.get("mnist", 1)         # another served version, for requests that pin it
     images = model.generate(z, labels, 1.0)
 
-Loading checks every served version against docs/model-format.md (``model.json`` with the
+Which versions are served is each model's version policy (:mod:`service.repository.policy`:
+the two latest by default, ``all``, or the versions it is pinned to). Loading checks every
+served version against docs/model-format.md (``model.json`` with the
 contract's :mod:`gan_contract.model_card`, the two signatures' inputs, and those of the optional
 ``encode`` and ``complete`` when present) and raises :class:`ModelLoadError` with one clear
 sentence when something is missing or broken, so that the service refuses to start rather than
@@ -31,6 +34,7 @@ import numpy as np
 
 from gan_contract.model_card import ModelCardError, read_model_card
 from service.errors import NotFound
+from service.repository.policy import VersionPolicies
 from service.repository.signatures import FlatSignature
 
 logger = logging.getLogger(__name__)
@@ -313,7 +317,9 @@ def discover(root: Path) -> dict[str, list[int]]:
 
 @dataclass(frozen=True)
 class ModelRepository:
-    """The served versions: ``models[name][version]``; one served version per name."""
+    """The served versions: ``models[name][version]``, those each model's version policy selects
+    (:mod:`service.repository.policy`); the highest of a model's answers requests that name no
+    version."""
 
     root: Path
     models: Mapping[str, Mapping[int, LoadedModel]]
@@ -322,41 +328,51 @@ class ModelRepository:
 
     @classmethod
     def load(
-        cls, root: Path, pinned: Mapping[str, int] | None = None, default_model: str | None = None
+        cls,
+        root: Path,
+        policies: VersionPolicies | None = None,
+        default_model: str | None = None,
     ) -> ModelRepository:
-        """Load the pinned version of each pinned model and the latest of the others."""
-        pinned = dict(pinned or {})
+        """Load every version each model's policy selects (default: the two latest); every one
+        must load, and every pinned version must be on disk."""
+        policies = policies or VersionPolicies()
         available = discover(root)
-        for name, version in pinned.items():
+        for name, policy in policies.pinned.items():
             if name not in available:
                 raise ModelLoadError(f"pinned model {name!r} not found under {root}")
-            if version not in available[name]:
-                raise ModelLoadError(
-                    f"pinned version {name}/{version} not found (available: {available[name]})"
-                )
+            for version in policy.versions:
+                if version not in available[name]:
+                    raise ModelLoadError(
+                        f"pinned version {name}/{version} not found (available: {available[name]})"
+                    )
         models: dict[str, dict[int, LoadedModel]] = {}
         for name, versions in available.items():
-            version = pinned.get(name, versions[-1])
-            model = load_version(root / name / str(version))
-            if model.meta["name"] != name or model.meta["version"] != version:
-                logger.warning(
-                    "%s: model.json says %s/%s; serving it as %s/%s",
-                    model.path,
-                    model.meta["name"],
-                    model.meta["version"],
-                    name,
-                    version,
-                )
-            models[name] = {version: model}
-            logger.info("loaded model %s version %d from %s", name, version, model.path)
+            models[name] = {}
+            for version in policies.of(name).select(versions):
+                model = load_version(root / name / str(version))
+                if model.meta["name"] != name or model.meta["version"] != version:
+                    logger.warning(
+                        "%s: model.json says %s/%s; serving it as %s/%s",
+                        model.path,
+                        model.meta["name"],
+                        model.meta["version"],
+                        name,
+                        version,
+                    )
+                models[name][version] = model
+                logger.info("loaded model %s version %d from %s", name, version, model.path)
         if default_model is None:
             default_model = "mnist" if "mnist" in models else sorted(models)[0]
         elif default_model not in models:
             raise ModelLoadError(f"default model {default_model!r} not found under {root}")
         return cls(root, models, available, default_model)
 
+    def default_versions(self) -> dict[str, int]:
+        """Each model's version that answers requests naming none (its highest served)."""
+        return {name: max(versions) for name, versions in self.models.items() if versions}
+
     def get(self, name: str | None = None, version: int | None = None) -> LoadedModel:
-        """The served version of ``name`` (or ``version`` of it); 404 when unknown."""
+        """The highest served version of ``name`` (or ``version`` of it); 404 when unknown."""
         name = name or self.default_model
         versions = self.models.get(name)
         if versions is None:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from service.machine import gpu_present, usable_cpus
+from service.repository.policy import VersionPolicies
 from service.repository.repository import ModelLoadError, discover, read_model_json
 
 logger = logging.getLogger(__name__)
@@ -73,22 +74,23 @@ def model_cost(version_dir: Path, meta: dict[str, Any]) -> float:
     return size / 4 * int(meta["resolution"]) ** 2
 
 
-def served_costs(model_dir: Path, pinned: dict[str, int] | None = None) -> dict[str, float]:
-    """``name/version`` -> :func:`model_cost` of every version the service would serve (the
-    pinned version of a pinned model, the latest of the others); unreadable ones are left out
-    (loading reports them)."""
+def served_costs(model_dir: Path, policies: VersionPolicies | None = None) -> dict[str, float]:
+    """``name/version`` -> :func:`model_cost` of every version the service would serve (each
+    model's version policy, ``latest:2`` by default); unreadable ones are left out (loading
+    reports them)."""
     costs: dict[str, float] = {}
     try:
         found = discover(model_dir)
     except ModelLoadError:
         return costs
+    policies = policies or VersionPolicies()
     for name, versions in found.items():
-        version = (pinned or {}).get(name, versions[-1])
-        path = model_dir / name / str(version)
-        try:
-            costs[f"{name}/{version}"] = model_cost(path, read_model_json(path))
-        except (ModelLoadError, OSError, KeyError, TypeError, ValueError):
-            continue
+        for version in policies.of(name).select(versions):
+            path = model_dir / name / str(version)
+            try:
+                costs[f"{name}/{version}"] = model_cost(path, read_model_json(path))
+            except (ModelLoadError, OSError, KeyError, TypeError, ValueError):
+                continue
     return costs
 
 
@@ -123,8 +125,9 @@ def tensorflow_threads(settings: Any) -> ThreadChoice:
         return ThreadChoice(
             int(intra), int(inter), "set explicitly (GAN_INTRA_OP_THREADS, GAN_INTER_OP_THREADS)"
         )
+    policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
     auto = choose_threads(
-        served_costs(settings.model_dir, settings.model_versions),
+        served_costs(settings.model_dir, policies),
         usable_cpus(),
         settings.workers,
         gpu_present(),

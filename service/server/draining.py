@@ -19,6 +19,13 @@ once a request to it fails (nginx's passive checks). So on the first SIGTERM thi
 The orchestrator's grace period must exceed ``drain_seconds`` plus the request deadline (the
 Kubernetes manifest: 45 s > 20 s + 10 s + margin). SIGINT (Ctrl-C) skips the drain: requests in
 flight finish and the server stops at once; a second SIGTERM or SIGINT during the drain ends it.
+
+The app can stop the process too, when it cannot serve any more (a batch queue that stopped
+after an internal error refuses every request): it calls ``app.state.stop_process(reason)``,
+which this server installs. A process alone drains as on SIGTERM; a worker of ``gan-serve``'s
+supervisor (``supervised``) stops at once, and the supervisor, seeing it exit, drains the other
+workers. ``failure`` keeps the reason, and ``gan-serve`` exits with status 1, so that the
+orchestrator restarts the replica.
 """
 
 from __future__ import annotations
@@ -37,14 +44,26 @@ logger = logging.getLogger(__name__)
 class DrainingServer(uvicorn.Server):
     """``uvicorn.Server`` whose SIGTERM first drains for ``drain_seconds`` (see the module doc)."""
 
-    def __init__(self, config: uvicorn.Config, drain_seconds: float, state: Any = None) -> None:
-        """``state``: the app's ``app.state``, whose ``ready`` flag the drain clears."""
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        drain_seconds: float,
+        state: Any = None,
+        supervised: bool = False,
+    ) -> None:
+        """``state``: the app's ``app.state``, whose ``ready`` flag the drain clears and whose
+        ``stop_process`` this server sets (see the module doc); ``supervised``: this process
+        is one worker of several, whose supervisor drains the replica."""
         super().__init__(config)
         self.drain_seconds = drain_seconds
         self.state = state
+        self.supervised = supervised
         self.draining = False
+        self.failure: str | None = None  # why the app had this process stopped
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_task: asyncio.Task[None] | None = None
+        if state is not None:
+            state.stop_process = self.stop_failing
 
     async def serve(self, sockets: list | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -66,6 +85,21 @@ class DrainingServer(uvicorn.Server):
         if self.should_exit and sig == signal.SIGINT:
             self.force_exit = True
         self.should_exit = True
+
+    def stop_failing(self, reason: str) -> None:
+        """Stop this process because the app cannot serve (``reason``, kept in
+        :attr:`failure`): alone after a drain, as on SIGTERM; supervised at once. Safe to call
+        from any thread, and more than once."""
+        if self.failure is not None:
+            return
+        self.failure = reason
+        if self.state is not None:
+            self.state.ready = False  # out of rotation at once, whatever follows
+        if self.supervised or self.drain_seconds <= 0 or self._loop is None:
+            self.should_exit = True
+        elif not self.draining:
+            self.draining = True
+            self._loop.call_soon_threadsafe(self._start_drain)
 
     def _start_drain(self) -> None:
         self._drain_task = asyncio.get_running_loop().create_task(self._drain())

@@ -59,6 +59,9 @@ class CoalescingTransport:
             self._transport.writelines(held)  # one system call (writev) for all of them
 
     def get_write_buffer_size(self) -> int:
+        # Part of the transport interface this wrapper stands in for (asyncio's flow control
+        # and any protocol may ask it). Without it, __getattr__ would answer the wrapped
+        # transport's count, leaving out up to FLUSH_BYTES held here.
         return int(self._transport.get_write_buffer_size()) + self._held_bytes
 
     def write_eof(self) -> None:

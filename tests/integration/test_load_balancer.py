@@ -145,36 +145,6 @@ def test_same_seed_gives_the_same_image_through_either_replica(cluster: Cluster)
         assert_same_image(body, bodies[0])
 
 
-def generate_requests(replica: ServiceProcess) -> float:
-    """Requests to /generate the replica has answered, from its /metrics."""
-    _, text = fetch(replica.url + "/metrics")
-    pattern = r'(?m)^gan_http_requests_total\{[^}]*route="/generate"[^}]*\} (\S+)$'
-    return sum(float(value) for value in re.findall(pattern, text.decode()))
-
-
-def wait_for_traffic(replica: ServiceProcess, count: int = 10, timeout: float = 30.0) -> None:
-    """Wait until the balancer sends the replica requests again (it rests after failures)."""
-    start = generate_requests(replica)
-    deadline = time.monotonic() + timeout
-    while generate_requests(replica) - start < count:
-        assert time.monotonic() < deadline, f"nginx sent no traffic to {replica.url}"
-        time.sleep(0.1)
-
-
-def test_rolling_restart_fails_no_request(cluster: Cluster) -> None:
-    """One replica at a time: stop it (SIGTERM drain), start it, and wait until nginx sends it
-    traffic before stopping the next, as a rolling update waits for readiness."""
-    with Load(cluster.nginx.url) as load:
-        load.wait_for_requests(20)
-        for index, replica in enumerate(cluster.replicas):
-            assert replica.terminate() == 0
-            replica.start(log_path=cluster.logs / f"replica-{index}-restarted.log")
-            wait_for_traffic(replica)
-            load.wait_for_requests(20)
-    assert load.total() > 40
-    assert set(load.outcomes) == {"200"}, load.outcomes
-
-
 def test_killing_a_replica_under_load_is_invisible_to_clients(cluster: Cluster) -> None:
     with Load(cluster.nginx.url) as load:
         load.wait_for_requests(20)

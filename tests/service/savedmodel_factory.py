@@ -10,12 +10,14 @@ The generator is a real (small) convolutional network with random weights: a den
 ``resolution/4`` feature map, two nearest-neighbour upsamplings each followed by a 3x3
 convolution, tanh, and the contract's uint8 mapping. The discriminator is a strided convolution
 and a dense layer. A conditional model concatenates a label embedding to ``z`` (generator) and
-adds a projection term (discriminator). ``model.json`` carries a synthetic calibration.
+adds a projection term (discriminator). ``model.json`` carries a synthetic calibration. A model
+can be made to fail at some batch sizes (``fail_at_batch``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +76,13 @@ def export_model(
     num_classes: int = 0,
     width: int = 16,
     seed: int = 0,
+    fail_at_batch: Sequence[int] = (),
 ) -> Path:
-    """Write a SavedModel and its ``model.json`` to ``path`` (``.../<name>/<version>``)."""
+    """Write a SavedModel and its ``model.json`` to ``path`` (``.../<name>/<version>``).
+
+    ``fail_at_batch``: batch sizes at which ``generate`` raises (an ``InvalidArgumentError``),
+    as a model that loads but runs out of device memory at a large batch does.
+    """
     import tensorflow as tf
 
     if resolution % 4:
@@ -110,6 +117,12 @@ def export_model(
         def generate(
             self, z: tf.Tensor, labels: tf.Tensor, truncation_psi: tf.Tensor
         ) -> dict[str, tf.Tensor]:
+            if fail_at_batch:
+                batch = tf.shape(z)[0]
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.not_equal(batch, list(fail_at_batch))),
+                    ["out of memory (a test model) at batch size", batch],
+                )
             h = z * truncation_psi
             if num_classes:
                 h = tf.concat([h, tf.gather(self.embed, labels)], axis=1)

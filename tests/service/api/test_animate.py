@@ -226,7 +226,10 @@ class BlockedModel:
 
     def __init__(self, app: Any) -> None:
         engine = app.state.engine
-        self.batcher: Any = engine.batcher(engine.repository.get("uncond"), "generate")
+        model = engine.repository.get("uncond")
+        self.batcher: Any = engine.batcher(model, "generate")
+        self.metrics = app.state.metrics
+        self.labels = {"model": model.name, "version": str(model.version), "signature": "generate"}
         self.calls: list[int] = []
         self.entered = threading.Event()
         self._release = threading.Event()
@@ -242,6 +245,10 @@ class BlockedModel:
 
     def release(self) -> None:
         self._release.set()
+
+    def queued(self) -> float | None:
+        """Rows waiting in the generate queue, as /metrics reports them."""
+        return self.metrics.registry.get_sample_value("gan_batch_queue_depth", self.labels)
 
 
 @pytest.fixture()
@@ -264,7 +271,7 @@ def test_a_walk_the_queue_cannot_hold_now_is_503_before_any_frame(small_queue) -
         running = pool.submit(client.post, "/generate", json={**generate, "seeds": [0]})
         blocked.entered.wait(10)  # the model's thread holds that one
         queued = pool.submit(client.post, "/generate", json={**generate, "seeds": list(range(16))})
-        _wait_until(lambda: blocked.batcher.queued_rows == 16, "16 rows queued")
+        _wait_until(lambda: blocked.queued() == 16, "16 rows queued")
         # 16 of 32 places are taken: a walk of 20 frames does not fit now, though its first
         # 16 would have.
         walk = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
@@ -272,11 +279,11 @@ def test_a_walk_the_queue_cannot_hold_now_is_503_before_any_frame(small_queue) -
         answer = walk.result(timeout=10)
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "3" and "queue" in answer.json()["detail"]
-        assert blocked.calls == [1] and blocked.batcher.queued_rows == 16  # nothing of the walk
+        assert blocked.calls == [1] and blocked.queued() == 16  # nothing of the walk
         # A walk that fits the free room waits its turn and is computed whole.
         fits = pool.submit(client.post, "/animate", json={"seeds": [1, 2], "model": "uncond",
                                                          "frames": 16})  # fmt: skip
-        _wait_until(lambda: blocked.batcher.queued_rows == 32, "the walk's 16 rows queued")
+        _wait_until(lambda: blocked.queued() == 32, "the walk's 16 rows queued")
         blocked.release()
         assert fits.result(timeout=30).status_code == 200
         assert running.result(timeout=30).status_code == 200

@@ -46,7 +46,8 @@ def test_models_list_and_detail(client: TestClient) -> None:
     models = client.get("/v1/models").json()["models"]
     assert [m["name"] for m in models] == ["cond", "uncond"]
     cond = models[0]
-    assert cond["default"] is True and cond["served_versions"] == [2]
+    # The default version policy serves the two latest; requests naming none get version 2.
+    assert cond["default"] is True and cond["served_versions"] == [1, 2]
     assert cond["available_versions"] == [1, 2] and cond["num_classes"] == 3
     detail = client.get("/v1/models/uncond").json()
     assert detail["metadata"]["channels"] == 3 and detail["metadata"]["calibration"]
@@ -116,8 +117,8 @@ def test_psi_and_class_change_the_image(client: TestClient) -> None:
 
 
 def test_pinned_version_is_404_when_not_served(client: TestClient) -> None:
-    assert client.post("/generate", json={"seeds": [1], "version": 2}).status_code == 200
-    assert_error(client.post("/generate", json={"seeds": [1], "version": 1}), 404, "served")
+    assert client.post("/generate", json={"seeds": [1], "version": 1}).status_code == 200
+    assert_error(client.post("/generate", json={"seeds": [1], "version": 3}), 404, "served")
 
 
 @pytest.mark.parametrize(

@@ -268,15 +268,18 @@ def test_full_queue_refuses_at_once_with_retry_after():
 def test_deadline_in_the_queue_gives_504_and_frees_the_slot():
     gate = threading.Event()
     model = FakeModel(gate=gate)
+    metrics = Metrics()
+    labels = {"model": "m", "version": "1", "signature": "generate"}
 
     async def main():
-        b = Batcher(model, config())
+        b = Batcher(model, config(max_enqueued=1), labels=("m", "1", "generate"), metrics=metrics)
         b.start()
         running = asyncio.ensure_future(b.submit(rows(0)))
         await asyncio.sleep(0.02)
         with pytest.raises(DeadlineExceeded):
             await b.submit(rows(1), timeout_s=0.05)
-        depth = b.queued_rows
+        depth = metrics.registry.get_sample_value("gan_batch_queue_depth", labels)
+        b.check_room(1)  # the expired request's slot is free again (one row may wait)
         gate.set()
         await running
         await b.stop()
@@ -538,6 +541,34 @@ def test_a_thread_that_stops_during_a_batch_fails_that_batch_and_the_queue():
         await b.stop()
 
     run(main())
+
+
+def test_a_thread_that_stops_tells_its_owner_once_on_the_event_loop():
+    # So that the process can stop (and be restarted) rather than refuse this model for good.
+    calls = iter([RuntimeError("one failed batch"), Fatal("the model's thread is going away")])
+
+    def model(rows_: Mapping[str, np.ndarray], shared: Mapping[str, Any]) -> dict[str, Any]:
+        raise next(calls)
+
+    told: list[str] = []
+
+    async def main() -> str:
+        b = Batcher(model, config(), on_broken=lambda: told.append(threading.current_thread().name))
+        b.start()
+        with pytest.raises(ModelError):  # a failed batch: the thread goes on, nothing to tell
+            await b.submit(rows(1))
+        assert told == []
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(b.submit(rows(2)), 2.0)
+        for _ in range(100):
+            if told:
+                break
+            await asyncio.sleep(0.01)
+        await b.stop()
+        return threading.current_thread().name
+
+    loop_thread = run(main())
+    assert told == [loop_thread]
 
 
 def test_post_processing_that_cannot_start_or_finish_fails_its_batch_and_the_batcher_goes_on():

@@ -4,7 +4,6 @@ before it runs, dropped with a warning, and requests are split into the sizes th
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,20 @@ BASE = 1000 * MIB  # the resident memory of the process when warm-up starts (syn
 ROW = 10 * MIB  # what one more row of a batch takes (synthetic)
 
 
-def _process(monkeypatch: pytest.MonkeyPatch, available: int) -> Iterator[int]:
+def _process(monkeypatch: pytest.MonkeyPatch, available: int) -> None:
     """A process of BASE resident bytes with ``available`` more to take, whose peak while a
-    batch of N rows runs is BASE + N * ROW; returns the sizes' peaks in the order recorded."""
+    batch of N rows runs is BASE + N * ROW (whatever model is warming up)."""
     monkeypatch.setattr(memory, "resident_bytes", lambda: BASE)
     monkeypatch.setattr(memory, "available_bytes", lambda: available)
-    sizes = iter([1, 2, 4, 8, 12, 16, 24, 32])
-    monkeypatch.setattr(memory, "peak_resident_bytes", lambda: BASE + next(sizes) * ROW)
-    return sizes
+    running = {"size": 0}
+    check = BatchMemory.check
+
+    def checked(self: BatchMemory, size: int) -> None:
+        running["size"] = size
+        check(self, size)
+
+    monkeypatch.setattr(BatchMemory, "check", checked)
+    monkeypatch.setattr(memory, "peak_resident_bytes", lambda: BASE + running["size"] * ROW)
 
 
 def test_the_projection_is_linear_from_the_last_two_sizes(monkeypatch) -> None:
@@ -34,8 +39,9 @@ def test_the_projection_is_linear_from_the_last_two_sizes(monkeypatch) -> None:
     guard = BatchMemory()
     assert guard.limit == BASE + 10_000 * MIB
     guard.check(1)
-    assert guard.projected(64) is None  # one size measured: nothing to project from
     guard.record(1)
+    assert guard.projected(64) is None  # one size measured: nothing to project from
+    guard.check(2)
     guard.record(2)
     # From (1, BASE + ROW) and (2, BASE + 2 ROW): ROW per row.
     assert guard.projected(32) == BASE + 32 * ROW
@@ -46,8 +52,9 @@ def test_a_size_past_the_share_of_the_limit_is_refused_with_a_clear_message(monk
     available = int((BASE + 50 * ROW) / SHARE) - BASE
     _process(monkeypatch, available)
     guard = BatchMemory()
-    guard.record(1)
-    guard.record(2)
+    for size in (1, 2):
+        guard.check(size)
+        guard.record(size)
     guard.check(32)
     with pytest.raises(BatchTooLarge, match="batch size 64 would need about 1640 MiB") as caught:
         guard.check(64)
@@ -82,8 +89,9 @@ drops_failing_sizes = hasattr(warmup, "WarmUpError")
 def test_a_batch_size_that_would_not_fit_is_dropped_and_requests_still_served(
     model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Sizes 1, 2, 4 fit (BASE + 40 rows at most); 8 is projected at BASE + 80 rows: too much.
-    available = int((BASE + 60 * ROW) / SHARE) - BASE
+    # Room for BASE + 6 rows at SHARE of the limit: sizes 1, 2 and 4 fit, 8 (projected at
+    # BASE + 8 rows from the peaks of 2 and 4) does not.
+    available = int((BASE + 6 * ROW) / SHARE) - BASE
     _process(monkeypatch, available)
     app = create_app(make_settings(model_dir, max_batch_size=8))
     with caplog.at_level(logging.WARNING), TestClient(app) as client:

@@ -1,9 +1,11 @@
 """Hot model reload: new versions are warmed up and switched to atomically, broken ones skipped,
-pinned versions kept, removed ones unloaded once their requests are done."""
+the versions each model's policy selects served (the two latest by default, all, or the pinned
+ones), the others unloaded once their requests are done."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +13,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,11 @@ from service.app import create_app
 from service.engine import reload
 from service.engine.engine import InferenceEngine
 from service.engine.reload import ModelWatcher
+from service.errors import Unavailable
 from service.metrics import Metrics
+from service.repository.policy import VersionPolicies
 from service.repository.repository import LoadedModel, ModelRepository, load_version
+from tests.images import assert_same_image
 from tests.service.conftest import make_settings
 from tests.service.savedmodel_factory import export_model
 
@@ -62,6 +67,28 @@ def served(client: TestClient) -> dict[str, int]:
     return client.get("/readyz").json()["models"]
 
 
+def loaded(engine: InferenceEngine, model: LoadedModel) -> bool:
+    """Whether this load of ``model`` still runs: a request that chose it before a reload
+    reaches its batcher, or gets 503 once it is unloaded."""
+    try:
+        engine.batcher(model, "generate")
+    except Unavailable:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def holding(client: TestClient, model: LoadedModel) -> Iterator[None]:
+    """Hold ``model`` as a request does (:meth:`InferenceEngine.using`), entered and left on the
+    app's event loop: the servable's count and its ``asyncio.Event`` belong to that loop."""
+    use = client.app.state.engine.using(model)  # type: ignore[attr-defined]
+    client.portal.call(use.__enter__)  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        client.portal.call(use.__exit__, None, None, None)  # type: ignore[union-attr]
+
+
 @pytest.fixture()
 def repo(model_dir: Path, tmp_path: Path) -> Path:
     root = tmp_path / "models"
@@ -80,7 +107,7 @@ def seed_png(client: TestClient, **extra: Any) -> Any:
 def test_new_version_is_switched_to_without_a_failed_request(
     repo: Path, other_weights: Path
 ) -> None:
-    with make_client(repo) as client:
+    with make_client(repo, version_policy="latest:1") as client:  # one version at a time
         before = seed_png(client)
         assert before.headers["X-Model"] == "cond/1"
         first = client.app.state.engine.repository.get("cond")  # type: ignore[attr-defined]
@@ -107,7 +134,7 @@ def test_new_version_is_switched_to_without_a_failed_request(
         assert set(outcomes) == {"200 cond/1", "200 cond/2"}, outcomes
         # The replaced version is unloaded once its requests are done.
         engine = client.app.state.engine  # type: ignore[attr-defined]
-        wait_until(lambda: not engine.is_loaded(first))
+        wait_until(lambda: not loaded(engine, first))
         assert client.get("/v1/models/cond").json()["available_versions"] == [1, 2]
         assert seed_png(client, version=1).status_code == 404
 
@@ -159,24 +186,25 @@ def test_removed_version_is_unloaded_after_its_requests_finish(
         second = engine.repository.get("cond", 2)
         batcher = engine.batcher(second, "generate")
         real_fn = batcher._fn
-        release = threading.Event()
+        running, release = threading.Event(), threading.Event()
 
         def blocking(rows: Any, shared: Any) -> Any:
+            running.set()
             release.wait(10)
             return real_fn(rows, shared)
 
         batcher._fn = blocking
         with ThreadPoolExecutor(1) as pool:
             in_flight = pool.submit(seed_png, client)
-            wait_until(lambda: engine._servables[second.generation].holders == 1)
+            assert running.wait(10)  # the request is in its model call
             shutil.rmtree(repo / "cond" / "2")
             wait_until(lambda: served(client) == {"cond": 1})
             time.sleep(1.5)  # past the grace period: still loaded while its request runs
-            assert engine.is_loaded(second)
+            assert loaded(engine, second)
             release.set()
             response = in_flight.result(timeout=10)
         assert response.status_code == 200 and response.headers["X-Model"] == "cond/2"
-        wait_until(lambda: not engine.is_loaded(second))
+        wait_until(lambda: not loaded(engine, second))
         assert seed_png(client).headers["X-Model"] == "cond/1"
 
 
@@ -198,12 +226,12 @@ def test_a_version_in_use_before_its_model_call_stays_loaded(
     with make_client(repo) as client:
         engine: Any = client.app.state.engine  # type: ignore[attr-defined]
         chosen = engine.repository.get("cond", 2)
-        with engine.using(chosen):
+        with holding(client, chosen):
             shutil.rmtree(repo / "cond" / "2")
             wait_until(lambda: served(client) == {"cond": 1})
             time.sleep(1.5)  # past the grace period
-            assert engine.is_loaded(chosen)
-        wait_until(lambda: not engine.is_loaded(chosen))
+            assert loaded(engine, chosen)
+        wait_until(lambda: not loaded(engine, chosen))
 
 
 # --- one servable per load, driven step by step (no timing) ---------------------------------
@@ -211,7 +239,8 @@ def test_a_version_in_use_before_its_model_call_stays_loaded(
 
 async def start_engine(repo: Path, **overrides: Any) -> tuple[InferenceEngine, ModelWatcher]:
     settings = make_settings(repo, **{"warmup": False, **overrides})
-    engine = InferenceEngine(ModelRepository.load(repo), settings, Metrics())
+    policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
+    engine = InferenceEngine(ModelRepository.load(repo, policies), settings, Metrics())
     await engine.start()
     return engine, ModelWatcher(engine, settings, retire_grace_s=0.0)
 
@@ -225,7 +254,7 @@ def test_a_rollback_is_never_stopped_by_the_load_it_replaced(
     repo: Path, other_weights: Path
 ) -> None:
     async def main() -> None:
-        engine, watcher = await start_engine(repo)
+        engine, watcher = await start_engine(repo, version_policy="latest:1")
         first = engine.repository.get("cond")
         with engine.using(first):  # a request holds the first load: its retirement waits
             publish(other_weights, repo, "cond", 2)
@@ -235,10 +264,10 @@ def test_a_rollback_is_never_stopped_by_the_load_it_replaced(
             await watcher.poll_once()
             again = engine.repository.get("cond")
             assert again.version == 1 and again.generation != first.generation
-            assert engine.is_loaded(first) and engine.is_loaded(again)
+            assert loaded(engine, first) and loaded(engine, again)
         await engine.wait_retired()  # the first load of version 1 is unloaded now ...
-        assert not engine.is_loaded(first)
-        assert engine.is_loaded(again)  # ... and the second keeps serving
+        assert not loaded(engine, first)
+        assert loaded(engine, again)  # ... and the second keeps serving
         assert (await one_image(engine, again)).startswith(b"\x89PNG")
         await engine.stop()
 
@@ -260,7 +289,7 @@ def test_a_failed_warm_up_leaves_the_served_load_of_the_same_version_alone(
         with pytest.raises(RuntimeError):
             await engine.add(second_load)
         await engine.remove(second_load, 0.0)  # what a reload does after a failed warm-up
-        assert engine.is_loaded(served)
+        assert loaded(engine, served)
         assert (await one_image(engine, served)).startswith(b"\x89PNG")
         await engine.stop()
 
@@ -346,7 +375,8 @@ def test_the_metric_series_of_an_unloaded_version_are_removed(
     repo: Path, other_weights: Path
 ) -> None:
     async def main() -> tuple[str, str]:
-        engine, watcher = await start_engine(repo)
+        # One version at a time, warmed up: its warm-up series go with it too.
+        engine, watcher = await start_engine(repo, version_policy="latest:1", warmup=True)
         await one_image(engine, engine.repository.get("cond"))
         before = engine.metrics.render()[0].decode()
         publish(other_weights, repo, "cond", 2)
@@ -406,3 +436,125 @@ def test_a_version_that_failed_its_warm_up_is_retried_once_its_files_change(
     asyncio.run(main())
     errors = [r.getMessage() for r in caplog.records if "failed its warm-up" in r.getMessage()]
     assert len(errors) == 1
+
+
+# --- version policies on hot reload (service.repository.policy) -----------------------------
+
+
+def served_versions(client: TestClient) -> list[int]:
+    return client.get("/v1/models/cond").json()["served_versions"]
+
+
+def test_a_pinned_url_keeps_answering_across_one_upgrade(repo: Path, other_weights: Path) -> None:
+    # The default policy serves the two latest versions: an image cached as immutable under
+    # ?version=1 is still answered once version 2 arrives, and only after version 3 is 404.
+    url = "/generate?seed=3&class_label=1&version=1"
+    with make_client(repo) as client:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        first = engine.repository.get("cond", 1)
+        pinned = client.get(url)
+        assert pinned.status_code == 200 and "immutable" in pinned.headers["Cache-Control"]
+        publish(other_weights, repo, "cond", 2)
+        wait_until(lambda: served_versions(client) == [1, 2])
+        assert served(client) == {"cond": 2}  # requests that name no version get the newest
+        assert seed_png(client).headers["X-Model"] == "cond/2"
+        again = client.get(url)
+        assert again.status_code == 200 and again.headers["X-Model"] == "cond/1"
+        assert_same_image(again.content, pinned.content)
+        assert loaded(engine, first)  # the same load: nothing was retired
+        metrics = client.get("/metrics").text
+        for version in (1, 2):
+            assert f'gan_model_version_served{{model="cond",version="{version}"}} 1.0' in metrics
+        publish(other_weights, repo, "cond", 3)
+        wait_until(lambda: served_versions(client) == [2, 3])
+        assert client.get(url).status_code == 404
+        wait_until(lambda: not loaded(engine, first))  # retired once its requests were done
+        # ... and its metric series go with it (once its batchers have stopped).
+        wait_until(lambda: 'model="cond",version="1"' not in client.get("/metrics").text)
+
+
+def versions_served(engine: InferenceEngine) -> list[int]:
+    return sorted(engine.repository.models["cond"])
+
+
+def test_all_serves_every_version_and_unloads_only_a_removed_one(
+    repo: Path, other_weights: Path
+) -> None:
+    async def main() -> None:
+        engine, watcher = await start_engine(repo, version_policy="all")
+        first = engine.repository.get("cond", 1)
+        publish(other_weights, repo, "cond", 2)
+        publish(other_weights, repo, "cond", 3)
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 2, 3] and engine.repository.get("cond").version == 3
+        second = engine.repository.get("cond", 2)
+        shutil.rmtree(repo / "cond" / "2")
+        await watcher.poll_once()
+        await engine.wait_retired()
+        assert versions_served(engine) == [1, 3]
+        assert not loaded(engine, second) and loaded(engine, first)
+        assert (await one_image(engine, first)).startswith(b"\x89PNG")
+        await engine.stop()
+
+    asyncio.run(main())
+
+
+def test_a_broken_new_version_leaves_the_served_versions_serving(
+    repo: Path, other_weights: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # latest:2 over [1, 2, 3] with 3 broken is latest:2 over [1, 2]: version 1 is not retired
+    # for the sake of a version that cannot serve.
+    async def main() -> None:
+        engine, watcher = await start_engine(repo)
+        publish(other_weights, repo, "cond", 2)
+        await watcher.poll_once()
+        served_before = dict(engine.repository.models["cond"])
+        broken = publish(other_weights, repo, "cond", 3)
+        (broken / "saved_model.pb").write_bytes(b"\x00 not a protobuf")
+        await watcher.poll_once()
+        await watcher.poll_once()  # not retried: its files did not change
+        assert engine.repository.models["cond"] == served_before
+        assert not engine._retiring
+        assert all(loaded(engine, model) for model in served_before.values())
+        await engine.stop()
+
+    caplog.set_level(logging.ERROR, logger="service.engine.reload")
+    asyncio.run(main())
+    assert len([r for r in caplog.records if "cond/3" in r.getMessage()]) == 1
+
+
+def test_pinned_versions_are_served_whatever_arrives_or_leaves(
+    repo: Path, other_weights: Path
+) -> None:
+    publish(other_weights, repo, "cond", 3)
+
+    async def main() -> None:
+        engine, watcher = await start_engine(repo, model_versions={"cond": [1, 3]})
+        assert versions_served(engine) == [1, 3]
+        publish(other_weights, repo, "cond", 2)
+        publish(other_weights, repo, "cond", 4)
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 3]  # neither 2 nor the newer 4
+        shutil.rmtree(repo / "cond" / "3")
+        await watcher.poll_once()
+        assert versions_served(engine) == [1, 3]  # a pinned version is never replaced
+        await engine.stop()
+
+    asyncio.run(main())
+
+
+def test_a_model_whose_versions_on_disk_all_fail_keeps_serving_what_is_loaded(
+    repo: Path, other_weights: Path
+) -> None:
+    async def main() -> None:
+        engine, watcher = await start_engine(repo)
+        first = engine.repository.get("cond")
+        broken = publish(other_weights, repo, "cond", 2)
+        (broken / "saved_model.pb").write_bytes(b"\x00 not a protobuf")
+        shutil.rmtree(repo / "cond" / "1")  # the only good version leaves the disk
+        await watcher.poll_once()
+        assert versions_served(engine) == [1] and loaded(engine, first)
+        assert (await one_image(engine, first)).startswith(b"\x89PNG")
+        await engine.stop()
+
+    asyncio.run(main())

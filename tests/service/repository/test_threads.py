@@ -73,9 +73,13 @@ def test_auto_reads_the_served_versions_and_an_explicit_setting_wins(
     heavy_bytes = int(HEAVY_COST / 128**2 * 4) + 4
     _fake_version(tmp_path, "big", 1, resolution=128, variable_bytes=heavy_bytes)
     _fake_version(tmp_path, "big", 2, resolution=128, variable_bytes=400)  # latest: small
+    _fake_version(tmp_path, "big", 3, resolution=128, variable_bytes=400)
     settings = Settings(model_dir=tmp_path)
     assert (settings.intra_op_threads, settings.inter_op_threads) == ("auto", "auto")
-    assert _pools(tensorflow_threads(settings)) == (1, 1)  # the latest version is served
+    # The version policy serves the two latest (2 and 3), both small.
+    assert _pools(tensorflow_threads(settings)) == (1, 1)
+    every = Settings(model_dir=tmp_path, version_policy="all")
+    assert _pools(tensorflow_threads(every)) == (0, 0)  # version 1 is served too: heavy
     pinned = Settings(model_dir=tmp_path, model_versions={"big": 1})
     assert _pools(tensorflow_threads(pinned)) == (0, 0)
     assert "big/1" in tensorflow_threads(pinned).reason

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -199,9 +200,9 @@ def run_wrk(
         "wrk",
         f"-t{threads}",
         f"-c{concurrency}",
-        f"-d{duration:g}s",
+        f"-d{math.ceil(duration)}s",  # wrk takes whole seconds
         "--timeout",
-        f"{timeout_s:g}s",
+        f"{math.ceil(timeout_s)}s",
         "-s",
         str(script),
         f"{base}/generate",

@@ -20,7 +20,16 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import BaseRoute
 
-from service.api import animate, complete, generate, models, operations, playground, score
+from service.api import (
+    animate,
+    complete,
+    generate,
+    models,
+    open_inference,
+    operations,
+    playground,
+    score,
+)
 from service.api.dependencies import ERRORS, known_query_only
 from service.api.openapi import install_docs
 
@@ -44,6 +53,8 @@ ROUTERS: tuple[Registered, ...] = (
     Registered(animate.router),
     Registered(complete.router),
     Registered(playground.router, open=True, strict_query=False),
+    Registered(open_inference.health, open=True),  # kubelet probes (KServe) send no key
+    Registered(open_inference.router),
 )
 
 

@@ -29,6 +29,7 @@ from service.api import (
     operations,
     playground,
     score,
+    tf_serving,
 )
 from service.api.dependencies import ERRORS, known_query_only
 from service.api.openapi import install_docs
@@ -55,6 +56,7 @@ ROUTERS: tuple[Registered, ...] = (
     Registered(playground.router, open=True, strict_query=False),
     Registered(open_inference.health, open=True),  # kubelet probes (KServe) send no key
     Registered(open_inference.router),
+    Registered(tf_serving.router),
 )
 
 

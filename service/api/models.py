@@ -12,6 +12,7 @@ from service.api.dependencies import (
     ERRORS,
     EngineDep,
 )
+from service.api.model_paths import NAME
 from service.api.schemas import (
     ModelDetail,
     ModelList,
@@ -53,7 +54,7 @@ async def list_models(engine: EngineDep) -> ModelList:
 
 
 @router.get(
-    "/v1/models/{name}",
+    f"/v1/models/{NAME}",  # a name up to a ':': /v1/models/mnist:predict is TF Serving's
     tags=["models"],
     response_model=ModelDetailWithStatus,
     responses={code: ERRORS[code] for code in (401, 404)},

@@ -22,9 +22,9 @@ both ways. The answer is ``predictions`` (one per instance) or ``outputs`` (by n
 of the signature; with a single output, its value alone. Errors are ``{"error": "..."}``.
 
 Why the routes are safe next to ``GET /v1/models/{name}``: Starlette's ``{name}`` matches any text
-without a slash, ``mnist:predict`` too, but a route whose path and method both match is chosen
-over one where only the path does, so ``POST /v1/models/mnist:predict`` always reaches
-:func:`predict` (and ``GET`` on it is an unknown model, 404).
+without a slash, ``mnist:predict`` too, so these routes and the catalogue's take their names and
+versions up to a ``:`` (:mod:`service.api.model_paths`): ``/v1/models/mnist:predict`` is
+:func:`predict`'s alone, and a GET on it is a 405 whose ``Allow`` says POST.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.api.dependencies import get_engine
 from service.api.inference_schemas import inline_schema
+from service.api.model_paths import NAME, VERSION
 from service.api.protocol_bodies import TF_MEDIA_TYPES, read_body
 from service.api.protocol_errors import PROTOCOL_ERRORS, ProtocolRoute
 from service.api.tensor_checks import Call, TensorSpec, check_inputs
@@ -55,6 +56,8 @@ from service.errors import BadRequest, InvalidRequest, validation_detail
 from service.repository.repository import LoadedModel
 
 TAG = "tensorflow serving"
+
+
 router = APIRouter(route_class=ProtocolRoute, tags=[TAG])
 
 SERVING_DEFAULT = "serving_default"
@@ -103,7 +106,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 @router.get(
-    "/v1/models/{name}/versions/{version}",
+    f"/v1/models/{NAME}/versions/{VERSION}",
     summary="Model version status (TF Serving)",
     response_model=ModelStatus,
     responses=_errors(401, 404, 503),
@@ -163,7 +166,7 @@ METADATA_ERRORS = _errors(401, 404, 503)
 
 
 @router.get(
-    "/v1/models/{name}/metadata",
+    f"/v1/models/{NAME}/metadata",
     summary="Model metadata: signature definitions (TF Serving)",
     response_model=Metadata,
     responses=METADATA_ERRORS,
@@ -175,7 +178,7 @@ async def get_metadata(name: str, request: Request) -> Metadata:
 
 
 @router.get(
-    "/v1/models/{name}/versions/{version}/metadata",
+    f"/v1/models/{NAME}/versions/{VERSION}/metadata",
     summary="Model version metadata: signature definitions (TF Serving)",
     response_model=Metadata,
     responses=METADATA_ERRORS,
@@ -348,7 +351,7 @@ async def predict(name: str, request: Request) -> Response:
 
 
 @router.post(
-    "/v1/models/{name}/versions/{version}:predict",
+    f"/v1/models/{NAME}/versions/{VERSION}:predict",
     summary="Predict on a model version (TF Serving)",
     **PREDICT,
 )

@@ -188,8 +188,19 @@ def test_every_bad_body_is_a_4xx(
     assert_tf_error(response, status, words)
 
 
-def test_predict_is_post_only_and_get_does_not_reach_it(client: TestClient) -> None:
-    # Starlette's {name} also matches "cond:predict": GET finds the catalogue's route, and
-    # names no model; POST finds :predict, whose path and method both match.
-    assert client.get("/v1/models/cond:predict").status_code == 404
-    assert client.post("/v1/models/cond:predict", json={"instances": [1]}).status_code == 200
+@pytest.mark.parametrize("path", ["/v1/models/cond:predict", "/v1/models/cond/versions/2:predict"])
+def test_predict_paths_are_post_only_whatever_the_routes_beside_them(
+    client: TestClient, path: str
+) -> None:
+    # Starlette's {name} would also match "cond:predict": the catalogue's GET and the version
+    # status's GET must neither answer these paths nor appear in their Allow.
+    for method in ("GET", "OPTIONS", "PUT"):
+        response = client.request(method, path)
+        assert response.status_code == 405, (method, response.text)
+        assert response.headers["Allow"] == "POST"
+    assert client.post(path, json={"instances": [1]}).status_code == 200
+
+
+def test_the_catalogue_counts_under_its_template(client: TestClient) -> None:
+    client.get("/v1/models/cond")
+    assert 'route="/v1/models/{name}"' in client.get("/metrics").text

@@ -118,7 +118,9 @@ def to_binary(array: np.ndarray, datatype: str) -> bytes:
     """The raw bytes of a tensor as the extension sends them."""
     if datatype == "BYTES":
         return b"".join(_LENGTH.pack(len(item)) + item for item in array.reshape(-1))
-    return np.ascontiguousarray(array, DTYPES[datatype]).tobytes()
+    if array.dtype != DTYPES[datatype]:
+        array = array.astype(DTYPES[datatype])
+    return array.tobytes()  # row-major whatever the array's strides
 
 
 def join_body(header: bytes, chunks: Sequence[bytes]) -> tuple[bytes, int]:

@@ -17,15 +17,44 @@ refuses the extensions it does not serve (shared memory, classification).
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from service.api.tensors import MAX_RANK, Datatype
 
-Parameters = dict[str, StrictBool | StrictInt | StrictFloat | StrictStr]
+Primitive = StrictBool | StrictInt | StrictFloat | StrictStr
+Parameters = dict[str, Primitive]
 Dimension = Annotated[int, Field(ge=0)]
 SignedDimension = Annotated[int, Field(ge=-1)]
+
+
+class _Parameters(BaseModel):
+    """The protocol's extensible parameters: the ones the service reads are typed; any other is
+    a string, number or boolean, and ignored (but shared memory and classification, which the
+    service does not serve, are refused when read)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    __pydantic_extra__: dict[str, Primitive]
+
+
+class InputParameters(_Parameters):
+    binary_data_size: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="The tensor's bytes follow the JSON header (and it has no data)."
+    )
+    content_type: Literal["base64"] | None = Field(
+        None, description="base64: the BYTES data are base64 text."
+    )
+
+
+class OutputParameters(_Parameters):
+    binary_data: bool | None = Field(None, description="Send the output after the JSON header.")
+
+
+class RequestParameters(_Parameters):
+    binary_data_output: bool | None = Field(
+        None, description="Send every output after the JSON header (unless it says otherwise)."
+    )
 
 
 class RequestInput(BaseModel):
@@ -37,11 +66,7 @@ class RequestInput(BaseModel):
     name: str
     shape: list[Dimension] = Field(max_length=MAX_RANK)
     datatype: Datatype = Field(description="The protocol's datatype, e.g. INT64, FP32, BYTES.")
-    parameters: Parameters | None = Field(
-        None,
-        description="binary_data_size: the tensor's bytes follow the JSON header; content_type: "
-        "'base64' for BYTES data given as base64 text.",
-    )
+    parameters: InputParameters | None = None
     data: list[Any] | None = Field(
         None, description="The elements, flat or nested, in row-major order."
     )
@@ -53,7 +78,7 @@ class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str
-    parameters: Parameters | None = None
+    parameters: OutputParameters | None = None
 
 
 class InferenceRequest(BaseModel):
@@ -76,9 +101,7 @@ class InferenceRequest(BaseModel):
     )
 
     id: str | None = Field(None, description="Echoed in the response.")
-    parameters: Parameters | None = Field(
-        None, description="binary_data_output: true sends every output after the JSON header."
-    )
+    parameters: RequestParameters | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = Field(
         None, description="Outputs to send; default: every output but png."

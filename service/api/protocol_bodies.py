@@ -2,7 +2,8 @@
 
 Usage (in a protocol route)::
 
-    encoding = check_headers(request.headers)                 # v2: 415 unless taken
+    headers = body_headers(request.scope["headers"])
+    encoding = check_headers(headers)                         # v2: 415 unless taken
     body = inflate(body, encoding, settings.max_body_bytes)   # when encoding is not identity
     body = await read_body(request, TF_MEDIA_TYPES)           # TF Serving: JSON, uncompressed
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 import zlib
 
 from fastapi import Request
-from starlette.datastructures import Headers
 
 from service.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
@@ -32,13 +32,27 @@ TF_MEDIA_TYPES = ("", *JSON_TYPES, "application/x-www-form-urlencoded")
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
+def body_headers(scope_headers: list[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    """The headers that say how to read a body (``content-type``, ``content-encoding``,
+    ``inference-header-content-length``), found in one pass over the request's headers."""
+    return {name: value for name, value in scope_headers if name in _BODY_HEADERS}
+
+
+_BODY_HEADERS = frozenset(
+    (b"content-type", b"content-encoding", b"inference-header-content-length")
+)
+
+
 def check_headers(
-    headers: Headers, media_types: tuple[str, ...] = V2_MEDIA_TYPES, compressed: bool = True
+    headers: dict[bytes, bytes],
+    media_types: tuple[str, ...] = V2_MEDIA_TYPES,
+    compressed: bool = True,
 ) -> str:
     """The body's ``Content-Encoding`` (``identity``, or with ``compressed`` ``gzip`` or
     ``deflate``) once its media type is one of ``media_types`` ("" for none; JSON's ``+json``
-    types count as JSON). 415 otherwise."""
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    types count as JSON). 415 otherwise. ``headers``: :func:`body_headers` of the request."""
+    content_type = headers.get(b"content-type", b"").decode("latin-1")
+    media_type = content_type.split(";")[0].strip().lower()
     if media_type not in media_types and not (
         media_type.endswith("+json") and "application/json" in media_types
     ):
@@ -46,7 +60,7 @@ def check_headers(
             " or none" if "" in media_types else ""
         )
         raise UnsupportedMediaType(f"unsupported Content-Type {media_type!r}: send {accepted}")
-    encoding = headers.get("content-encoding", "identity").strip().lower()
+    encoding = headers.get(b"content-encoding", b"identity").decode("latin-1").strip().lower()
     if encoding != "identity" and not (compressed and encoding in _WBITS):
         offered = "gzip, deflate or none" if compressed else "none"
         raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: send {offered}")
@@ -72,5 +86,5 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 async def read_body(request: Request, media_types: tuple[str, ...]) -> bytes:
     """The body of a request whose media type is one of ``media_types``, not compressed."""
-    check_headers(request.headers, media_types, compressed=False)
+    check_headers(body_headers(request.scope["headers"]), media_types, compressed=False)
     return await request.body()

@@ -57,8 +57,10 @@ UNSERVED = {
 def _refuse_unserved(parameters: BaseModel | None, where: str) -> None:
     """400 for a parameter asking for an extension the service does not serve."""
     extra = parameters.model_extra if parameters is not None else None
+    if not extra:
+        return
     for key, reason in UNSERVED.items():
-        if extra and key in extra:
+        if key in extra:
             raise InvalidRequest(f"{where}: {reason}")
 
 

@@ -68,6 +68,8 @@ MAX_RANK = 8  # no signature has more than 4 dimensions; deeper nesting is a mis
 
 def element_count(shape: Sequence[Any], where: str) -> int:
     """The number of elements of ``shape``, a list of non-negative integers."""
+    if len(shape) == 1 and type(shape[0]) is int and shape[0] >= 0:  # the common case, fast
+        return int(shape[0])
     if len(shape) > MAX_RANK or any(type(dim) is not int or dim < 0 for dim in shape):
         raise InvalidRequest(
             f"{where}: shape {list(shape)} must be a list of at most {MAX_RANK} non-negative "

@@ -93,8 +93,9 @@ async def ready(request: Request) -> Response:
     if not getattr(state, "ready", False) or engine is None:
         return protocol_error(503, "not ready", {"Retry-After": "1"})
     broken = engine.broken_batchers()
-    if broken:
-        return protocol_error(503, f"the batch queue of {', '.join(broken)} stopped")
+    if broken:  # those models refuse every request: out of rotation, as /readyz does
+        message = f"the batch queue of {', '.join(broken)} stopped"
+        return protocol_error(503, message, {"Retry-After": "1"})
     return Response('{"ready":true}', media_type="application/json")
 
 

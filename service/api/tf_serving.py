@@ -56,8 +56,6 @@ from service.errors import BadRequest, InvalidRequest, validation_detail
 from service.repository.repository import LoadedModel
 
 TAG = "tensorflow serving"
-
-
 router = APIRouter(route_class=ProtocolRoute, tags=[TAG])
 
 SERVING_DEFAULT = "serving_default"

@@ -20,7 +20,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import BaseRoute
 
-from service.api import animate, complete, generate, models, operations, playground, score
+from service.api import (
+    animate,
+    complete,
+    generate,
+    models,
+    open_inference,
+    operations,
+    playground,
+    score,
+    tf_serving,
+)
 from service.api.dependencies import ERRORS, known_query_only
 from service.api.openapi import install_docs
 
@@ -44,6 +54,9 @@ ROUTERS: tuple[Registered, ...] = (
     Registered(animate.router),
     Registered(complete.router),
     Registered(playground.router, open=True, strict_query=False),
+    Registered(open_inference.health, open=True),  # kubelet probes (KServe) send no key
+    Registered(open_inference.router),
+    Registered(tf_serving.router),
 )
 
 

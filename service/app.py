@@ -26,7 +26,8 @@ but those :mod:`service.api.registry` declares open), :class:`~service.http.body
 (413 over the size limit, 408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``), and
 :class:`~service.api.shortcut.GenerateShortcut` (a plain ``POST /generate`` straight to its route
 function, past FastAPI's routing and dependency resolution) and
-:class:`~service.api.infer_shortcut.InferShortcut` (the same for the Open Inference Protocol's
+:class:`~service.api.protocols.infer_shortcut.InferShortcut` (the same for the Open Inference
+Protocol's
 ``/infer``).
 
 Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
@@ -52,8 +53,8 @@ from fastapi import FastAPI
 
 from service.api import generate
 from service.api.animation_pool import AnimationPool
-from service.api.infer_shortcut import InferShortcut, infer_routes
 from service.api.openapi import install_openapi
+from service.api.protocols.infer_shortcut import InferShortcut, infer_routes
 from service.api.registry import include_dependencies, install_routers, protected_routes
 from service.api.shortcut import GenerateShortcut, route_of
 from service.engine.engine import InferenceEngine

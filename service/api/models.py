@@ -12,13 +12,13 @@ from service.api.dependencies import (
     ERRORS,
     EngineDep,
 )
-from service.api.model_paths import NAME
+from service.api.protocols.model_paths import NAME
+from service.api.protocols.tf_serving import VersionStatus, version_status
 from service.api.schemas import (
     ModelDetail,
     ModelList,
     ModelSummary,
 )
-from service.api.tf_serving import VersionStatus, version_status
 from service.engine.engine import InferenceEngine
 
 router = APIRouter()

@@ -20,19 +20,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import BaseRoute
 
-from service.api import (
-    animate,
-    complete,
-    generate,
-    models,
-    open_inference,
-    operations,
-    playground,
-    score,
-    tf_serving,
-)
+from service.api import animate, complete, generate, models, operations, playground, score
 from service.api.dependencies import ERRORS, known_query_only
 from service.api.openapi import install_docs
+from service.api.protocols import open_inference, tf_serving
 
 
 @dataclass(frozen=True)

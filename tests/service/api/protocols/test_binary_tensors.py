@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from service.api.binary_tensors import (
+from service.api.protocols.binary_tensors import (
     binary_chunks,
     from_binary,
     join_body,

@@ -8,7 +8,7 @@ import base64
 import numpy as np
 import pytest
 
-from service.api.tensors import (
+from service.api.protocols.tensors import (
     element_count,
     from_json,
     from_nested,

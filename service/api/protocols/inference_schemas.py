@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from service.api.tensors import MAX_RANK, Datatype
+from service.api.protocols.tensors import MAX_RANK, Datatype
 
 Primitive = StrictBool | StrictInt | StrictFloat | StrictStr
 Parameters = dict[str, Primitive]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from service.api.tensors import DTYPES, element_count
+from service.api.protocols.tensors import DTYPES, element_count
 from service.errors import InvalidRequest
 
 HEADER_LENGTH = "Inference-Header-Content-Length"

@@ -12,11 +12,11 @@ import pytest
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.testclient import TestClient
 
-from service.api import infer_shortcut
-from service.api.infer_shortcut import InferShortcut, infer_routes, unhonoured
+from service.api.protocols import infer_shortcut
+from service.api.protocols.infer_shortcut import InferShortcut, infer_routes, unhonoured
 from service.api.shortcut import route_of
 from service.app import create_app
-from tests.service.api.v2_bodies import HEADER, binary_request, read_response
+from tests.service.api.protocols.v2_bodies import HEADER, binary_request, read_response
 from tests.service.conftest import make_settings
 
 SEED = {"name": "seed", "shape": [1], "datatype": "INT64", "data": [3]}

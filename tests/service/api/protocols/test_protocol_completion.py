@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
-from tests.service.api.v2_bodies import binary_request, json_input, read_response
+from tests.service.api.protocols.v2_bodies import binary_request, json_input, read_response
 from tests.service.conftest import make_settings
 
 RES = 16

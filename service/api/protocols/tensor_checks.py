@@ -1,5 +1,5 @@
-"""What the signatures of :mod:`service.api.tensor_signatures` share: tensor specs, the call's
-context, and the checks of shapes, rows, classes and masks every signature applies.
+"""What the signatures of :mod:`service.api.protocols.tensor_signatures` share: tensor specs, the
+call's context, and the checks of shapes, rows, classes and masks every signature applies.
 
 Usage (in a signature's run function)::
 

@@ -2,7 +2,8 @@
 
 Usage (in a route's path)::
 
-    from service.api.model_paths import NAME, VERSION     # "{name:model}", "{version:model}"
+    # NAME is "{name:model}", VERSION "{version:model}"
+    from service.api.protocols.model_paths import NAME, VERSION
 
     @router.get(f"/v1/models/{NAME}/versions/{VERSION}")
 

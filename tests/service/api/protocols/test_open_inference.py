@@ -24,7 +24,7 @@ from PIL import Image
 from service.app import create_app
 from service.errors import Unavailable
 from tests.images import assert_same_image, png_pixels
-from tests.service.api.v2_bodies import HEADER, binary_request, json_input, read_response
+from tests.service.api.protocols.v2_bodies import HEADER, binary_request, json_input, read_response
 from tests.service.conftest import TEST_SETTINGS, make_settings
 
 # The fixture models (tests/conftest.py): "cond" serves version 2 of 3 classes, 16x16 grey,
@@ -78,7 +78,10 @@ def test_health_routes_answer_503_in_the_protocols_shape_until_ready(model_dir: 
 
 def test_model_metadata_lists_what_infer_takes_for_each_signature(client: TestClient) -> None:
     cond = client.get("/v2/models/cond").json()
-    assert cond["name"] == "cond" and cond["versions"] == ["2"]
+    assert cond["name"] == "cond" and cond["versions"] == [
+        "1",
+        "2",
+    ]  # the two latest (GAN_VERSION_POLICY)
     assert cond["platform"] == "tensorflow_savedmodel"
     assert cond["inputs"] == [
         {"name": "seed", "datatype": "INT64", "shape": [-1]},
@@ -106,7 +109,7 @@ def test_model_version_routes_name_a_served_version(client: TestClient) -> None:
     assert client.get("/v2/models/cond/versions/2").json()["versions"] == ["2"]
     assert client.get("/v2/models/cond/versions/2/ready").json() == {"name": "cond", "ready": True}
     assert client.get("/v2/models/cond.score/ready").json() == {"name": "cond.score", "ready": True}
-    assert_v2_error(client.get("/v2/models/cond/versions/1"), 404, "no served version 1")
+    assert_v2_error(client.get("/v2/models/cond/versions/3"), 404, "no served version 3")
     assert_v2_error(client.get("/v2/models/cond/versions/x/ready"), 404, "versions are integers")
 
 
@@ -189,9 +192,9 @@ def test_a_version_in_the_url_pins_it(client: TestClient) -> None:
     response = client.post("/v2/models/cond/versions/2/infer", json={"inputs": [seeds(1)]})
     assert response.status_code == 200 and response.json()["model_version"] == "2"
     assert_v2_error(
-        client.post("/v2/models/cond/versions/1/infer", json={"inputs": [seeds(1)]}),
+        client.post("/v2/models/cond/versions/3/infer", json={"inputs": [seeds(1)]}),
         404,
-        "no served version 1",
+        "no served version 3",
     )
 
 
@@ -480,6 +483,7 @@ class Gated:
 
     client: TestClient
     batcher: Any
+    queued: Any  # rows waiting in the queue, as /metrics reports them
     entered: threading.Event
     release: threading.Event
     batches: list[list[int]]
@@ -490,8 +494,15 @@ def gated(model_dir: Path) -> Iterator[Gated]:
     app = create_app(make_settings(model_dir, warmup=False))
     with TestClient(app) as client:
         engine = app.state.engine
-        batcher: Any = engine.batcher(engine.repository.get("uncond"), "generate")
-        gate = Gated(client, batcher, threading.Event(), threading.Event(), [])
+        model = engine.repository.get("uncond")
+        batcher: Any = engine.batcher(model, "generate")
+        labels = {"model": model.name, "version": str(model.version), "signature": "generate"}
+
+        def queued() -> float:
+            depth = app.state.metrics.registry.get_sample_value("gan_batch_queue_depth", labels)
+            return depth or 0.0
+
+        gate = Gated(client, batcher, queued, threading.Event(), threading.Event(), [])
         real_fn = batcher._fn
 
         def recording(rows: Any, shared: Any) -> Any:
@@ -522,7 +533,7 @@ def test_a_v2_request_and_a_generate_request_share_a_batch(gated: Gated) -> None
         assert gated.entered.wait(10)
         queued = [pool.submit(v2, 2), pool.submit(native, 3)]
         deadline = time.monotonic() + 10
-        while gated.batcher.queued_rows < 2:  # both wait while the model is busy
+        while gated.queued() < 2:  # both wait while the model is busy
             assert time.monotonic() < deadline, "the requests never queued"
             time.sleep(0.01)
         gated.release.set()

@@ -17,11 +17,11 @@ Usage with tritonclient::
     images = client.infer("mnist", [seed]).as_numpy("images")  # uint8 [2, 28, 28, 1]
 
 A model's name is its generator; ``NAME.score``, ``NAME.encode`` and ``NAME.complete`` are its
-other signatures (:mod:`service.api.tensor_signatures`, whose metadata the model routes
+other signatures (:mod:`service.api.protocols.tensor_signatures`, whose metadata the model routes
 answer). Tensors come as JSON ``data`` or with the binary tensor extension
-(:mod:`service.api.binary_tensors`); outputs go back as JSON unless the request asks for them
-binary (``binary_data`` per output, ``binary_data_output`` for all). Errors are
-``{"error": "..."}`` (:mod:`service.api.protocol_errors`).
+(:mod:`service.api.protocols.binary_tensors`); outputs go back as JSON unless the request asks for
+them binary (``binary_data`` per output, ``binary_data_output`` for all). Errors are
+``{"error": "..."}`` (:mod:`service.api.protocols.protocol_errors`).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from service.api.binary_tensors import HEADER_LENGTH
 from service.api.dependencies import get_engine
-from service.api.inference_requests import infer_request
-from service.api.inference_schemas import (
+from service.api.protocols.binary_tensors import HEADER_LENGTH
+from service.api.protocols.inference_requests import infer_request
+from service.api.protocols.inference_schemas import (
     InferenceRequest,
     InferenceResponse,
     Liveness,
@@ -43,9 +43,9 @@ from service.api.inference_schemas import (
     ServerMetadata,
     inline_schema,
 )
-from service.api.protocol_errors import PROTOCOL_ERRORS, ProtocolRoute, protocol_error
-from service.api.tensor_checks import describe
-from service.api.tensor_signatures import Signature, resolve
+from service.api.protocols.protocol_errors import PROTOCOL_ERRORS, ProtocolRoute, protocol_error
+from service.api.protocols.tensor_checks import describe
+from service.api.protocols.tensor_signatures import Signature, resolve
 from service.engine.engine import InferenceEngine
 from service.repository.repository import LoadedModel
 

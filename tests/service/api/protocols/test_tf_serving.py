@@ -35,14 +35,15 @@ def generated_png(client: TestClient, model: str, seed: int, **body: Any) -> byt
 
 
 def test_model_status_in_tf_servings_shape(client: TestClient) -> None:
-    status = [
-        {"version": "2", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-    ]
+    ok = {"error_code": "OK", "error_message": ""}
+    # The two latest versions are served (GAN_VERSION_POLICY's default).
+    status = [{"version": v, "state": "AVAILABLE", "status": ok} for v in ("1", "2")]
     # The catalogue keeps its fields and adds TF Serving's.
     detail = client.get("/v1/models/cond").json()
-    assert detail["model_version_status"] == status and detail["served_versions"] == [2]
-    assert client.get("/v1/models/cond/versions/2").json() == {"model_version_status": status}
-    assert_tf_error(client.get("/v1/models/cond/versions/1"), 404, "no served version 1")
+    assert detail["model_version_status"] == status and detail["served_versions"] == [1, 2]
+    one = client.get("/v1/models/cond/versions/2").json()
+    assert one == {"model_version_status": status[1:]}
+    assert_tf_error(client.get("/v1/models/cond/versions/3"), 404, "no served version 3")
     assert_tf_error(client.get("/v1/models/cond/versions/one"), 404, "versions are integers")
 
 

@@ -8,8 +8,8 @@ Usage (in an adapter)::
     specs = signature.specs(model)     # specs.inputs["images"]: TensorSpec("images", "UINT8", ..)
     outputs = await signature.run(Call(engine, model, settings, request), {"images": array})
 
-(``Call`` and ``TensorSpec`` live in :mod:`service.api.tensor_checks`, with the checks every
-signature shares.)
+(``Call`` and ``TensorSpec`` live in :mod:`service.api.protocols.tensor_checks`, with the checks
+every signature shares.)
 
 The signatures (a v2 model name ``NAME`` is the generator; ``NAME.score``, ``NAME.encode`` and
 ``NAME.complete`` are the others; TF Serving names them by ``signature_name``):
@@ -47,7 +47,7 @@ from gan_contract.seeds import MAX_SEED
 from service.api.class_labels import labels_or_rows, per_image
 from service.api.complete import max_steps
 from service.api.dependencies import check_psi, in_codec_pool, log_model
-from service.api.tensor_checks import (
+from service.api.protocols.tensor_checks import (
     CLASS_LABEL,
     MAX_NOISE,
     Call,

@@ -1,21 +1,22 @@
 """One Open Inference Protocol v2 inference request: from its body to the signature's input
 tensors, through the engine, and from the outputs to the response.
 
-Usage (the ``/infer`` routes of :mod:`service.api.open_inference` do this)::
+Usage (the ``/infer`` routes of :mod:`service.api.protocols.open_inference` do this)::
 
     response = await infer_request(request, "mnist.score", version=None)
 
 The body is JSON, or with the binary tensor extension a JSON header of
 ``Inference-Header-Content-Length`` bytes followed by the raw bytes of the inputs that say
-``parameters.binary_data_size`` (:mod:`service.api.binary_tensors`). Each input must be one the
-model name's signature takes, with its datatype (:mod:`service.api.tensor_signatures`); the
-signature checks shapes and values and runs on the engine. The response names the outputs the
-request asked for (``outputs``; by default every output but ``png``), each in JSON or, asked with
+``parameters.binary_data_size`` (:mod:`service.api.protocols.binary_tensors`). Each input must be
+one the model name's signature takes, with its datatype
+(:mod:`service.api.protocols.tensor_signatures`); the signature checks shapes and values and runs
+on the engine. The response names the outputs the request asked for (``outputs``; by default every
+output but ``png``), each in JSON or, asked with
 ``binary_data`` (or ``binary_data_output`` for all), after the JSON header. BYTES outputs in
 JSON are base64 text and say ``content_type: base64``; a BYTES input in JSON may say the same.
 
-This path is the one every v2 inference request takes (:mod:`service.api.infer_shortcut` calls
-it without FastAPI's routing), so it does per request only what the request needs: the
+This path is the one every v2 inference request takes (:mod:`service.api.protocols.infer_shortcut`
+calls it without FastAPI's routing), so it does per request only what the request needs: the
 signature's specs are built once per model load.
 """
 
@@ -29,7 +30,8 @@ from fastapi import Request, Response
 from pydantic import BaseModel, ValidationError
 from starlette.requests import ClientDisconnect
 
-from service.api.binary_tensors import (
+from service.api.dependencies import get_engine
+from service.api.protocols.binary_tensors import (
     HEADER_LENGTH,
     binary_chunks,
     from_binary,
@@ -37,12 +39,11 @@ from service.api.binary_tensors import (
     split_body,
     to_binary,
 )
-from service.api.dependencies import get_engine
-from service.api.inference_schemas import InferenceRequest, RequestInput
-from service.api.protocol_bodies import body_headers, check_headers, inflate
-from service.api.tensor_checks import Call, TensorSpec, check_inputs
-from service.api.tensor_signatures import Specs, resolve
-from service.api.tensors import from_json, to_json
+from service.api.protocols.inference_schemas import InferenceRequest, RequestInput
+from service.api.protocols.protocol_bodies import body_headers, check_headers, inflate
+from service.api.protocols.tensor_checks import Call, TensorSpec, check_inputs
+from service.api.protocols.tensor_signatures import Specs, resolve
+from service.api.protocols.tensors import from_json, to_json
 from service.errors import BadRequest, InvalidRequest, PayloadTooLarge, validation_detail
 from service.repository.repository import LoadedModel
 from service.settings import Settings

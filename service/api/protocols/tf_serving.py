@@ -14,16 +14,16 @@ Usage::
     curl -d '{"signature_name": "score", "inputs": {"images": [...], "class_label": [7]}}' ...
 
 ``signature_name`` is ``serving_default`` (the generator, also when absent), ``generate``,
-``score``, ``encode`` or ``complete`` (:mod:`service.api.tensor_signatures` says what each takes
-and gives). The row format ``instances`` is a list of one value per instance: an object of named
-inputs, or the signature's first input itself (``seed``, ``images``); the column format
+``score``, ``encode`` or ``complete`` (:mod:`service.api.protocols.tensor_signatures` says what
+each takes and gives). The row format ``instances`` is a list of one value per instance: an object
+of named inputs, or the signature's first input itself (``seed``, ``images``); the column format
 ``inputs`` is an object of named inputs, or the first input itself. Bytes are ``{"b64": "..."}``
 both ways. The answer is ``predictions`` (one per instance) or ``outputs`` (by name), each output
 of the signature; with a single output, its value alone. Errors are ``{"error": "..."}``.
 
 Why the routes are safe next to ``GET /v1/models/{name}``: Starlette's ``{name}`` matches any text
 without a slash, ``mnist:predict`` too, so these routes and the catalogue's take their names and
-versions up to a ``:`` (:mod:`service.api.model_paths`): ``/v1/models/mnist:predict`` is
+versions up to a ``:`` (:mod:`service.api.protocols.model_paths`): ``/v1/models/mnist:predict`` is
 :func:`predict`'s alone, and a GET on it is a 405 whose ``Allow`` says POST.
 """
 
@@ -37,12 +37,12 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from service.api.dependencies import get_engine
-from service.api.inference_schemas import inline_schema
-from service.api.model_paths import NAME, VERSION
-from service.api.protocol_bodies import TF_MEDIA_TYPES, read_body
-from service.api.protocol_errors import PROTOCOL_ERRORS, ProtocolRoute
-from service.api.tensor_checks import Call, TensorSpec, check_inputs
-from service.api.tensor_signatures import (
+from service.api.protocols.inference_schemas import inline_schema
+from service.api.protocols.model_paths import NAME, VERSION
+from service.api.protocols.protocol_bodies import TF_MEDIA_TYPES, read_body
+from service.api.protocols.protocol_errors import PROTOCOL_ERRORS, ProtocolRoute
+from service.api.protocols.tensor_checks import Call, TensorSpec, check_inputs
+from service.api.protocols.tensor_signatures import (
     DEFAULT_SIGNATURE,
     Signature,
     Specs,
@@ -50,7 +50,7 @@ from service.api.tensor_signatures import (
     signatures_of,
     version_number,
 )
-from service.api.tensors import TF_DTYPES, from_nested, to_nested
+from service.api.protocols.tensors import TF_DTYPES, from_nested, to_nested
 from service.engine.engine import InferenceEngine
 from service.errors import BadRequest, InvalidRequest, validation_detail
 from service.repository.repository import LoadedModel

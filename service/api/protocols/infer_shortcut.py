@@ -13,10 +13,10 @@ resolution and the wrappers around the endpoint: without this path a v2 request 
 
 What it takes: ``POST`` to the path of one of the routes, with no query string. It calls the
 route's own function with the path parameters and the request, and answers an error as the
-routes' class does (:func:`service.api.protocol_errors.protocol_answer`), so every rule, limit and
-answer is the route's. A route with any dependency, or any parameter but its path parameters and
-the request, is refused when the app is built: nothing the route declares can be skipped (a
-query string, which the registry's strict query check reads, takes the app's path).
+routes' class does (:func:`service.api.protocols.protocol_errors.protocol_answer`), so every rule,
+limit and answer is the route's. A route with any dependency, or any parameter but its path
+parameters and the request, is refused when the app is built: nothing the route declares can be
+skipped (a query string, which the registry's strict query check reads, takes the app's path).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from fastapi.routing import APIRoute
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.api import open_inference
 from service.api.dependencies import known_query_only
-from service.api.protocol_errors import protocol_answer
+from service.api.protocols import open_inference
+from service.api.protocols.protocol_errors import protocol_answer
 from service.api.registry import include_dependencies
 from service.api.shortcut import route_of
 
@@ -62,7 +62,7 @@ def infer_routes() -> list[APIRoute]:
         if problems:
             raise TypeError(
                 f"POST {route.path} has what the shortcut cannot honour ({', '.join(problems)}):"
-                " teach service/api/infer_shortcut.py to, or stop adding the shortcut"
+                " teach service/api/protocols/infer_shortcut.py to, or stop adding the shortcut"
             )
     return routes
 

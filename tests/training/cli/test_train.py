@@ -94,3 +94,45 @@ def test_a_failed_export_after_training_is_one_line_and_exit_2(
     assert errors == [err.strip().splitlines()[-1]]
     assert errors[0].startswith("gan-train: error: ")
     assert "the export failed" in errors[0] and "differs" in errors[0]
+
+
+def test_a_time_budget_ends_checkpoints_and_exports_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # TINY_RUN without --steps: the budget alone ends the run, however fast the machine is.
+    argv = [arg for arg in TINY_RUN if arg not in ("--steps", "2")]
+    argv += ["--minutes", "0.03", "--outdir", str(tmp_path / "runs"), "--models-dir",
+             str(tmp_path / "models")]  # fmt: skip
+    assert exit_code(train_main, [*argv, "--export", "timed"]) == 0
+    out = capsys.readouterr().out
+    run = next((tmp_path / "runs").iterdir())
+    options = json.loads((run / "options.json").read_text())
+    assert (options["minutes"], options["steps"]) == (0.03, 0)  # no step limit
+    steps = json.loads((tmp_path / "models" / "timed" / "1" / "model.json").read_text())["steps"]
+    assert steps >= 1 and f"finished at step {steps}, the 0.03-minute budget spent" in out
+    assert (run / "checkpoints" / f"ckpt-{steps}.index").is_file()
+    trained = json.loads((run / "run.json").read_text())["train_seconds"]
+    assert trained >= 1.8  # 0.03 minutes: the clock ends the run once they are spent
+
+    # The budget is the run's in total: resumed, it has nothing left; a larger one continues.
+    assert exit_code(train_main, ["--resume", str(run)]) == 0
+    assert f"finished at step {steps} (its 0.03 minutes of training were spent" in (
+        capsys.readouterr().out
+    )
+    more = f"{trained / 60 + 0.01:.4f}"  # a second more than it has trained, on any machine
+    assert exit_code(train_main, ["--resume", str(run), "--minutes", more]) == 0
+    assert int(capsys.readouterr().out.split("finished at step ")[1].split(",")[0]) > steps
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--minutes", "-1"], "minutes must be 0"),
+        (["--minutes", "nan"], "minutes must be 0"),
+        (["--minutes", "1e9"], "minutes must be 0"),
+        (["--steps", "0", "--minutes", "0"], "steps must be at least 1"),
+    ],
+)
+def test_bad_time_budgets_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):
+    assert exit_code(train_main, ["--dataset", "digits", *argv, "--dry-run"]) == 2
+    assert message in capsys.readouterr().err

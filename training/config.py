@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from training.nets.layouts import RESNET_RESOLUTIONS
+
 RESOLUTIONS = (16, 28, 32, 64, 128)
 LOSSES = ("nonsaturating", "minimax", "hinge", "wgan-gp")
 ARCHITECTURES = ("dcgan", "resnet")
@@ -172,6 +174,11 @@ class TrainConfig:
             raise ConfigError(
                 f"mbstd_group must be 0 or divide the batch size {self.batch_size}, "
                 f"got {self.mbstd_group}"
+            )
+        if self.architecture == "resnet" and self.resolution not in RESNET_RESOLUTIONS:
+            sizes = ", ".join(map(str, RESNET_RESOLUTIONS))
+            raise ConfigError(
+                f"--architecture resnet has layouts for resolutions {sizes}, not {self.resolution}"
             )
         if self.mbstd_group and self.architecture != "dcgan":
             raise ConfigError("mbstd_group needs the DCGAN discriminator (--architecture dcgan)")

@@ -26,6 +26,7 @@ def test_train_dry_run_prints_the_resolved_options(capsys: pytest.CaptureFixture
         (["--steps", "0"], "steps must be at least 1"),
         (["--beta1", "1.5"], "beta1"),
         (["--resume", "/nonexistent/run"], "not a run directory"),
+        (["--architecture", "resnet", "--resolution", "28"], "resolutions 32, 64, 128, not 28"),
     ],
 )
 def test_bad_train_arguments_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):

@@ -69,7 +69,8 @@ def build_classifier(resolution: int, channels: int, num_classes: int) -> Any:
     doubling, with half the channels of the level after it (16 at 64 pixels; 8 and 16 at 128),
     so that the last convolution sees 8x8 maps at every size and each of its features spans as
     much of the picture as at 32: at 64 pixels without it, a judge of benchmarks/shapes.py's
-    scenes reached 32% held-out accuracy where it reaches 55% with it (15 epochs, 1,600 scenes).
+    scenes reached 32% held-out accuracy where it reaches 55% with it (15 epochs, 1,600 scenes),
+    and 99.5% trained until it stopped improving on 4,000 of 5,000 scenes.
     """
     import keras
     from keras import layers

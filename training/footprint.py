@@ -23,9 +23,9 @@ image when DiffAugment is on. Layer by layer, from the layouts of :mod:`training
 Memory per image grows with the resolution: the channels halve per doubling, so every level's
 feature maps hold about as many floats as the level before it, and one more level comes with
 each doubling; the images themselves grow with its square. Checked against TensorFlow's
-allocator (``tf.config.experimental.get_memory_info``, the peak of a step at batch 8 and 32 on a
-CPU; docs/recipe.md, "How the recipe scales"): the DCGAN used 0.85 to 1.2 times the estimate, the
-ResNet 0.7 to 0.85 times.
+allocator (``benchmarks/step_memory.py``: the peak of a step at batch 8 and 32 on a CPU;
+docs/recipe.md, "How the recipe scales"): the DCGAN used 0.97 to 1.27 times the estimate, the
+ResNet 0.73 to 0.82 times.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,7 +38,7 @@ from training import augment, distribute, recipe
 from training import callbacks as cb
 from training.collapse import CollapseWatch
 from training.config import ConfigError, TrainConfig
-from training.data import ImageData, load_dataset, make_pipeline, split_holdout
+from training.data import ImageData, colour_warning, load_dataset, make_pipeline, split_holdout
 from training.gan import GAN, make_optimizer, stack_critic_batches
 from training.nets.architectures import build_networks
 from training.rundir import new_run_dir, run_commands
@@ -120,7 +121,7 @@ def load_data(config: TrainConfig) -> tuple[ImageData, ImageData]:
     data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)
     data = masking.attach_masks(data, config)
     train_data, holdout = split_holdout(data, config.holdout, config.seed)
-    train_data.skipped = data.skipped
+    train_data.skipped, train_data.colour_files = data.skipped, data.colour_files
     return train_data, holdout
 
 
@@ -154,6 +155,9 @@ def train(
     if data.skipped and verbose:
         examples = ", ".join(data.skipped[:3])
         print(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {examples}")
+    colour = colour_warning(data, config.dataset)
+    if colour and verbose and chief:
+        print(f"gan-train: warning: {colour}", file=sys.stderr)
     choices: list[recipe.Choice] = []
     if not resume:  # a resumed run keeps the options it was resolved to (its options.json)
         config, choices = recipe.resolve(config, len(data))

@@ -137,3 +137,17 @@ def test_a_time_budget_ends_checkpoints_and_exports_the_run(
 def test_bad_time_budgets_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):
     assert exit_code(train_main, ["--dataset", "digits", *argv, "--dry-run"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_folder_of_colour_pictures_trained_in_grey_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from PIL import Image
+
+    pictures = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    for index, picture in enumerate(pictures):
+        Image.fromarray(picture).save(tmp_path / f"{index}.png")
+    argv = [arg if arg != "digits" else f"folder:{tmp_path}" for arg in TINY_RUN]
+    assert exit_code(train_main, [*argv, "--steps", "1", "--outdir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "gan-train: warning: 40 of the pictures in folder:" in err and "--channels 3" in err

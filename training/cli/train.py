@@ -44,8 +44,9 @@ EXAMPLES = """examples:
   gan-train --dataset digits --conditional --resolution 16 --steps 300 --export digits
   gan-sample models/digits --seeds 0-9 --class 3 --grid digits-3.png
 
-  # your own pictures, one subfolder per class, 64x64 RGB with flips
-  gan-train --dataset folder:~/pictures --conditional --resolution 64 --channels 3 --flip
+  # your own pictures, one subfolder per class, 64x64 RGB with flips, for an hour
+  gan-train --dataset folder:~/pictures --conditional --resolution 64 --channels 3 --flip \\
+      --minutes 60 --export pictures
 
   # MNIST from its IDX files, WGAN-GP with 5 critic steps
   gan-train --dataset mnist-idx:../shared/data/mnist --resolution 28 --loss wgan-gp --n-critic 5

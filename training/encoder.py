@@ -29,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from training.nets.dcgan import LABEL_EMBED_DIM, base_size, num_upsamplings
+from training.nets.dcgan import LABEL_EMBED_DIM
+from training.nets.layouts import base_size, num_upsamplings
 
 
 def build_encoder(

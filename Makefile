@@ -40,6 +40,7 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev  ## speed tables under benchmarks/results/
 	$(PY) benchmarks/serve_throughput.py
+	$(PY) benchmarks/serve_sized.py
 	$(PY) benchmarks/png_encoding.py
 	$(PY) benchmarks/train_speed.py
 	@# /complete needs a model with an encoder: make bench COMPLETE_MODELS=/tmp/complete_models

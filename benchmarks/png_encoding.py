@@ -1,13 +1,20 @@
-"""PNG encoding of generated images: the service's encoder against Pillow's, per image.
+"""Encoding generated images: per image at 28 to 256 pixels, grey and colour, in every format the
+service offers, and how encoding scales over the codec threads.
 
 Usage::
 
-    python benchmarks/png_encoding.py [--mnist-dir DIR] [--seconds 2]
+    python benchmarks/png_encoding.py [--mnist-dir DIR] [--seconds 1]
 
-Images: MNIST digits (28x28 grey, as the bundled model makes), the same digits tinted and
-upscaled to 64x64 RGB, and a 256x256 RGB grid of them. Both encoders use compression level 6
-(the service's default). Prints microseconds per image and bytes for each, with the ratio
-measured in the same run, and writes benchmarks/results/png_encoding.json.
+Images: photo-like content at 64x64, 128x128 and 256x256, grey and RGB (noise whose spectrum
+falls as 1/f, as natural images' does: smooth areas, edges and texture, never flat; the colour
+channels correlated), and, when the MNIST files are found (``--mnist-dir``), 28x28 digits as
+the bundled model makes. For each: the service's PNG encoder (``service.imaging``, zlib levels
+1, 6 and 9) against Pillow's (level 6), WebP and JPEG at quality 90 (the service's
+``GAN_IMAGE_QUALITY``), microseconds and bytes per image; then how many 128x128 colour PNGs per
+second one thread and ``GAN_CODEC_THREADS`` threads encode (zlib and Pillow's codecs run
+without the interpreter lock). With ``benchmarks/results/serve_sized.json`` present, also the
+share of a 128x128 request's CPU time that its PNG takes. Writes
+``benchmarks/results/png_encoding.json``.
 """
 
 from __future__ import annotations
@@ -17,14 +24,17 @@ import io
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
-from mnist_dir import add_mnist_dir, checked_mnist_dir
+from mnist_dir import add_mnist_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "png_encoding.json"
+SIZED = ROOT / "benchmarks" / "results" / "serve_sized.json"
 
 
 def pillow_png(image: np.ndarray, level: int = 6) -> bytes:
@@ -35,6 +45,25 @@ def pillow_png(image: np.ndarray, level: int = 6) -> bytes:
     pixels = image[..., 0] if image.shape[-1] == 1 else image
     Image.fromarray(np.ascontiguousarray(pixels)).save(buffer, "PNG", compress_level=level)
     return buffer.getvalue()
+
+
+def photo_like(count: int, side: int, channels: int, seed: int = 0) -> np.ndarray:
+    """uint8 [count, side, side, channels] images whose amplitude spectrum falls as 1/f."""
+    rng = np.random.default_rng(seed)
+    freq = np.sqrt(np.add.outer(np.fft.fftfreq(side) ** 2, np.fft.fftfreq(side) ** 2))
+    amplitude = 1.0 / np.maximum(freq, 1.0 / side)
+    images = []
+    for _ in range(count):
+        base = rng.normal(size=(side, side)) + 1j * rng.normal(size=(side, side))
+        layers = []
+        for _ in range(channels):
+            # Channels share most of their structure, as a photo's colour planes do.
+            own = rng.normal(size=(side, side)) + 1j * rng.normal(size=(side, side))
+            field = np.real(np.fft.ifft2((0.8 * base + 0.2 * own) * amplitude))
+            layers.append((field - field.mean()) / (field.std() + 1e-9))
+        pixels = np.stack(layers, axis=-1) * 50 + 128
+        images.append(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+    return np.stack(images)
 
 
 def per_image_us(
@@ -49,58 +78,100 @@ def per_image_us(
     return (time.perf_counter() - started) / count * 1e6
 
 
-def test_images(mnist_dir: Path) -> dict[str, np.ndarray]:
-    """Three sets of uint8 [N, H, W, C] images made from the first 64 MNIST digits."""
-    from PIL import Image
+def image_sets(mnist_dir: Path | None) -> dict[str, np.ndarray]:
+    sets: dict[str, np.ndarray] = {}
+    if mnist_dir is not None and mnist_dir.is_dir():
+        from training.data import load_dataset
 
-    from gan_contract.grid import make_grid
-    from training.data import load_dataset
+        sets["28x28 grey (MNIST)"] = load_dataset(
+            f"mnist-idx:{mnist_dir}", 28, 1, conditional=False
+        ).images[:64]
+    for side in (64, 128, 256):
+        for channels, name in ((1, "grey"), (3, "RGB")):
+            sets[f"{side}x{side} {name}"] = photo_like(16, side, channels, seed=side + channels)
+    return sets
 
-    digits = load_dataset(f"mnist-idx:{mnist_dir}", 28, 1, conditional=False).images[:64]
-    tint = np.array([255, 180, 60], np.float32) / 255.0
-    colour = np.stack([
-        np.asarray(Image.fromarray(d[..., 0]).resize((64, 64), Image.Resampling.BICUBIC))
-        for d in digits
-    ])[..., None] * tint  # fmt: skip
-    colour = colour.astype(np.uint8)
-    grid = make_grid(colour[:16], columns=4)  # 4 x 64 plus padding: about 256 pixels a side
-    return {
-        "28x28 grey": digits,
-        "64x64 RGB": colour,
-        f"{grid.shape[0]}x{grid.shape[1]} RGB grid": grid[None],
-    }
+
+def threads_rate(images: np.ndarray, threads: int, seconds: float) -> float:
+    """PNGs (level 6) per second that ``threads`` threads encode together."""
+    from service.imaging import encode_png
+
+    with ThreadPoolExecutor(threads) as pool:
+        count, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            list(pool.map(encode_png, list(images) * threads))
+            count += len(images) * threads
+        return count / (time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_mnist_dir(parser)
-    parser.add_argument("--seconds", type=float, default=2.0, help="per encoder and image set")
+    parser.add_argument("--seconds", type=float, default=1.0, help="per encoder and image set")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    checked_mnist_dir(parser, args)
 
-    from service.imaging import encode_png
+    from service.imaging import Encoding, encode_png
+    from service.settings import Settings
 
-    rows = []
-    for name, images in test_images(args.mnist_dir).items():
-        service_us = per_image_us(encode_png, images, args.seconds)
-        pillow_us = per_image_us(pillow_png, images, args.seconds)
-        rows.append({
-            "images": name,
-            "service_us": round(service_us, 1),
-            "pillow_us": round(pillow_us, 1),
-            "pillow_over_service": round(pillow_us / service_us, 2),
-            "service_bytes": int(np.mean([len(encode_png(i)) for i in images])),
-            "pillow_bytes": int(np.mean([len(pillow_png(i)) for i in images])),
-        })  # fmt: skip
+    encoders: dict[str, Callable[[np.ndarray], bytes]] = {
+        "png1": lambda i: encode_png(i, 1),
+        "png6": lambda i: encode_png(i, 6),
+        "png9": lambda i: encode_png(i, 9),
+        "pillow6": pillow_png,
+        "webp90": Encoding("webp", quality=90).encode,
+        "jpeg90": Encoding("jpeg", quality=90).encode,
+    }
+    rows: list[dict[str, Any]] = []
+    sets = image_sets(args.mnist_dir)
+    for name, images in sets.items():
+        row: dict[str, Any] = {"images": name, "raw_bytes": int(images[0].nbytes)}
+        for key, encode in encoders.items():
+            row[f"{key}_us"] = round(per_image_us(encode, images, args.seconds), 1)
+            row[f"{key}_bytes"] = int(np.mean([len(encode(i)) for i in images]))
+        rows.append(row)
+    threads = Settings().codec_threads
+    colour = sets["128x128 RGB"]
+    scaling = {
+        "threads": threads,
+        "one_thread_per_s": threads_rate(colour, 1, 2 * args.seconds),
+        "all_threads_per_s": threads_rate(colour, threads, 2 * args.seconds),
+    }
     print(f"CPU: {cpu_model()}")
-    print(f"{'images':22s} {'service µs':>11s} {'Pillow µs':>10s} {'ratio':>6s} "
-          f"{'service B':>10s} {'Pillow B':>9s}")  # fmt: skip
+    print(
+        f"{'images':20s} {'PNG 1':>7s} {'PNG 6':>7s} {'PNG 9':>7s} {'Pillow 6':>8s} "
+        f"{'WebP 90':>7s} {'JPEG 90':>7s} | {'raw B':>7s} {'PNG 6 B':>8s} {'WebP B':>7s} "
+        f"{'JPEG B':>7s}"
+    )
     for r in rows:
-        times = f"{r['service_us']:11.1f} {r['pillow_us']:10.1f} {r['pillow_over_service']:6.2f}"
-        print(f"{r['images']:22s} {times} {r['service_bytes']:10d} {r['pillow_bytes']:9d}")
+        print(
+            f"{r['images']:20s} {r['png1_us']:7.0f} {r['png6_us']:7.0f} {r['png9_us']:7.0f} "
+            f"{r['pillow6_us']:8.0f} {r['webp90_us']:7.0f} {r['jpeg90_us']:7.0f} | "
+            f"{r['raw_bytes']:7d} {r['png6_bytes']:8d} {r['webp90_bytes']:7d} "
+            f"{r['jpeg90_bytes']:7d}"
+        )
+    print("(microseconds and bytes per image; PNG levels by the service's encoder)")
+    print(
+        f"128x128 RGB PNGs (level 6) per second: {scaling['one_thread_per_s']:.0f} with one "
+        f"thread, {scaling['all_threads_per_s']:.0f} with {threads} (GAN_CODEC_THREADS's "
+        f"default here): {scaling['all_threads_per_s'] / scaling['one_thread_per_s']:.2f}x"
+    )
+    share: dict[str, float] = {}
+    if SIZED.exists():
+        sized = json.loads(SIZED.read_text())
+        runs = {r["concurrency"]: r for r in sized["service"]["runs"]}
+        if 32 in runs:
+            request_ms = runs[32]["cpu_ms_per_image"]
+            png_ms = next(r for r in rows if r["images"] == "128x128 RGB")["png6_us"] / 1000
+            share = {"request_cpu_ms": request_ms, "png_ms": png_ms}
+            print(
+                f"share of a 128x128 request's CPU time (the service at c=32 in "
+                f"{SIZED.name}: {request_ms:.0f} ms per image) taken by its PNG: "
+                f"{100 * png_ms / request_ms:.1f}%"
+            )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu": cpu_model(), "rows": rows}, indent=2) + "\n")
+    result = {"cpu": cpu_model(), "rows": rows, "threads": scaling, "share": share}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

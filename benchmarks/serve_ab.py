@@ -5,6 +5,11 @@ Usage::
     git worktree add /tmp/before <commit>          # the build to compare against
     .venv/bin/python benchmarks/serve_ab.py --before /tmp/before [--after .] [--rounds 8]
 
+    # one build, two settings: TensorFlow's threads one each against TensorFlow's defaults
+    .venv/bin/python benchmarks/serve_ab.py --before . \
+        --before-env GAN_INTRA_OP_THREADS=1 --before-env GAN_INTER_OP_THREADS=1 \
+        --after-env GAN_INTRA_OP_THREADS=0 --after-env GAN_INTER_OP_THREADS=0
+
 Both servers are started once from their own source trees (with this environment's packages),
 warmed up, then loaded in turns (before, after, before, ...) for ``--seconds`` each at every
 ``--concurrency``, so that what the shared machine does meanwhile falls on both. The table gives
@@ -34,14 +39,17 @@ from serve_throughput import WRK_SCRIPT, run_wrk
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start(tree: Path, port: int, model_dir: Path) -> subprocess.Popen[bytes]:
-    """``gan-serve`` of the source tree ``tree`` on ``port``, ready to answer."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "GAN_POLL_SECONDS": "0"}
+def start(
+    tree: Path, port: int, model_dir: Path, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``gan-serve`` of the source tree ``tree`` on ``port`` (with the ``extra`` environment),
+    ready to answer."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "GAN_POLL_SECONDS": "0", **(extra or {})}
     command = [sys.executable, "-m", "service.cli", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(
         [*command, "--model-dir", str(model_dir)], cwd=tree, env=env, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # a large model warms up for minutes on a busy host
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as answer:
@@ -61,15 +69,30 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--before-env", action="append", default=[], help="KEY=VALUE for the before server"
+    )
+    parser.add_argument(
+        "--after-env", action="append", default=[], help="KEY=VALUE for the after server"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "benchmarks" / "results" / "serve_ab.json"
+    )
     args = parser.parse_args()
+    envs = {
+        side: dict(item.split("=", 1) for item in getattr(args, f"{side}_env"))
+        for side in ("before", "after")
+    }
+    models = [p for p in args.model_dir.glob("*/*/model.json")]
+    classes = max((json.loads(p.read_text())["num_classes"] for p in models), default=0)
     machine = f"{cpu_model()}, {os.cpu_count()} CPUs"
     print(f"machine: {machine}")
     with tempfile.TemporaryDirectory() as work:
         script = Path(work) / "seeds.lua"
-        script.write_text(WRK_SCRIPT.replace("__NUM_CLASSES__", "10"))
+        script.write_text(WRK_SCRIPT.replace("__NUM_CLASSES__", str(classes)))
         servers = {
-            "before": start(args.before.resolve(), 18601, args.model_dir),
-            "after": start(args.after.resolve(), 18602, args.model_dir),
+            "before": start(args.before.resolve(), 18601, args.model_dir, envs["before"]),
+            "after": start(args.after.resolve(), 18602, args.model_dir, envs["after"]),
         }
         bases = {"before": "http://127.0.0.1:18601", "after": "http://127.0.0.1:18602"}
         try:
@@ -80,7 +103,7 @@ def main() -> None:
                 rounds = []
                 for _ in range(args.rounds):
                     row = {
-                        name: run_wrk(bases[name], concurrency, args.seconds, script)
+                        name: run_wrk(bases[name], concurrency, args.seconds, script, 1, 120.0)
                         for name in ("before", "after")
                     }
                     rounds.append(row)
@@ -100,9 +123,10 @@ def main() -> None:
             for process in servers.values():
                 process.terminate()
                 process.wait(timeout=60)
-    out = ROOT / "benchmarks" / "results" / "serve_ab.json"
+    out = args.output
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    report = {"machine": machine, "envs": envs, "results": results}
+    out.write_text(json.dumps(report, indent=2))
     print(f"wrote {out}")
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -66,7 +67,9 @@ PROTOCOL_CONCURRENCY = [1, 32]
 # The servers measured, by their key in the results.
 SERVERS = ("service_batched", "service_unbatched", "service_workers", "http_ceiling", "ray_serve")
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
-PEER_PACKAGES = ("ray[serve]", "tensorflow-cpu==2.21.0", "pillow")
+# Both peers share one virtualenv: Ray Serve (ray_peer.py) and LitServe (litserve_peer.py,
+# measured by serve_sized.py).
+PEER_PACKAGES = ("ray[serve]", "litserve", "tensorflow-cpu==2.21.0", "pillow")
 GRID_SEEDS = 16
 RAW_SLICES = 6  # turns of each way of calling the raw signature, per batch size
 PAIRED_ROUNDS = 6  # rounds of raw signature then service at concurrency 32
@@ -194,16 +197,21 @@ def batch_stats(base: str) -> tuple[float, float]:
 
 
 def run_wrk(
-    base: str, concurrency: int, duration: float, script: Path, images_per_request: int = 1
+    base: str,
+    concurrency: int,
+    duration: float,
+    script: Path,
+    images_per_request: int = 1,
+    timeout_s: float = 10.0,
 ) -> dict[str, float]:
     threads = 1 if concurrency < 8 else 2
     command = [
         "wrk",
         f"-t{threads}",
         f"-c{concurrency}",
-        f"-d{duration:g}s",
+        f"-d{math.ceil(duration)}s",  # wrk takes whole seconds
         "--timeout",
-        "10s",
+        f"{math.ceil(timeout_s)}s",
         "-s",
         str(script),
         f"{base}/generate",
@@ -449,12 +457,12 @@ def _call_times(call: Any, z: Any, labels: Any, seconds: float) -> list[float]:
 
 
 def peer_python() -> Path:
-    """The Python of the peer's virtualenv, made (with Ray Serve) on first use."""
+    """The Python of the peers' virtualenv, made (with Ray Serve and LitServe) on first use."""
     python = PEER_VENV / "bin" / "python"
-    check = [str(python), "-c", "import ray.serve, tensorflow, PIL"]
+    check = [str(python), "-c", "import ray.serve, litserve, tensorflow, PIL"]
     if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
         return python
-    print(f"installing Ray Serve into {PEER_VENV} (once; a few minutes)", flush=True)
+    print(f"installing Ray Serve and LitServe into {PEER_VENV} (once; a few minutes)", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", *PEER_PACKAGES]
     subprocess.run(pip, check=True)

@@ -68,7 +68,8 @@ from service.http.request_log import RequestLog
 from service.http.request_metrics import RequestMetrics
 from service.metrics import Metrics
 from service.repository.policy import VersionPolicies
-from service.repository.repository import ModelLoadError, ModelRepository, configure_tensorflow
+from service.repository.repository import ModelLoadError, ModelRepository
+from service.repository.threads import configure_threads
 from service.settings import Settings
 
 logger = logging.getLogger("service")
@@ -197,12 +198,7 @@ async def _start(
     engine: InferenceEngine | None = None
     try:
         if repository is None:
-            await loop.run_in_executor(
-                None,
-                configure_tensorflow,
-                settings.intra_op_threads,
-                settings.inter_op_threads,
-            )
+            await loop.run_in_executor(None, configure_threads, settings)
             policies = VersionPolicies.parse(settings.version_policy, settings.model_versions)
             repository = await loop.run_in_executor(
                 None,

@@ -142,7 +142,10 @@ def print_dry_run(
     served: dict[str, list[int]],
 ) -> None:
     """Print what ``gan-serve`` would serve, as JSON (API keys only counted, never shown):
-    the versions ``found`` on disk, and those the version policy would serve."""
+    the versions ``found`` on disk, those the version policy would serve, and the TensorFlow
+    threads it would choose."""
+    from service.repository.threads import tensorflow_threads
+
     resolved = settings.model_dump(mode="json", exclude={"api_keys"})
     resolved["api_keys"] = f"{len(settings.api_keys)} key(s)"
     print(
@@ -152,6 +155,7 @@ def print_dry_run(
                 "port": args.port,
                 "log_level": args.log_level,
                 "settings": resolved,
+                "tensorflow_threads": str(tensorflow_threads(settings)),
                 "models": found,
                 "served": served,
             },
@@ -186,7 +190,8 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         fail(f"invalid GAN_* setting: {problems}")
 
-    from service.repository.repository import ModelLoadError, ModelRepository, configure_tensorflow
+    from service.repository.repository import ModelLoadError, ModelRepository
+    from service.repository.threads import configure_threads
 
     try:
         # Cheap checks first (directory, model.json) so a typo fails before TF is imported.
@@ -207,7 +212,7 @@ def main(argv: list[str] | None = None, sockets: list[socket.socket] | None = No
             "loading TensorFlow and %d model(s) from %s", len(found), settings.model_dir
         )
         import_tensorflow_quietly()
-        configure_tensorflow(settings.intra_op_threads, settings.inter_op_threads)
+        configure_threads(settings)  # from the models and the machine, unless set
         sys.setswitchinterval(settings.switch_interval_ms / 1000.0)
         repository = ModelRepository.load(settings.model_dir, policies, settings.default_model)
     except ModelLoadError as exc:

@@ -79,6 +79,13 @@ class NotFound(ServiceError):
     error = "not_found"
 
 
+class NotAcceptable(ServiceError):
+    """406: the request's ``Accept`` header allows none of the types the answer can have."""
+
+    status_code = 406
+    error = "not_acceptable"
+
+
 class PayloadTooLarge(ServiceError):
     status_code = 413
     error = "payload_too_large"

@@ -1,9 +1,15 @@
-"""PNG encoding of generated images (zlib) and safe decoding of uploaded ones (Pillow).
+"""Encoding of generated images (PNG by zlib, WebP and JPEG by Pillow) and safe decoding of
+uploaded ones (Pillow).
 
 Usage::
 
     png = encode_png(images[0], compress_level=6)      # uint8 [H, W, C] -> PNG bytes
+    webp = Encoding("webp", quality=80).encode(images[0])
+    Encoding("jpeg", quality=90).media_type            # "image/jpeg"
     array, size = decode_image(data, max_pixels=2**24, resolution=28, channels=1)
+
+An :class:`Encoding` is a format and its one parameter: the zlib level (0-9) of a lossless PNG,
+the quality (1-100) of a lossy WebP or JPEG. PNG is the default everywhere.
 
 The encoder writes the PNG chunks itself around one ``zlib.compress`` call: for the small
 images a GAN makes, Pillow's per-image set-up (its Python save path and encoder object) cost
@@ -23,6 +29,8 @@ import io
 import struct
 import warnings
 import zlib
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -68,6 +76,60 @@ def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
 def encode_pngs(images: np.ndarray, compress_level: int = 6) -> list[bytes]:
     """PNG bytes of each image of a uint8 [N, H, W, C] batch."""
     return [encode_png(image, compress_level) for image in images]
+
+
+Format = Literal["png", "webp", "jpeg"]
+#: The media type of each format, in the service's order of preference (lossless first).
+MEDIA_TYPES: dict[str, str] = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+#: Each format's number in a batch's rows (0: the row wants no encoding).
+FORMAT_CODES: dict[str, int] = {name: code for code, name in enumerate(MEDIA_TYPES, start=1)}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a generated image is encoded: ``format`` and its parameter, ``level`` (PNG's zlib
+    level, 0-9) or ``quality`` (WebP's and JPEG's, 1-100; the other one is not used)."""
+
+    format: Format = "png"
+    level: int = 6
+    quality: int = 90
+
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
+    @property
+    def parameter(self) -> int:
+        """The one parameter the format uses: the level of a PNG, the quality of the others."""
+        return self.level if self.format == "png" else self.quality
+
+    @classmethod
+    def from_code(cls, code: int, parameter: int) -> Encoding:
+        """The encoding of a row's (format code, parameter) pair (see :meth:`code`)."""
+        name: Format = list(MEDIA_TYPES)[code - 1]  # type: ignore[assignment]
+        if name == "png":
+            return cls(name, level=parameter)
+        return cls(name, quality=parameter)
+
+    def code(self) -> tuple[int, int]:
+        """(format code, parameter): what a batch's rows carry for the post-processing."""
+        return FORMAT_CODES[self.format], self.parameter
+
+    def encode(self, image: np.ndarray) -> bytes:
+        """The bytes of a uint8 [H, W, 1|3|4] image in this encoding."""
+        if self.format == "png":
+            return encode_png(image, self.level)
+        pixels = np.ascontiguousarray(image[..., 0] if image.shape[-1] == 1 else image)
+        picture = Image.fromarray(pixels)
+        if self.format == "jpeg" and picture.mode == "RGBA":
+            picture = picture.convert("RGB")  # JPEG has no alpha
+        buffer = io.BytesIO()
+        if self.format == "webp":
+            # method 4: Pillow's default trade of speed for size (0 fastest, 6 smallest).
+            picture.save(buffer, "WEBP", quality=self.quality, method=4)
+        else:
+            picture.save(buffer, "JPEG", quality=self.quality)
+        return buffer.getvalue()
 
 
 def decode_image(

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.machine import usable_cpus
 
 # A version number in GAN_MODEL_VERSIONS.
 PinnedVersion = Annotated[int, Field(ge=0)]
@@ -167,14 +169,27 @@ class Settings(BaseSettings):
 
     # --- encoding -------------------------------------------------------------------------------
     png_compress_level: int = Field(
-        default=6, ge=0, le=9, description="zlib level of PNG responses."
+        default=6,
+        ge=0,
+        le=9,
+        description="zlib level of PNG responses whose request names no compress_level.",
+    )
+    image_quality: int = Field(
+        default=90,
+        ge=1,
+        le=100,
+        description="Quality of WebP and JPEG responses whose request names no quality.",
     )
     codec_threads: int = Field(
-        default=2,
+        # Image encoding runs without the interpreter lock (zlib, Pillow's codecs), so each
+        # core can encode: one thread per usable CPU, and two at least (the measured default of
+        # a 2-core host).
+        default_factory=lambda: min(64, max(2, usable_cpus())),
         ge=1,
         le=64,
-        description="Threads of each of the two image pools: one encodes generated PNGs, the "
-        "other decodes uploads (and encodes grids), so that neither starves the other.",
+        description="Threads of each of the two image pools: one encodes generated images, "
+        "the other decodes uploads (and encodes grids), so that neither starves the other. "
+        "Default: the CPUs this process may use, at least 2.",
     )
 
     workers: int = Field(
@@ -187,19 +202,16 @@ class Settings(BaseSettings):
     )
 
     # --- TensorFlow's threads (measured on a 2-core CPU: see docs/measurements.md) -----------
-    intra_op_threads: int = Field(
-        default=1,
-        ge=0,
-        le=1024,
+    intra_op_threads: Annotated[int, Field(ge=0, le=1024)] | Literal["auto"] = Field(
+        default="auto",
         description="Threads one TensorFlow op may split over (0: TensorFlow's default, one "
-        "per core). One leaves the other core to the event loop, with no idle pool threads "
-        "spinning beside it.",
+        "per core). auto: 1 for small models (the other core is the event loop's), the cores "
+        "for compute-heavy ones or with a GPU (service/repository/threads.py).",
     )
-    inter_op_threads: int = Field(
-        default=1,
-        ge=0,
-        le=1024,
-        description="TensorFlow ops run at once (0: TensorFlow's default, one per core).",
+    inter_op_threads: Annotated[int, Field(ge=0, le=1024)] | Literal["auto"] = Field(
+        default="auto",
+        description="TensorFlow ops run at once (0: TensorFlow's default, one per core); auto "
+        "as intra_op_threads.",
     )
     switch_interval_ms: float = Field(
         default=0.2,

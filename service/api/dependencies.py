@@ -50,6 +50,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         504: "deadline passed while queued",
     }.items()
 }
+# The routes that choose an image format by the Accept header add this answer.
+NOT_ACCEPTABLE: dict[int | str, dict[str, Any]] = {
+    406: {
+        "model": ErrorBody,
+        "description": "the Accept header allows none of image/png, image/webp, image/jpeg "
+        "(and no format was given)",
+    }
+}
 
 
 # --- dependencies ---------------------------------------------------------------------------

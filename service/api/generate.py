@@ -5,6 +5,10 @@ Routes do validation and HTTP; the model calls go through
 :class:`service.engine.engine.InferenceEngine` (batched), grids through :mod:`service.imaging` in
 the app's codec threads. The plain JSON ``POST /generate`` reaches :func:`generate` through
 :class:`service.api.shortcut.GenerateShortcut`, which skips FastAPI's routing for it.
+
+Both answer PNG, WebP or JPEG: the request's ``format``, else what its ``Accept`` header prefers
+(:mod:`service.api.negotiation`). The format is carried with the request's rows to the batch's
+encoding, never a second model call: requests of every format share batches.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from fastapi.responses import Response
 from gan_contract.errors import ContractError
 from gan_contract.grid import make_grid
 from gan_contract.seeds import MAX_SEED, parse_seeds
-from service import imaging
 from service.api.class_labels import labels_or_rows
 from service.api.dependencies import (
     ERRORS,
+    NOT_ACCEPTABLE,
     EngineDep,
     SettingsDep,
     check_psi,
@@ -34,14 +38,20 @@ from service.api.dependencies import (
     log_model,
     noise_rows,
 )
+from service.api.negotiation import choose_encoding
 from service.api.schemas import (
     CLASS_TEXT,
+    FORMAT_TEXT,
+    LEVEL_TEXT,
     PSI_TEXT,
+    QUALITY_TEXT,
     GeneratedImage,
     GenerateRequest,
     GenerateResponse,
+    ImageFormat,
 )
 from service.errors import InvalidRequest
+from service.imaging import MEDIA_TYPES, Encoding
 from service.repository.repository import LoadedModel
 
 router = APIRouter()
@@ -51,14 +61,25 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, no-cache"
 
 
-def _etag(model: LoadedModel, seed: int, psi: float, label: int, level: int) -> str:
-    """A weak ETag of the request's image, known without computing it.
+# Image answers: every image media type a route may send (the format is chosen per request).
+IMAGE_CONTENT: dict[str, dict[str, object]] = {
+    media_type: {} for media_type in MEDIA_TYPES.values()
+}
+
+
+def _etag(model: LoadedModel, seed: int, psi: float, label: int, encoding: Encoding) -> str:
+    """A weak ETag of the request's image in ``encoding``, known without computing it.
 
     Weak (``W/``) because two replicas, or two batch shapes, may render the same image a grey
     level apart (gan_contract.reproducibility): the representations are equivalent, not
-    byte-identical, which is exactly what a weak validator states (RFC 9110, 8.8.1).
+    byte-identical, which is exactly what a weak validator states (RFC 9110, 8.8.1). The format
+    and its parameter are part of it: a WebP and a PNG of one image are different
+    representations. (A PNG's key is as before formats existed, so its ETags did not change.)
     """
-    key = f"{model.name}/{model.version}/{seed}/{np.float32(psi)!r}/{label}/{level}"
+    form = str(encoding.level) if encoding.format == "png" else encoding.format
+    if encoding.format != "png":
+        form += f":{encoding.quality}"
+    key = f"{model.name}/{model.version}/{seed}/{np.float32(psi)!r}/{label}/{form}"
     return 'W/"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
@@ -103,9 +124,13 @@ def _psi_alias(request: Request, truncation_psi: float) -> float:
     response_class=Response,
     dependencies=[Depends(_one_seed)],
     responses={
-        200: {"content": {"image/png": {}}, "description": "the PNG"},
+        200: {
+            "content": IMAGE_CONTENT,
+            "description": "the image: PNG, WebP or JPEG (format, else the Accept header)",
+        },
         304: {"description": "not modified (If-None-Match matched the ETag)"},
         **ERRORS,
+        **NOT_ACCEPTABLE,
     },
     openapi_extra={"x-query-aliases": {"psi": "truncation_psi"}},
 )
@@ -124,29 +149,38 @@ async def generate_one(
     version: Annotated[
         int | None, Query(description="Model version; default: the served one")
     ] = None,
+    image_format: Annotated[
+        ImageFormat | None, Query(alias="format", description=FORMAT_TEXT)
+    ] = None,
+    quality: Annotated[int | None, Query(ge=1, le=100, description=QUALITY_TEXT)] = None,
+    compress_level: Annotated[int | None, Query(ge=0, le=9, description=LEVEL_TEXT)] = None,
 ) -> Response:
     """One image, named by the same parameters as POST /generate (one seed). With ``version``
     in the query the same URL gives the same image forever (``Cache-Control: immutable``);
     without it the ETag lets caches revalidate cheaply (304). ``psi`` is accepted as an alias
-    of ``truncation_psi``; any other unknown query parameter is a 422 that names it."""
+    of ``truncation_psi``; any other unknown query parameter is a 422 that names it. The image
+    is a PNG unless ``format`` or the Accept header asks for WebP or JPEG (``Vary: Accept``)."""
     chosen = engine.repository.get(model, version)
     log_model(request, chosen, 1)
     psi = check_psi(_psi_alias(request, truncation_psi), settings)
     labels = labels_or_rows(class_label, chosen, [seed])
-    etag = _etag(chosen, seed, psi, int(labels[0]), settings.png_compress_level)
+    encoding = choose_encoding(
+        image_format, quality, compress_level, request.headers.get("accept"), settings
+    )
+    etag = _etag(chosen, seed, psi, int(labels[0]), encoding)
     cache = IMMUTABLE if version is not None else REVALIDATE
-    headers = {"ETag": etag, "Cache-Control": cache, "X-Seeds": str(seed)}
+    headers = {"ETag": etag, "Cache-Control": cache, "X-Seeds": str(seed), "Vary": "Accept"}
     headers["X-Model"] = f"{chosen.name}/{chosen.version}"
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     engine.check_room(chosen, "generate", 1)  # a revalidation (304) needs no room
-    _, pngs = await engine.generate_seeds(chosen, [seed], labels, psi)
-    return Response(pngs[0], media_type="image/png", headers=headers)
+    _, files = await engine.generate_seeds(chosen, [seed], labels, psi, encoding)
+    return Response(files[0], media_type=encoding.media_type, headers=headers)
 
 
-def _grid_png(images: np.ndarray, level: int) -> bytes:
+def _grid(images: np.ndarray, encoding: Encoding) -> bytes:
     # The contract's layout: gan-sample --grid draws the same picture of the same images.
-    return imaging.encode_png(make_grid(images), level)
+    return encoding.encode(make_grid(images))
 
 
 @router.post(
@@ -158,21 +192,29 @@ def _grid_png(images: np.ndarray, level: int) -> bytes:
     responses={
         200: {
             "content": {
-                "image/png": {},
+                **IMAGE_CONTENT,
                 "application/json": {"schema": {"$ref": "#/components/schemas/GenerateResponse"}},
             },
-            "description": "a PNG (response=png or grid) or JSON (response=json)",
+            "description": "an image, PNG, WebP or JPEG (response=png or grid; format, else the "
+            "Accept header), or JSON (response=json)",
             "model": GenerateResponse,
         },
         **ERRORS,
+        **NOT_ACCEPTABLE,
     },
 )
 async def generate(
     body: GenerateRequest, request: Request, engine: EngineDep, settings: SettingsDep
 ) -> Response:
-    """Generate images. The seed of every image is in the ``X-Seeds`` header (and the JSON)."""
+    """Generate images. The seed of every image is in the ``X-Seeds`` header (and the JSON).
+    The images are PNGs unless ``format`` or the Accept header asks for WebP or JPEG."""
     chosen = engine.repository.get(body.model, body.version)
     psi = check_psi(body.truncation_psi, settings)
+    # Before any work: a 406 costs nothing. JSON answers carry their images' media type, so
+    # Accept chooses their format as it does an image's.
+    encoding = choose_encoding(
+        body.format, body.quality, body.compress_level, request.headers.get("accept"), settings
+    )
     limit = settings.max_images_per_request
     seeds: list[int] | None
     z: np.ndarray | None = None
@@ -209,19 +251,22 @@ async def generate(
         )
     labels = labels_or_rows(body.class_label, chosen, rows)
     log_model(request, chosen, len(rows))
+    # A grid is encoded whole, from the pixels: its rows need no files of their own.
+    one_by_one = body.response != "grid"
     if z is None:  # the seeds' noise is drawn in the model's thread
-        images, pngs = await engine.generate_seeds(chosen, rows, labels, psi)
+        images, files = await engine.generate_seeds(chosen, rows, labels, psi, encoding, one_by_one)
     else:
-        images, pngs = await engine.generate(chosen, z, labels, psi)
+        images, files = await engine.generate(chosen, z, labels, psi, one_by_one, encoding)
     headers = {"X-Model": f"{chosen.name}/{chosen.version}"}
+    if body.format is None:
+        headers["Vary"] = "Accept"
     if seeds is not None:
         headers["X-Seeds"] = ",".join(map(str, seeds))
-    level = settings.png_compress_level
     if body.response == "png":
-        return Response(pngs[0], media_type="image/png", headers=headers)
+        return Response(files[0], media_type=encoding.media_type, headers=headers)
     if body.response == "grid":
-        png = await in_codec_pool(request, _grid_png, images, level)
-        return Response(png, media_type="image/png", headers=headers)
+        grid = await in_codec_pool(request, _grid, images, encoding)
+        return Response(grid, media_type=encoding.media_type, headers=headers)
     conditional = chosen.num_classes > 0
     payload = GenerateResponse(
         model=chosen.name,
@@ -231,9 +276,11 @@ async def generate(
             GeneratedImage(
                 seed=seeds[i] if seeds is not None else None,
                 class_label=int(labels[i]) if conditional else None,
-                png_base64=base64.b64encode(png).decode("ascii"),
+                media_type=encoding.media_type,
+                image_base64=text,
+                png_base64=text if encoding.format == "png" else None,
             )
-            for i, png in enumerate(pngs)
+            for i, text in enumerate(base64.b64encode(f).decode("ascii") for f in files)
         ],
     )
     return Response(payload.model_dump_json(), media_type="application/json", headers=headers)

@@ -85,6 +85,23 @@ PERCENTILE_TEXT = (
     "under 1 marks an image the discriminator finds clearly fake. Null for a model exported "
     "without held-out real images."
 )
+FORMAT_TEXT = (
+    "Image format: png (lossless, the default), webp or jpeg (lossy, at quality). Without it "
+    "the Accept header chooses among image/png, image/webp and image/jpeg (406 when it allows "
+    "none); with it, Accept is not consulted."
+)
+QUALITY_TEXT = (
+    "Quality of a WebP or JPEG image, 1-100 (higher: closer to the PNG, larger); default "
+    "GAN_IMAGE_QUALITY (90). Not used for PNG."
+)
+LEVEL_TEXT = (
+    "zlib compression level of a PNG, 0-9 (9: smallest, slowest to encode; the pixels are the "
+    "same at every level); default GAN_PNG_COMPRESS_LEVEL (6). Not used for WebP and JPEG."
+)
+ImageFormat = Literal["png", "webp", "jpeg"]
+Quality = Annotated[int, Field(strict=False, ge=1, le=100), BeforeValidator(_integer)]
+CompressLevel = Annotated[int, Field(strict=False, ge=0, le=9), BeforeValidator(_integer)]
+
 SEED_RANGE_TEXT = (
     "Seeds as a range string: comma-separated seeds and ascending ranges, such as '0-7,12' "
     "(format seed-range: each range low-high with low <= high, every seed in 0..2**32-1, and "
@@ -115,6 +132,7 @@ def _exactly_one_source(schema: dict[str, Any]) -> None:
         {"seeds": "0-7,12", "truncation_psi": 0.7, "response": "json"},
         {"count": 4, "response": "json"},
         {"seeds": [42], "class_label": 1, "response": "png"},
+        {"seeds": [7], "format": "webp", "quality": 80},
     ]
 
 
@@ -160,9 +178,13 @@ class GenerateRequest(BaseModel):
     version: JsonInt | None = Field(None, description="Model version; default: the served one.")
     response: Literal["png", "grid", "json"] = Field(
         "png",
-        description="png: one image; grid: one PNG tiling every image; json: a base64 PNG and "
-        "the seed of each image.",
+        description="png: one image; grid: one image tiling every image; json: each image "
+        "base64-encoded with its media type and seed. (The name png is historical: the "
+        "image is in the chosen format.)",
     )
+    format: ImageFormat | None = Field(None, description=FORMAT_TEXT)
+    quality: Quality | None = Field(None, description=QUALITY_TEXT)
+    compress_level: CompressLevel | None = Field(None, description=LEVEL_TEXT)
 
     @field_validator("seeds")
     @classmethod
@@ -188,7 +210,13 @@ class GenerateRequest(BaseModel):
 class GeneratedImage(BaseModel):
     seed: int | None = Field(description="The seed of the image (null when noise was given).")
     class_label: int | None = Field(description="The class (null for an unconditional model).")
-    png_base64: str = Field(description="The PNG, base64-encoded.")
+    media_type: str = Field(description="image/png, image/webp or image/jpeg.")
+    image_base64: str = Field(description="The image file, base64-encoded.")
+    png_base64: str | None = Field(
+        None,
+        description="Deprecated: the same text as image_base64 when the image is a PNG (null "
+        "otherwise), for clients written before the other formats.",
+    )
 
 
 class GenerateResponse(BaseModel):

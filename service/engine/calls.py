@@ -5,8 +5,8 @@ Usage (the engine does this; routes call the engine's methods)::
 
     for call in calls_of(model):                       # generate, score, and encode/complete
         fn = call.batch_fn(model)                      # run by one Batcher per load
-        post = call.postprocess(png_level)             # None, or PNG encoding of "images"
-    rows, shared = CALLS["generate"].pack(model, z=z, seeds=seeds, labels=labels, psi=0.7)
+        post = call.postprocess(png_level)             # None, or the encoding of "images"
+    rows, shared = CALLS["generate"].pack(model, z, seeds, labels, 0.7, Encoding("webp"))
 
 Rows are numpy arrays whose dimension 0 is the batch; ``shared`` holds the scalar arguments
 (requests share a batch only when those are equal). The batcher pads a batch with zero rows up to
@@ -14,10 +14,12 @@ an allowed size and post-processes only the real rows.
 
 - ``generate``: ``z`` float32 [N, z_dim], ``seeds`` int64 [N] (seed + 1 of each row whose noise
   is still to draw, 0 where ``z`` holds it: the zero padding then draws nothing), ``labels``
-  int32 [N], ``png`` uint8 [N] (1: encode the row's image as a PNG; 0: its pixels are enough,
-  as for a walk's frames, and the padding); shared ``truncation_psi``. Outputs ``images`` uint8
-  [N, H, W, C] and ``png``: the PNG of each row that asked for one, ``b""`` for the others. Rows
-  with and without PNGs share batches (the flag is a row, not a shared argument).
+  int32 [N], ``format`` uint8 [N] (the row's image format, :data:`service.imaging.FORMAT_CODES`;
+  0: its pixels are enough, as for a walk's frames, and the padding) and ``parameter`` uint8
+  [N] (its PNG level or WebP/JPEG quality); shared ``truncation_psi``. Outputs ``images`` uint8
+  [N, H, W, C] and ``encoded``: each row's image in the format it asked for, ``b""`` for the
+  others. Rows of every format, and rows without one, share batches: the format is a row, not a
+  shared argument, and one model call serves them all.
 - ``score``: ``images`` uint8 [N, H, W, C], ``labels`` int32 [N]. Output ``logits`` [N].
 - ``encode`` (optional): ``images``, ``masks`` uint8 [N, H, W] (0 = missing), ``labels``.
   Output ``z`` [N, z_dim]. Padding rows have all-zero masks: nothing observed.
@@ -29,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,12 @@ import numpy as np
 from gan_contract.seeds import seeds_to_z
 from service import imaging
 from service.errors import NotFound
+from service.imaging import Encoding
 from service.repository.repository import LoadedModel
 
-# The output that carries a generate row's ``png`` flag to the post-processing.
-PNG_FLAG = "png_flag"
+# The outputs that carry a generate row's format and parameter to the post-processing.
+FORMAT = "row_format"
+PARAMETER = "row_parameter"
 Rows = dict[str, np.ndarray]
 RowsFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any]], dict[str, np.ndarray]]
 PostFn = Callable[[Mapping[str, np.ndarray], int], dict[str, Any]]
@@ -56,8 +59,8 @@ def _generate(model: LoadedModel) -> RowsFn:
             z = z.copy()
             z[seeded] = seeds_to_z((rows["seeds"][seeded] - 1).tolist(), model.z_dim)
         images = model.generate(z, rows["labels"], shared["truncation_psi"])
-        # The post-processing sees the outputs only: the rows' PNG flags go along with them.
-        return {"images": images, PNG_FLAG: rows["png"]}
+        # The post-processing sees the outputs only: the rows' formats go along with them.
+        return {"images": images, FORMAT: rows["format"], PARAMETER: rows["parameter"]}
 
     return run
 
@@ -68,15 +71,18 @@ def _pack_generate(
     seeds: np.ndarray,
     labels: np.ndarray,
     psi: float,
-    png: bool = True,
+    encoding: Encoding | None = None,
 ) -> tuple[Rows, dict[str, Any]]:
+    """``encoding``: how the rows' images are encoded; None: not at all (their pixels)."""
     if model.num_classes == 0:
         labels = np.zeros(len(z), np.int32)
+    code, parameter = encoding.code() if encoding is not None else (0, 0)
     rows = {
         "z": z,
         "seeds": seeds,
         "labels": labels.astype(np.int32, copy=False),
-        "png": np.full(len(z), int(png), np.uint8),
+        "format": np.full(len(z), code, np.uint8),
+        "parameter": np.full(len(z), parameter, np.uint8),
     }
     return rows, {"truncation_psi": float(np.float32(psi))}
 
@@ -117,18 +123,21 @@ def _complete(model: LoadedModel) -> RowsFn:
     return run
 
 
+def _encoded(outputs: Mapping[str, np.ndarray], rows: int, level: int) -> dict[str, Any]:
+    """Each real (not padding) row's image in the format its :data:`FORMAT` output names, at
+    its :data:`PARAMETER` (``b""`` for rows that want none); ``level`` is not used: every row
+    carries its own."""
+    images, formats, parameters = outputs["images"], outputs[FORMAT], outputs[PARAMETER]
+    encoded = [b""] * rows
+    for row in np.flatnonzero(formats[:rows]):
+        encoding = Encoding.from_code(int(formats[row]), int(parameters[row]))
+        encoded[row] = encoding.encode(images[row])
+    return {"encoded": encoded}
+
+
 def _pngs(outputs: Mapping[str, np.ndarray], rows: int, level: int) -> dict[str, Any]:
-    """PNG bytes of the real (not padding) rows' ``images``: of every row, or of the rows whose
-    :data:`PNG_FLAG` output is 1 (``b""`` for the others)."""
-    images = outputs["images"][:rows]
-    flags = outputs.get(PNG_FLAG)
-    if flags is None:
-        return {"png": imaging.encode_pngs(images, level)}
-    wanted = np.flatnonzero(flags[:rows])
-    pngs = [b""] * rows
-    for row, png in zip(wanted, imaging.encode_pngs(images[wanted], level), strict=True):
-        pngs[row] = png
-    return {"png": pngs}
+    """PNG bytes (zlib ``level``) of every real (not padding) row's ``images``."""
+    return {"png": imaging.encode_pngs(outputs["images"][:rows], level)}
 
 
 @dataclass(frozen=True)
@@ -138,21 +147,25 @@ class ModelCall:
     signature: str
     pack: Callable[..., tuple[Rows, dict[str, Any]]]
     batch_fn: Callable[[LoadedModel], RowsFn]
-    pngs: bool = False  # post-process: PNG-encode the "images" output, off the model's thread
+    # Post-processing (image encoding), off the model's thread: (outputs, rows, PNG level).
+    post: Callable[[Mapping[str, np.ndarray], int, int], dict[str, Any]] | None = None
     optional: bool = False  # only for models whose model.json lists the signature
 
     def postprocess(self, png_level: int) -> PostFn | None:
-        """The batch's post-processing at PNG compression ``png_level``, or None."""
-        return partial(_pngs, level=png_level) if self.pngs else None
+        """The batch's post-processing at the default PNG compression ``png_level``, or None."""
+        post = self.post
+        if post is None:
+            return None
+        return lambda outputs, rows: post(outputs, rows, png_level)
 
 
 CALLS: dict[str, ModelCall] = {
     call.signature: call
     for call in (
-        ModelCall("generate", _pack_generate, _generate, pngs=True),
+        ModelCall("generate", _pack_generate, _generate, post=_encoded),
         ModelCall("score", _pack_score, _score),
         ModelCall("encode", _pack_masked, _encode, optional=True),
-        ModelCall("complete", _pack_masked, _complete, pngs=True, optional=True),
+        ModelCall("complete", _pack_masked, _complete, post=_pngs, optional=True),
     )
 }
 

@@ -5,6 +5,7 @@ Usage::
     engine = InferenceEngine(repository, settings, metrics, on_broken=stop)
     await engine.start()                         # warms up every batch size, checks consistency
     images, pngs = await engine.generate(model, z, labels, psi)   # uint8 [N, H, W, C], PNGs
+    _, webps = await engine.generate(model, z, labels, psi, encoding=Encoding("webp"))
     images, _ = await engine.generate(model, z, labels, psi, encode=False)  # pixels only
     images, pngs = await engine.generate_seeds(model, seeds, labels, psi)  # noise of seeds
     logits = await engine.score(model, images, labels)        # float32 [N]
@@ -51,6 +52,7 @@ from service.engine.heap import settle
 from service.engine.servable import Servable
 from service.engine.warmup import warm_up, warm_up_optional
 from service.errors import Unavailable
+from service.imaging import Encoding
 from service.metrics import Metrics
 from service.repository.repository import LoadedModel, ModelRepository
 from service.settings import Settings
@@ -325,21 +327,33 @@ class InferenceEngine:
         labels: np.ndarray,
         psi: float,
         encode: bool = True,
+        encoding: Encoding | None = None,
     ) -> tuple[np.ndarray, list[bytes]]:
-        """uint8 images [N, H, W, C] and their PNGs for noise ``z`` [N, z_dim], ``labels`` [N].
+        """uint8 images [N, H, W, C] and their encoded files for noise ``z`` [N, z_dim],
+        ``labels`` [N].
 
-        ``encode=False``: the pixels only, and no PNGs (an empty list), for callers that encode
-        the images otherwise (a walk's frames); the rows still share batches with others."""
+        ``encoding``: the format of the files (default: PNG at ``GAN_PNG_COMPRESS_LEVEL``);
+        requests of different formats share batches. ``encode=False``: the pixels only, and no
+        files (an empty list), for callers that encode the images otherwise (a walk's frames);
+        the rows still share batches with others."""
         z = z.astype(np.float32, copy=False)
-        return await self._generate(model, z, np.zeros(len(z), np.int64), labels, psi, encode)
+        seeds = np.zeros(len(z), np.int64)
+        return await self._generate(model, z, seeds, labels, psi, encode, encoding)
 
     async def generate_seeds(
-        self, model: LoadedModel, seeds: Sequence[int], labels: np.ndarray, psi: float
+        self,
+        model: LoadedModel,
+        seeds: Sequence[int],
+        labels: np.ndarray,
+        psi: float,
+        encoding: Encoding | None = None,
+        encode: bool = True,
     ) -> tuple[np.ndarray, list[bytes]]:
         """Like :meth:`generate` for the noise of ``seeds`` (:func:`seeds_to_z`), drawn in the
         model's thread."""
         z = np.zeros((len(seeds), model.z_dim), np.float32)
-        return await self._generate(model, z, np.array(seeds, np.int64) + 1, labels, psi)
+        rows = np.array(seeds, np.int64) + 1
+        return await self._generate(model, z, rows, labels, psi, encode, encoding)
 
     async def _generate(
         self,
@@ -348,12 +362,17 @@ class InferenceEngine:
         seeds: np.ndarray,
         labels: np.ndarray,
         psi: float,
-        encode: bool = True,
+        encode: bool,
+        encoding: Encoding | None,
     ) -> tuple[np.ndarray, list[bytes]]:
-        rows, shared = CALLS["generate"].pack(model, z, seeds, labels, psi, encode)
+        if encode and encoding is None:
+            encoding = Encoding("png", level=self.settings.png_compress_level)
+        rows, shared = CALLS["generate"].pack(
+            model, z, seeds, labels, psi, encoding if encode else None
+        )
         out = await self.run(model, "generate", rows, shared)
         self._counter("generate", model).inc(len(z))
-        return out["images"], list(out["png"]) if encode else []
+        return out["images"], list(out["encoded"]) if encode else []
 
     async def score(self, model: LoadedModel, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """float32 logits [N] of uint8 ``images`` [N, H, W, C]."""

@@ -17,6 +17,10 @@ dropped the same way, with the same warning, and its deviation is exported as 25
 image): the model serves with the sizes that work, in smaller batches. A model that cannot serve
 at all (no size works, or its outputs have the wrong shape) raises :class:`WarmUpError`, whose
 message is one line.
+
+Before each size runs, :class:`~service.engine.memory.BatchMemory` projects its peak memory from
+the sizes before it and refuses one that would not fit (a CPU host's OOM killer would end the
+process at request time instead): such a size is dropped the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import numpy as np
 
 from gan_contract.reproducibility import MAX_PIXEL_DEVIATION, pixel_deviation
 from gan_contract.seeds import seeds_to_z
+from service.engine.memory import BatchMemory
 from service.metrics import Metrics
 from service.repository.repository import LoadedModel
 
@@ -65,8 +70,10 @@ def warm_up(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[
     reference: tuple[int, np.ndarray] | None = None  # the smallest working size and its images
     kept: list[int] = []
     failures: list[str] = []
+    memory = BatchMemory()  # a size that would not fit in memory raises before it runs
     for size in sizes:
         try:
+            memory.check(size)
             images = generate_in_chunks(model, z, labels, size)
             blank = np.zeros((size, *expected[1:]), np.uint8)
             logits = model.score(blank, np.zeros(size, np.int32))
@@ -95,6 +102,7 @@ def warm_up(model: LoadedModel, sizes: Sequence[int], metrics: Metrics) -> list[
             )
             _drop(model, size, moved, metrics, deviation)
             continue
+        memory.record(size)
         kept.append(size)
     if not kept:
         raise WarmUpError(

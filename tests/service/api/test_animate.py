@@ -102,9 +102,12 @@ def test_a_walk_encodes_no_png(client, png_encodes):
     answer = client.post("/animate", json=body)
     assert answer.status_code == 200, answer.text
     assert png_encodes == []
-    # ... while /generate still gets its PNGs (a grid is one more).
+    # ... while /generate still gets its PNGs: a grid is one, of the whole grid (its images
+    # need no PNGs of their own), and a JSON answer one per image.
     grid = client.post("/generate", json={"seeds": [1, 2], "model": "uncond", "response": "grid"})
-    assert grid.status_code == 200 and len(png_encodes) == 3
+    assert grid.status_code == 200 and len(png_encodes) == 1
+    answer = client.post("/generate", json={"seeds": [1, 2], "model": "uncond", "response": "json"})
+    assert answer.status_code == 200 and len(png_encodes) == 3
 
 
 def _generated(client: TestClient) -> float:

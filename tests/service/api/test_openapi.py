@@ -52,7 +52,17 @@ def test_the_document_states_the_limits_in_force(client: TestClient) -> None:
     one_of = document["components"]["schemas"]["GenerateRequest"]["oneOf"]
     assert [branch["required"] for branch in one_of] == [["seeds"], ["noise"], ["count"]]
     get = {p["name"]: p for p in document["paths"]["/generate"]["get"]["parameters"]}
-    assert set(get) == {"seed", "truncation_psi", "class_label", "model", "version"}
+    assert set(get) == {
+        *("seed", "truncation_psi", "class_label", "model", "version"),
+        *("format", "quality", "compress_level"),
+    }
+    quality = next(b for b in get["quality"]["schema"]["anyOf"] if b.get("type") == "integer")
+    assert (quality["minimum"], quality["maximum"]) == (1, 100)
+    # Every image format and the 406 of an Accept header that allows none are documented.
+    for method in ("get", "post"):
+        answers = document["paths"]["/generate"][method]["responses"]
+        assert {"image/png", "image/webp", "image/jpeg"} <= set(answers["200"]["content"])
+        assert "406" in answers
     assert get["truncation_psi"]["schema"]["maximum"] == 2.0
     assert document["paths"]["/generate"]["get"]["x-query-aliases"] == {"psi": "truncation_psi"}
 

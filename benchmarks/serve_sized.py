@@ -1,0 +1,384 @@
+"""Serving a generator of the size people train: a 128x128 colour SN-ResNet, beside its raw
+signature, Ray Serve and LitServe.
+
+Usage::
+
+    python benchmarks/serve_sized.py                        # builds the model (a minute or two)
+    python benchmarks/serve_sized.py --model-dir /tmp/sized --duration 20 --concurrency 1,8,32,128
+
+The model is the training package's SN-ResNet at 128x128 RGB and its default widths, exported
+like any model, with **untrained** weights (``benchmarks/sized_model.py``: a model call costs
+the same whatever the weights). Its ``model.json`` and size make ``gan-serve``'s ``auto``
+TensorFlow threads choose TensorFlow's defaults (``service/repository/threads.py``); the raw
+signature is measured in this process with the same choice.
+
+Measured in one run, on one machine (its CPU printed):
+
+- the raw ``generate`` signature at batch 1 (median call) and at batch 32 (images/s), and the
+  PNG encoding of one of its images (median);
+- ``gan-serve`` with its defaults (one process; ``GAN_REQUEST_TIMEOUT_MS`` raised to 120 s, as a
+  deployment of a model this slow would, so that c=128 queues rather than 504s), Ray Serve
+  (``benchmarks/ray_peer.py``) and LitServe (``benchmarks/litserve_peer.py``), both batching up
+  to 32 with the service's batch timeout, each driven by ``wrk`` with one-seed ``POST
+  /generate`` at each concurrency: images/s, p50 and p99;
+- the service's resident memory at rest (after warm-up) and its peak while serving batches of
+  the largest allowed size (32);
+- alternating rounds of the raw signature at batch 32 and the service at concurrency 32 (the
+  c=32 target's ratio, the steadiest measure on a shared host).
+
+Targets, each printed with whether it held: c=32 at least 90% of the raw signature's images/s at
+batch 32; c=1 p50 at most the raw batch-1 call plus one image's encoding plus 1 ms; more images/s
+than both peers at every concurrency. Results: a table on stdout and
+``benchmarks/results/serve_sized.json``. The peers live in ``benchmarks/.peer-venv`` (installed
+on first use by ``serve_throughput.peer_python``); ``--no-peers`` skips them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+from serve_throughput import (
+    WRK_SCRIPT,
+    batch_stats,
+    cpu_seconds,
+    free_port,
+    kept_batch_sizes,
+    peer_python,
+    run_wrk,
+    serve,
+    session_processes,
+    stop,
+)
+from sized_model import export_resnet
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "serve_sized.json"
+TOP = 32  # the largest batch: GAN_MAX_BATCH_SIZE's default, and the peers' max_batch_size
+WRK_TIMEOUT_S = 120.0
+
+
+class MemoryWatch:
+    """The largest resident memory (VmRSS, MiB) of a process session while inside."""
+
+    def __init__(self, sid: int) -> None:
+        self.sid = sid
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def __enter__(self) -> MemoryWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.2):
+            self.peak = max(self.peak, resident_mib(self.sid))
+
+
+def resident_mib(sid: int) -> float:
+    """Resident memory (VmRSS) of every process of session ``sid``, in MiB."""
+    total = 0
+    for pid, _ in session_processes(sid):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+class Raw:
+    """The generate signature in this process, with the threads ``gan-serve`` would choose."""
+
+    def __init__(self, model_path: Path) -> None:
+        sys.path.insert(0, str(ROOT))
+        from service.repository.repository import configure_tensorflow, load_version
+        from service.repository.threads import tensorflow_threads
+        from service.settings import Settings
+
+        self.threads = tensorflow_threads(Settings(model_dir=model_path.parent.parent))
+        configure_tensorflow(self.threads.intra_op, self.threads.inter_op)
+        self.model = load_version(model_path)
+
+    def _inputs(self, batch: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        from gan_contract.seeds import seeds_to_z
+
+        return seeds_to_z(range(batch), self.model.z_dim), np.zeros(batch, np.int32)
+
+    def call_seconds(self, batch: int, calls: int) -> list[float]:
+        """The duration of ``calls`` calls at ``batch`` (after one untimed call)."""
+        z, labels = self._inputs(batch)
+        self.model.generate(z, labels, 1.0)
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            self.model.generate(z, labels, 1.0)
+            times.append(time.perf_counter() - start)
+        return times
+
+    def rate(self, batch: int, seconds: float) -> float:
+        """Images/s of calls at ``batch`` for about ``seconds`` (two calls at least); the CPU
+        time per image of the last measurement is kept as :attr:`cpu_ms_per_image`."""
+        z, labels = self._inputs(batch)
+        count, start, cpu = 0, time.perf_counter(), time.process_time()
+        while count < 2 or time.perf_counter() - start < seconds:
+            self.model.generate(z, labels, 1.0)
+            count += 1
+        self.cpu_ms_per_image = 1000 * (time.process_time() - cpu) / (batch * count)
+        return batch * count / (time.perf_counter() - start)
+
+    def encode_ms(self) -> float:
+        """Median milliseconds of the PNG encoding (level 6) of one generated image."""
+        from service.imaging import encode_png
+
+        z, labels = self._inputs(8)
+        images = self.model.generate(z, labels, 1.0)
+        times = []
+        for image in list(images) * 3:
+            start = time.perf_counter()
+            encode_png(image, 6)
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times)
+
+
+def measure(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    args: argparse.Namespace,
+    script: Path,
+    *,
+    log: Path | None = None,
+    rounds: Raw | None = None,
+) -> dict[str, Any]:
+    """Start a server, load it at each concurrency (and in rounds beside ``rounds``), stop it."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    print(f"{name}:", flush=True)
+    process, cold = serve([*command, f"--port={port}"], env, base, log)
+    result: dict[str, Any] = {"cold_start_s": cold, "runs": []}
+    result["rest_mib"] = resident_mib(process.pid)
+    print(f"  ready {cold:.1f} s after start; resident {result['rest_mib']:.0f} MiB", flush=True)
+    try:
+        run_wrk(base, 4, min(5.0, args.duration), script, timeout_s=WRK_TIMEOUT_S)  # warm
+        with MemoryWatch(process.pid) as memory:
+            for concurrency in args.concurrency:
+                before = batch_stats(base) if log else (0.0, 0.0)
+                cpu_before = cpu_seconds(process.pid)
+                # Three times a request's expected wait at least (a closed loop of c clients
+                # waits about c images' time): wrk counts only the requests that finish.
+                seconds = max(args.duration, 3 * concurrency / args.expected_rate)
+                row = run_wrk(base, concurrency, seconds, script, timeout_s=WRK_TIMEOUT_S)
+                row["cpu_ms_per_image"] = (
+                    1000 * (cpu_seconds(process.pid) - cpu_before) / max(row["requests"], 1)
+                )
+                if log:
+                    after = batch_stats(base)
+                    batches = after[1] - before[1]
+                    row["mean_batch_size"] = (after[0] - before[0]) / batches if batches else 0.0
+                result["runs"].append(row)
+                print(
+                    f"  c={concurrency:<4} {row['images_per_s']:7.2f} img/s  p50 "
+                    f"{row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  errors {row['errors']}",
+                    flush=True,
+                )
+        result["peak_mib"] = memory.peak
+        if rounds is not None:
+            result["paired"] = []
+            for _ in range(args.rounds):
+                raw = rounds.rate(TOP, args.round_seconds)
+                served = run_wrk(base, 32, args.round_seconds, script, timeout_s=WRK_TIMEOUT_S)[
+                    "images_per_s"
+                ]
+                result["paired"].append({"raw": raw, "images_per_s": served})
+                print(f"  round: raw {raw:.2f} img/s, then c=32 {served:.2f} img/s", flush=True)
+    finally:
+        stop(process)
+    if log is not None:
+        result["batch_sizes"] = kept_batch_sizes(log)
+    return result
+
+
+def report(results: dict[str, Any]) -> list[str]:
+    """The table and the targets, as lines."""
+    raw = results["raw"]
+    servers = [k for k in ("service", "ray_serve", "litserve") if k in results]
+    lines = [
+        f"CPU: {results['cpu_model']} ({results['cpu_count']} CPUs); model {results['model']} "
+        "(untrained weights)",
+        f"TensorFlow threads (gan-serve's auto, and the raw signature's): {raw['threads']}",
+        f"raw signature: batch 1 median {raw['batch_1_median_ms']:.1f} ms; batch {TOP} "
+        f"{raw['batch_top_images_per_s']:.2f} img/s ({raw['batch_top_cpu_ms_per_image']:.0f} ms "
+        f"of CPU per image); PNG encoding of one image {raw['encode_ms']:.2f} ms",
+        "service memory: resident {:.0f} MiB at rest, {:.0f} MiB at most while serving batches "
+        "of up to {} (batch sizes kept: {})".format(
+            results["service"]["rest_mib"],
+            results["service"]["peak_mib"],
+            TOP,
+            results["service"].get("batch_sizes", "?"),
+        ),
+    ]
+    header = f"{'c':>4} | " + " | ".join(f"{k + ' img/s, p50, CPU':>30}" for k in servers)
+    lines += [header, "-" * len(header)]
+    by_c = {k: {r["concurrency"]: r for r in results[k]["runs"]} for k in servers}
+    for c in results["concurrency"]:
+        cells = []
+        for k in servers:
+            r = by_c[k].get(c)
+            cells.append(
+                f"{r['images_per_s']:9.2f} {r['p50_ms']:9.0f} {r['cpu_ms_per_image']:10.0f}"
+                if r
+                else f"{'-':>30}"
+            )
+        lines.append(f"{c:>4} | " + " | ".join(cells))
+    load = f"load average at the end {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    lines.append(
+        f"(images/s; p50 in ms; CPU time per image in ms, all the server's processes; {load})"
+    )
+    service = by_c["service"]
+    if 32 in service:
+        share = service[32]["images_per_s"] / raw["batch_top_images_per_s"]
+        lines.append(
+            f"target c=32: {100 * share:.0f}% of the raw signature at batch {TOP} (single run) "
+            f">= 90%: {'holds' if share >= 0.9 else 'missed'}"
+        )
+        paired = results["service"].get("paired")
+        if paired:
+            shares = [r["images_per_s"] / r["raw"] for r in paired]
+            mean = statistics.mean(shares)
+            sd = statistics.stdev(shares) if len(shares) > 1 else 0.0
+            lines.append(
+                f"target c=32, {len(shares)} alternating rounds: {100 * mean:.0f}% (sd "
+                f"{100 * sd:.0f}%, from {100 * min(shares):.0f}% to {100 * max(shares):.0f}%) "
+                f">= 90%: {'holds' if mean >= 0.9 else 'missed'}"
+            )
+    if 1 in service:
+        bound = raw["batch_1_median_ms"] + raw["encode_ms"] + 1.0
+        got = service[1]["p50_ms"]
+        lines.append(
+            f"target c=1: p50 {got:.1f} ms <= raw batch-1 call + one encoding + 1 ms = "
+            f"{bound:.1f} ms: {'holds' if got <= bound else 'missed'}"
+        )
+    for peer in ("ray_serve", "litserve"):
+        if peer not in by_c:
+            continue
+        ratios = {
+            c: service[c]["images_per_s"] / by_c[peer][c]["images_per_s"]
+            for c in results["concurrency"]
+            if c in service and c in by_c[peer] and by_c[peer][c]["images_per_s"] > 0
+        }
+        text = ", ".join(f"c={c} {r:.2f}x" for c, r in ratios.items())
+        ahead = all(r > 1 for r in ratios.values())
+        lines.append(f"target: ahead of {peer} at every concurrency ({text}): "
+                     f"{'holds' if ahead else 'missed'}")  # fmt: skip
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--model-dir", type=Path, default=None, help="where the model is (built there if absent)"
+    )
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per wrk run")
+    parser.add_argument("--concurrency", default="1,8,32,128")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds at c=32")
+    parser.add_argument("--round-seconds", type=float, default=15.0)
+    parser.add_argument("--no-peers", action="store_true", help="skip Ray Serve and LitServe")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk")
+    peer = None if args.no_peers else peer_python()
+    workdir = Path(tempfile.mkdtemp(prefix="serve-sized-"))
+    try:
+        model_dir = args.model_dir or workdir / "models"
+        print(f"CPU: {cpu_model()}; building or reusing the model in {model_dir}", flush=True)
+        model_path = export_resnet(model_dir, resolution=128)
+        script = workdir / "seeds.lua"
+        script.write_text(WRK_SCRIPT.replace("__NUM_CLASSES__", "0"))
+        results: dict[str, Any] = {
+            "model": f"SN-ResNet 128x128x3, widths 64 ({model_path.name})",
+            "cpu_model": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+        }
+        from service.settings import Settings
+
+        wait_ms = float(Settings.model_fields["batch_timeout_ms"].default)
+        print("raw generate signature, in-process:", flush=True)
+        raw = Raw(model_path)
+        batch_1 = raw.call_seconds(1, 5)
+        results["raw"] = {
+            "threads": str(raw.threads),
+            "batch_1_median_ms": 1000 * statistics.median(batch_1),
+            "batch_top_images_per_s": raw.rate(TOP, 2 * args.round_seconds),
+            "batch_top_cpu_ms_per_image": raw.cpu_ms_per_image,
+            "encode_ms": raw.encode_ms(),
+        }
+        args.expected_rate = results["raw"]["batch_top_images_per_s"]
+        print(f"  {results['raw']}", flush=True)
+        env = {
+            "GAN_MODEL_DIR": str(model_dir),
+            "GAN_DEFAULT_MODEL": model_path.parent.name,
+            "GAN_MAX_ENQUEUED": "4096",
+            "GAN_REQUEST_TIMEOUT_MS": str(1000 * WRK_TIMEOUT_S),
+            "GAN_POLL_SECONDS": "0",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        serve_cmd = [sys.executable, "-m", "service.cli", "--log-level", "info"]
+        results["service"] = measure(
+            "gan-serve (defaults)",
+            serve_cmd,
+            env,
+            args,
+            script,
+            log=workdir / "service.log",
+            rounds=raw,
+        )
+        if peer is not None:
+            peers = {
+                "ray_serve": ("ray_peer.py", {"RAY_USAGE_STATS_ENABLED": "0"}),
+                "litserve": ("litserve_peer.py", {}),
+            }
+            for key, (file, extra) in peers.items():
+                command = [
+                    str(peer),
+                    str(ROOT / "benchmarks" / file),
+                    str(model_path),
+                    f"--batch-wait-ms={wait_ms:g}",
+                ]
+                results[key] = measure(key, command, extra, args, script)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    lines = report(results)
+    print()
+    print("\n".join(lines))
+    results["report"] = lines
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

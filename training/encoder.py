@@ -21,6 +21,7 @@ random rate, one random square block, and one missing half (top, bottom, left or
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -98,10 +99,13 @@ def train_encoder(
     image_weight: float = 1.0,
     seed: int = 0,
     log_every: int = 0,
+    progress: bool = False,
 ) -> list[dict[str, float]]:
     """Train ``encoder`` on ``generator``'s samples for ``steps`` steps (G is not changed).
 
     Returns one record per ``log_every`` steps (and the last): step, latent and image loss.
+    ``progress`` draws a tqdm bar on stderr with the step, the ETA and the latest losses: a
+    real model's encoder trains for minutes.
     """
     optimizer = keras.optimizers.Adam(learning_rate)
     resolution = int(generator.output_shape[1])
@@ -123,19 +127,43 @@ def train_encoder(
 
     rng = np.random.RandomState(seed)
     history: list[dict[str, float]] = []
+    bar = _progress_bar(steps) if progress else None
     started = time.perf_counter()
-    for index in range(1, steps + 1):
-        z = rng.randn(batch_size, z_dim).astype(np.float32)
-        labels = rng.randint(0, max(num_classes, 1), size=batch_size).astype(np.int32)
-        latent, image = step(z, labels, random_masks(rng, batch_size, resolution))
-        if index == steps or (log_every and index % log_every == 0):
-            history.append({
-                "step": index,
-                "latent_mse": float(latent),
-                "image_mse": float(image),
-                "seconds": time.perf_counter() - started,
-            })  # fmt: skip
+    try:
+        for index in range(1, steps + 1):
+            z = rng.randn(batch_size, z_dim).astype(np.float32)
+            labels = rng.randint(0, max(num_classes, 1), size=batch_size).astype(np.int32)
+            latent, image = step(z, labels, random_masks(rng, batch_size, resolution))
+            if index == steps or (log_every and index % log_every == 0):
+                history.append({
+                    "step": index,
+                    "latent_mse": float(latent),
+                    "image_mse": float(image),
+                    "seconds": time.perf_counter() - started,
+                })  # fmt: skip
+            if bar is not None:
+                if index == 1:
+                    bar.set_description_str("encoder", refresh=False)
+                # Reading a loss waits for the step: every 10th is enough for the eye.
+                if index == 1 or index % 10 == 0 or index == steps:
+                    bar.set_postfix(
+                        latent=f"{float(latent):.4f}", image=f"{float(image):.4f}", refresh=False
+                    )
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return history
+
+
+def _progress_bar(steps: int) -> Any:
+    """A tqdm bar on stderr for ``steps`` encoder steps; the first step traces the graph."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=steps, unit="step", dynamic_ncols=True, desc="tracing the encoder step",
+        file=sys.stderr,
+    )  # fmt: skip
 
 
 def latent_error(
@@ -167,7 +195,8 @@ def fit_encoder(
     verbose: bool = False,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build and train an encoder for ``generator``; returns it and what model.json records
-    about it (method, steps, final losses, errors on fresh samples)."""
+    about it (method, steps, final losses, errors on fresh samples). ``verbose`` shows a
+    progress bar with the losses on stderr while it trains."""
     resolution, channels = int(generator.output_shape[1]), int(generator.output_shape[3])
     policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy("float32")  # a small network: float32 everywhere
@@ -175,17 +204,10 @@ def fit_encoder(
         encoder = build_encoder(resolution, channels, z_dim, num_classes)
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    log_every = max(steps // 10, 1) if verbose else 0
     history = train_encoder(
         encoder, generator, z_dim=z_dim, num_classes=num_classes, steps=steps,
-        batch_size=batch_size, seed=seed, log_every=log_every,
+        batch_size=batch_size, seed=seed, log_every=max(steps // 10, 1), progress=verbose,
     )  # fmt: skip
-    if verbose:
-        for record in history:
-            print(
-                f"encoder step {record['step']}: latent mse {record['latent_mse']:.4f}, "
-                f"image mse {record['image_mse']:.4f}"
-            )
     info = {
         "method": "trained on the generator's samples after training (latent + image loss)",
         "steps": steps,

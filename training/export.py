@@ -319,12 +319,13 @@ def export_run(
     metrics: dict[str, Any] | None = None,
     eval_num: int = 0,
     encoder_steps: int = 0,
+    verbose: bool = False,
 ) -> Path:
     """Export the last checkpoint of a run directory.
 
     With ``encoder_steps`` > 0 an encoder is trained for that many steps on the EMA generator's
-    samples (``training.encoder``) and the version gets the ``encode`` and ``complete``
-    signatures.
+    samples (``training.encoder``; ``verbose``: with a progress bar) and the version gets the
+    ``encode`` and ``complete`` signatures.
 
     With ``eval_num`` > 0 the EMA generator is evaluated now on that many samples against the
     run's training images (as ``--eval-every`` does, recorded in the run's metrics.jsonl too), and
@@ -349,7 +350,7 @@ def export_run(
         )  # fmt: skip
         evaluation.set_model(gan)
         metrics = evaluation.evaluate()
-    encoder, encoder_info = with_encoder(gan, encoder_steps)
+    encoder, encoder_info = with_encoder(gan, encoder_steps, verbose=verbose)
     return export_model(
         gan, models_dir, name, holdout=holdout, run_dir=run_dir,
         calibration_count=calibration_count, metrics=metrics,

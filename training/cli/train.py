@@ -262,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.metrics.callback import last_eval_metrics
 
         try:
-            encoder, encoder_info = with_encoder(result.gan, control["encoder_steps"], verbose=True)
+            encoder, encoder_info = with_encoder(
+                result.gan, control["encoder_steps"], verbose=True, real=result.data
+            )
             version_dir = export_model(
                 result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
                 holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),

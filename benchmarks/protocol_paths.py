@@ -23,18 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-# What every script shares with serve_throughput.py's: per-thread seed offsets and one RESULT line.
-LUA_THREADS = """
-local created = 0
-local counter = 0
-local offset = 0
-function setup(thread)
-  thread:set("thread_id", created)
-  created = created + 1
-end
-function init(args)
-  offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
-end
+from wrk_lua import LUA_REPORT, LUA_THREADS
+
+LUA_LE = """
 -- little-endian bytes of a non-negative integer below 2^53 (LuaJIT has no string.pack)
 local function le(n, count)
   local out = {}
@@ -43,14 +34,6 @@ local function le(n, count)
     n = math.floor(n / 256)
   end
   return table.concat(out)
-end
-"""
-LUA_REPORT = """
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
 end
 """
 REQUESTS = {
@@ -105,7 +88,7 @@ def write_scripts(workdir: Path, model: str, num_classes: int) -> dict[str, Path
     for path, request in REQUESTS.items():
         script = workdir / f"{path}.lua"
         constants = f'local MODEL = "{model}"\nlocal NUM_CLASSES = {num_classes}\n'
-        script.write_text(constants + LUA_THREADS + request + LUA_REPORT)
+        script.write_text(constants + LUA_THREADS + LUA_LE + request + LUA_REPORT)
         scripts[path] = script
     return scripts
 

@@ -59,6 +59,7 @@ from typing import Any
 
 import protocol_paths  # this folder is on sys.path: benchmarks run as scripts
 from machine import cpu_model
+from wrk_lua import LUA_REPORT, LUA_THREADS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
@@ -75,28 +76,6 @@ RAW_SLICES = 6  # turns of each way of calling the raw signature, per batch size
 PAIRED_ROUNDS = 6  # rounds of raw signature then service at concurrency 32
 PAIRED_SECONDS = 3.0
 
-# What both wrk scripts share: per-thread seed offsets (no two threads or runs send the same
-# seed) and one RESULT line that parse_wrk reads.
-LUA_THREADS = """
-local created = 0
-local counter = 0
-local offset = 0
-function setup(thread)
-  thread:set("thread_id", created)
-  created = created + 1
-end
-function init(args)
-  offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
-end
-"""
-LUA_REPORT = """
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-"""
 
 WRK_SCRIPT = (
     """

@@ -63,6 +63,7 @@ from service.api.protocols.tensor_checks import (
     row_count,
     scalar_value,
 )
+from service.api.score import best_class, score_rows
 from service.api.uploads import decode_all
 from service.engine.calls import require
 from service.engine.engine import real_percentiles
@@ -201,18 +202,8 @@ async def _score(call: Call, tensors: Tensors) -> Tensors:
     trailing = image_shape(model) if source == "images" else ()
     count = row_count(tensors[source], source, trailing, settings.max_images_per_request)
     given = class_list(tensors.get("class_label"), count)
-    every_class = model.num_classes > 0 and given is None
-    if every_class:  # each image judged as every class, as POST /score does
-        rows = count * model.num_classes
-        if rows > settings.max_enqueued:
-            raise InvalidRequest(
-                f"scoring {count} images as each of {model.num_classes} classes is {rows} model "
-                f"rows, over the limit of {settings.max_enqueued}; give class_label"
-            )
-        labels = np.tile(np.arange(model.num_classes, dtype=np.int32), count)
-    else:
-        rows = count
-        labels = labels_or_rows(given, model, list(range(count)))
+    # Each image judged as every class when none is given, as POST /score does.
+    rows, labels, every_class = score_rows(model, given, count, settings)
     engine.check_room(model, "score", rows)  # before decoding the files
     log_model(call.request, model, count)
     with engine.using(model):  # a hot reload waits for this request, decoding included
@@ -225,9 +216,7 @@ async def _score(call: Call, tensors: Tensors) -> Tensors:
             images = np.repeat(images, model.num_classes, axis=0)
         logits = await engine.score(model, images, labels)
     if every_class:
-        per_class = logits.reshape(count, model.num_classes)
-        labels = per_class.argmax(axis=1).astype(np.int32)
-        logits = per_class[np.arange(count), labels]
+        logits, labels = best_class(logits, count, model.num_classes)
     outputs = {"logits": np.asarray(logits, np.float32), "class_label": labels.astype(np.int32)}
     percentiles = real_percentiles(model, logits)
     if percentiles is not None:

@@ -14,6 +14,7 @@ const state = {
   psiParam: "psi",   // the truncation query parameter of GET /generate (from /openapi.json)
   gridRequest: 0,    // the latest grid request; older answers are dropped
   selected: null,    // {seed, label, url} of the image clicked in the grid
+  completionStarted: false,  // the completion canvas got its first image
 };
 
 class ApiError extends Error {}
@@ -198,8 +199,9 @@ async function refreshGrid() {
     const columns = Math.ceil(Math.sqrt(count));
     $("grid").style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
     $("grid").replaceChildren(...answer.images.map((image) => gridCell(image)));
-    // Something to erase from the start: the grid's first image, until the user picks one.
-    if (completion.empty && answer.images.length) {
+    // Something to erase from the start: the first grid's first image.
+    if (!state.completionStarted && answer.images.length) {
+      state.completionStarted = true;
       completion.load("data:image/png;base64," + answer.images[0].png_base64).catch(report);
     }
     setStatus(`${answer.images.length} images from ${answer.model} v${answer.version}`);

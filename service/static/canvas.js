@@ -66,7 +66,8 @@ export class CompletionCanvas {
     this.picture = layerOf(canvas);
     this.erased = layerOf(canvas);
     this.tool = "erase";
-    this.empty = true;  // nothing loaded or drawn yet
+    this.ready = Promise.resolve();  // the picture being loaded, if any
+    this.generation = 0;  // a load that a later load or blank() replaced draws nothing
     const eraser = line(ERASED_COLOR, 26);
     const pen = line("#fff", 22);
     drawable(canvas, (_, from, to) => {
@@ -74,7 +75,6 @@ export class CompletionCanvas {
         eraser(this.erased.getContext("2d"), from, to);
       } else {
         pen(this.picture.getContext("2d"), from, to);
-        this.empty = false;
       }
       this.render();
     });
@@ -95,27 +95,35 @@ export class CompletionCanvas {
 
   // A black picture to draw on, nothing erased.
   blank() {
+    this.generation += 1;
     clearCanvas(this.picture);
     this.unerase();
-    this.empty = true;
   }
 
-  // Resolves once the image at `src` is the picture (scaled up, pixelated), nothing erased.
+  // Resolves once the image at `src` is the picture (scaled up, pixelated). The erased area is
+  // cleared at once, so that what is erased while the image loads is kept for it.
   load(src) {
-    return new Promise((resolve, reject) => {
+    this.unerase();
+    const generation = ++this.generation;
+    const loading = new Promise((resolve, reject) => {
       const image = new Image();
       image.onerror = () => reject(new Error("that file is not an image this browser can read"));
       image.onload = () => {
+        if (generation !== this.generation) {
+          resolve();
+          return;
+        }
         const context = this.picture.getContext("2d");
         clearCanvas(this.picture);
         context.imageSmoothingEnabled = false;
         context.drawImage(image, 0, 0, this.picture.width, this.picture.height);
-        this.empty = false;
-        this.unerase();
+        this.render();
         resolve();
       };
       image.src = src;
     });
+    this.ready = loading.catch(() => {});  // `masked` waits for it; the caller sees the error
+    return loading;
   }
 
   unerase() {
@@ -136,7 +144,8 @@ export class CompletionCanvas {
   // {png: a PNG blob of the picture, `resolution` pixels square, with alpha 0 wherever the
   // erased area touches a pixel (POST /complete's convention: transparent = missing), missing:
   // how many pixels that is}.
-  masked(resolution) {
+  async masked(resolution) {
+    await this.ready;
     const small = (layer, smooth) => {
       const out = document.createElement("canvas");
       out.width = out.height = resolution;

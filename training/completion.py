@@ -20,10 +20,9 @@ one image in every class, the lowest being the class to keep.
 ``class_weight`` times the log-probability of the row's class that the encoder reads from the
 observed pixels. The fit alone picks the class poorly: a conditional G draws a 9 whose top half
 is a 7's as readily as a 7, and every class fits a top half about as well once refined. On the
-bundled MNIST model with the bottom half missing, the fit alone found the right class for 81%
-of the held-out digits, the encoder's class alone for 93%, and the two together for 93-94%
-(docs/measurements.md, "Completion on MNIST"). For an unconditional model ``class_cost`` is the
-loss.
+bundled MNIST model with the bottom half missing, the fit alone found the right class for 80-85%
+of the held-out digits (50 to 0 refinement steps), ``class_cost`` for 93% (docs/measurements.md,
+"Completion on MNIST"). For an unconditional model ``class_cost`` is the loss.
 
 Masks are uint8 [B, H, W]: 0 = missing, anything else = observed (gan_contract.masks).
 """

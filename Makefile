@@ -43,9 +43,7 @@ bench: $(VENV)/.dev  ## speed tables under benchmarks/results/
 	$(PY) benchmarks/serve_sized.py
 	$(PY) benchmarks/png_encoding.py
 	$(PY) benchmarks/train_speed.py
-	@# /complete needs a model with an encoder: make bench COMPLETE_MODELS=/tmp/complete_models
-	@if [ -n "$(COMPLETE_MODELS)" ]; then $(PY) benchmarks/complete_latency.py $(COMPLETE_MODELS); \
-	else echo "skipping /complete latency: set COMPLETE_MODELS (see docs/measurements.md, Completion on MNIST)"; fi
+	$(PY) benchmarks/complete_latency.py models --model mnist
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -38,21 +38,6 @@ sys.path.insert(0, str(ROOT))
 COLUMNS = ("class_accuracy", "fd", "precision", "recall", "coverage_mean")
 
 
-def time_budget(seconds: float) -> Any:
-    """A Keras callback that ends ``fit`` once ``seconds`` of training have passed."""
-    import keras
-
-    class TimeBudget(keras.callbacks.Callback):
-        def on_train_begin(self, logs: Any = None) -> None:
-            self.deadline = time.monotonic() + seconds
-
-        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-            if time.monotonic() > self.deadline:
-                self.model.stop_training = True
-
-    return TimeBudget()
-
-
 def train_and_export(recipe: str, data: Path, minutes: float, workdir: Path) -> dict[str, Any]:
     """One run as gan-train makes it (nothing but --recipe given), exported; returns its facts."""
     from training.config import TrainConfig
@@ -61,12 +46,11 @@ def train_and_export(recipe: str, data: Path, minutes: float, workdir: Path) -> 
 
     config = TrainConfig(
         dataset=f"folder:{data}", conditional=True, resolution=32, channels=3, recipe=recipe,
-        explicit=(), steps=1_000_000, sample_every=0, checkpoint_every=0, log_every=100,
-        name=recipe,
+        explicit=(), steps=0, minutes=minutes, sample_every=0, checkpoint_every=0,
+        log_every=100, name=recipe,
     )  # fmt: skip
     started = time.perf_counter()
-    budget = [time_budget(minutes * 60)]
-    result = train(config, outdir=workdir / "runs", extra_callbacks=budget, verbose=False)
+    result = train(config, outdir=workdir / "runs", verbose=False)
     seconds = time.perf_counter() - started
     version_dir = export_model(
         result.gan, workdir / "models", recipe, holdout=result.holdout, run_dir=result.run_dir

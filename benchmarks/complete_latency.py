@@ -4,8 +4,9 @@ Usage::
 
     python benchmarks/complete_latency.py MODELS_DIR --model mnist [--steps 50] [--requests 64]
 
-``MODELS_DIR/MODEL`` must have the ``complete`` signature (``gan-export models/mnist/1 --name
-mnist --models-dir MODELS_DIR --encoder-steps 3000`` makes one). The service runs in-process
+The latest version of ``MODELS_DIR/MODEL`` must have the ``complete`` signature, as the bundled
+``models/mnist/2`` has (``gan-export MODEL_VERSION_DIR --name NAME --encoder-steps N`` adds one
+to another model). The service runs in-process
 (FastAPI's TestClient, the real app with its batchers); each request sends one 28x28 image with
 its bottom half missing. The yardstick, measured in the same run, is the raw ``complete``
 signature in-process at batch 1 and at batch 16. Prints a table and writes

@@ -25,6 +25,12 @@ on first use into ``benchmarks/.peer-venv`` (from PyPI, with ``tensorflow-cpu``;
 once); ``--no-peer`` skips it. The CPU model is printed with the figures: compare only figures of
 one run.
 
+The Open Inference Protocol's ``POST /v2/models/NAME/infer`` (binary tensors and JSON tensors)
+is measured beside ``POST /generate`` on one more start of the service, one seed per request at
+concurrency 1 and 32, the three paths taking turns in each of ``--protocol-rounds`` rounds
+(``benchmarks/protocol_paths.py``); ``--only protocols`` runs that part alone (results in
+``benchmarks/results/protocol_paths.json``).
+
 Without ``models/mnist`` it builds a model with the same contract (28x28x1, 10 classes,
 z_dim 128) in a temporary directory. Results: a table on stdout and
 ``benchmarks/results/serve_throughput.json``.
@@ -51,10 +57,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from machine import cpu_model  # this folder is on sys.path: benchmarks run as scripts
+import protocol_paths  # this folder is on sys.path: benchmarks run as scripts
+from machine import cpu_model
+from wrk_lua import LUA_REPORT, LUA_THREADS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_throughput.json"
+PROTOCOL_RESULTS = ROOT / "benchmarks" / "results" / "protocol_paths.json"
+PROTOCOL_CONCURRENCY = [1, 32]
 # The servers measured, by their key in the results.
 SERVERS = ("service_batched", "service_unbatched", "service_workers", "http_ceiling", "ray_serve")
 PEER_VENV = ROOT / "benchmarks" / ".peer-venv"
@@ -66,28 +76,6 @@ RAW_SLICES = 6  # turns of each way of calling the raw signature, per batch size
 PAIRED_ROUNDS = 6  # rounds of raw signature then service at concurrency 32
 PAIRED_SECONDS = 3.0
 
-# What both wrk scripts share: per-thread seed offsets (no two threads or runs send the same
-# seed) and one RESULT line that parse_wrk reads.
-LUA_THREADS = """
-local created = 0
-local counter = 0
-local offset = 0
-function setup(thread)
-  thread:set("thread_id", created)
-  created = created + 1
-end
-function init(args)
-  offset = (thread_id or 0) * 1000000000 + (os.time() % 100000) * 1000
-end
-"""
-LUA_REPORT = """
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(95), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status))
-end
-"""
 
 WRK_SCRIPT = (
     """
@@ -589,6 +577,8 @@ def print_report(results: dict[str, Any], args: argparse.Namespace) -> None:
     )
     for line in targets(results, args):
         print(line)
+    if "protocols" in results:
+        print("\n".join(["", *results["protocols"]["report"]]))
 
 
 def raw_at_top(results: dict[str, Any], batch: int) -> tuple[float, float]:
@@ -663,6 +653,36 @@ def _share_at_32(results: dict[str, Any], key: str, ceiling: float, top: int) ->
     return lines
 
 
+def measure_protocols(
+    command: list[str],
+    env: dict[str, str],
+    args: argparse.Namespace,
+    workdir: Path,
+    num_classes: int,
+) -> dict[str, Any]:
+    """Start the batched service once more and measure ``/infer`` (binary and JSON) beside
+    ``/generate`` in alternating rounds (``benchmarks/protocol_paths.py``)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = workdir / "protocols.log"
+    process, _ = serve([*command, "--port", str(port)], env, base, log)
+    try:
+        scripts = protocol_paths.write_scripts(workdir, args.model, num_classes)
+        rows = protocol_paths.measure(
+            base,
+            scripts,
+            run_wrk,
+            lambda: cpu_seconds(process.pid),
+            batch_stats,
+            PROTOCOL_CONCURRENCY,
+            args.protocol_rounds,
+            args.protocol_seconds,
+        )
+    finally:
+        stop(process)
+    return {"rows": rows, "report": protocol_paths.report(rows, cpu_model())}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
@@ -684,12 +704,29 @@ def main(argv: list[str] | None = None) -> None:
         "process may use; 1 skips it)",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip Ray Serve")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only",
+        choices=["protocols"],
+        help="run one part alone: protocols (/v2 /infer beside /generate)",
+    )
+    parser.add_argument("--protocol-rounds", type=int, default=4, help="rounds of the protocols")
+    parser.add_argument(
+        "--protocol-seconds", type=float, default=3.0, help="seconds per path and round"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help=f"results file (default {RESULTS.relative_to(ROOT)}, or "
+        f"{PROTOCOL_RESULTS.relative_to(ROOT)} with --only protocols)",
+    )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = PROTOCOL_RESULTS if args.only == "protocols" else RESULTS
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk")
-    peer = None if args.no_peer else peer_python()
+    peer = None if args.no_peer or args.only else peer_python()
 
     workdir = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     try:
@@ -732,6 +769,17 @@ def main(argv: list[str] | None = None) -> None:
             "cpu_count": os.cpu_count(),
         }
         print(f"CPU: {results['cpu_model']} ({os.cpu_count()} CPUs)")
+        batched_env = {**env, "GAN_MAX_BATCH_SIZE": str(args.max_batch_size), "GAN_WORKERS": "1"}
+        num_classes = int(meta["num_classes"])
+        if args.only == "protocols":
+            print("service, /v2 /infer beside /generate:")
+            protocols = measure_protocols(serve_cmd, batched_env, args, workdir, num_classes)
+            results["protocols"] = protocols
+            print("\n".join(["", *protocols["report"]]))
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(json.dumps(results, indent=2))
+            print(f"wrote {args.output}")
+            return
 
         print("HTTP ceiling (bare FastAPI endpoint, fixed PNG):")
         ceiling_cmd = [
@@ -794,6 +842,9 @@ def main(argv: list[str] | None = None) -> None:
             results["ray_serve"] = measure_server(
                 peer_cmd, {"RAY_USAGE_STATS_ENABLED": "0"}, args, script
             )
+
+        print("service, /v2 /infer beside /generate:")
+        results["protocols"] = measure_protocols(serve_cmd, batched_env, args, workdir, num_classes)
 
         print("raw generate signature, in-process:")
         batches = sorted({1, 2, GRID_SEEDS, args.max_batch_size})

@@ -25,7 +25,10 @@ Middleware (``service/http/``, one concern a file), outermost first:
 but those :mod:`service.api.registry` declares open), :class:`~service.http.body_limit.BodyLimit`
 (413 over the size limit, 408 for a body that takes longer than ``GAN_BODY_TIMEOUT_S``), and
 :class:`~service.api.shortcut.GenerateShortcut` (a plain ``POST /generate`` straight to its route
-function, past FastAPI's routing and dependency resolution).
+function, past FastAPI's routing and dependency resolution) and
+:class:`~service.api.protocols.infer_shortcut.InferShortcut` (the same for the Open Inference
+Protocol's
+``/infer``).
 
 Two thread pools do image work, so that neither starves the other: ``app.state.encode_pool``
 encodes the generated PNGs (each batcher keeps at most a few batches waiting for it), and
@@ -51,6 +54,7 @@ from fastapi import FastAPI
 from service.api import generate
 from service.api.animation_pool import AnimationPool
 from service.api.openapi import install_openapi
+from service.api.protocols.infer_shortcut import InferShortcut, infer_routes
 from service.api.registry import include_dependencies, install_routers, protected_routes
 from service.api.shortcut import GenerateShortcut, route_of
 from service.engine.engine import InferenceEngine
@@ -174,6 +178,7 @@ def create_app(settings: Settings, repository: ModelRepository | None = None) ->
     included_with = include_dependencies(generate.router)
     GenerateShortcut(app.router, route, included_with)
     app.add_middleware(GenerateShortcut, route=route, included_with=included_with)
+    app.add_middleware(InferShortcut, routes=infer_routes())  # the same for v2's /infer
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )

@@ -124,7 +124,7 @@ def test_a_dry_run_needs_no_tensorflow(tool: str):
     assert result["code"] in (0, None) and not result["tensorflow"], stderr
     resolved = json.loads(result["out"])  # the resolved options, as JSON
     if tool == "gan-serve":
-        assert resolved["models"] == {"mnist": [1]}
+        assert resolved["models"] == {"mnist": [1, 2]}  # 2: version 1 with an encoder
         assert resolved["settings"]["poll_seconds"] == 10.0
         assert "secret-key" not in result["out"] and resolved["settings"]["api_keys"] == "1 key(s)"
     else:

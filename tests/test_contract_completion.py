@@ -59,6 +59,7 @@ def test_encode_and_complete_signature_shapes(tinyc):
         "images": (tf.uint8, [None, res, res, ch]),
         "z": (tf.float32, [None, z_dim]),
         "observed_error": (tf.float32, [None]),
+        "class_cost": (tf.float32, [None]),
     }
 
 

@@ -298,35 +298,19 @@ def _curl(client: TestClient, argv: list[str], workdir: Path) -> httpx.Response:
     return response
 
 
-# The examples of the endpoints that need a model with an encoder (the bundled one has none).
-ENCODER_PATHS = ("/complete", "/encode")
-
-
 @pytest.mark.parametrize("page", CURL_PAGES, ids=[page_name(p) for p in CURL_PAGES])
 def test_every_curl_example_answers(
-    page: Path,
-    bundled_settings: Settings,
-    completion_models: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    page: Path, bundled_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # Each page's examples run in order in a directory of their own: a page's curl lines may use
-    # the files its earlier lines wrote (seed42.png), never another page's.
+    # the files its earlier lines wrote (seed42.png), never another page's. All of them, those
+    # of /complete and /encode too, run against the bundled models as `make run` serves them.
     monkeypatch.chdir(tmp_path)
-    # Stand-in for mnist/2 of docs/api.md (mnist/1 with an encoder): the session's tiny model
-    # with an encoder, as its default.
-    with_encoder = Settings(
-        model_dir=completion_models, default_model="tinyc", warmup=False, poll_seconds=0
-    )
-    with (
-        TestClient(create_app(bundled_settings)) as client,
-        TestClient(create_app(with_encoder)) as encoder_client,
-    ):
-        _readers_images(encoder_client, tmp_path)
+    with TestClient(create_app(bundled_settings)) as client:
+        _readers_images(client, tmp_path)
         for argv in (a for a, _ in _all_commands(page) if a[0] == "curl"):
             curl, later = pipeline(argv)
-            needs_encoder = any(path in token for token in curl for path in ENCODER_PATHS)
-            response = _curl(encoder_client if needs_encoder else client, curl, tmp_path)
+            response = _curl(client, curl, tmp_path)
             assert response.status_code < 300, f"{' '.join(argv)}: {response.text[:300]}"
             for stage in later:
                 assert stage[0] == "grep" and stage[1] in response.text, (argv, stage)

@@ -2,13 +2,15 @@
 
 Usage (``training.loop`` wires them; extra callbacks can be passed to ``train``)::
 
+    clock = TrainingClock(minutes=30)           # ends training when 30 minutes are spent
     callbacks = [
-        StopGuard(checkpoints),                 # NaN/Inf and SIGINT/SIGTERM
-        ProgressBar(total_steps=10_000),
+        clock,
+        StopGuard(),                            # NaN/Inf and SIGINT/SIGTERM
+        ProgressBar(total_steps=10_000, clock=clock),
         MetricsLogger(run_dir, every=50),
         TrackerReset(every=50),                 # after MetricsLogger, on every worker
         SampleGrid(run_dir, every=500, seeds=range(64), num_classes=10),
-        CheckpointSaver(checkpoints, every=1000),
+        CheckpointSaver(checkpoints, every=1000, clock=clock),
     ]
 
 Every callback reads the step from ``model.step`` (restored by checkpoints), not from Keras'
@@ -22,6 +24,7 @@ import json
 import math
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,9 +39,17 @@ from training.sampling import save_png, to_uint8
 
 
 class Checkpoints:
-    """The run's ``tf.train.CheckpointManager`` plus the last good step (saves are atomic)."""
+    """The run's ``tf.train.CheckpointManager`` plus the last good step (saves are atomic).
+
+    Beside the checkpoints, ``training-time.json`` records how long the run had trained when
+    each was saved, so that a resumed run knows how much of its ``--minutes`` is left (a
+    checkpoint written before it existed counts as no time).
+    """
+
+    TIME_FILE = "training-time.json"
 
     def __init__(self, directory: Path, max_to_keep: int = 3, **objects: Any) -> None:
+        self.directory = Path(directory)
         self.checkpoint = tf.train.Checkpoint(**objects)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(directory), max_to_keep=max_to_keep
@@ -52,11 +63,79 @@ class Checkpoints:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         return latest
 
-    def save(self, step: int) -> str:
+    def save(self, step: int, seconds: float | None = None) -> str:
+        """Save at ``step``, with ``seconds`` of training behind it when given."""
         if self.last_saved and self.last_saved.endswith(f"-{step}"):
             return self.last_saved  # already saved at this step
         self.last_saved = self.manager.save(checkpoint_number=step)
+        if seconds is not None:
+            kept = {Path(path).name for path in self.manager.checkpoints}
+            times = {k: v for k, v in self._times().items() if k in kept}
+            times[Path(self.last_saved).name] = round(seconds, 3)
+            path = self.directory / self.TIME_FILE
+            temporary = path.with_suffix(".tmp")
+            temporary.write_text(json.dumps(times, indent=2) + "\n")
+            temporary.replace(path)  # atomic, as the checkpoint's own files are
         return self.last_saved
+
+    def seconds_at(self, checkpoint: str) -> float:
+        """How long the run had trained when ``checkpoint`` was saved (0 when not recorded)."""
+        return float(self._times().get(Path(checkpoint).name, 0.0))
+
+    def _times(self) -> dict[str, float]:
+        try:
+            data = json.loads((self.directory / self.TIME_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """The run's training time, counted across resumes, and its budget (``--minutes``).
+
+    Time counts from the start of ``fit`` (the first step's tracing included) to the end of the
+    last step; ``seconds_before`` is what the run had trained before this resume. With a budget,
+    training stops after the step that spends it, as it stops after the last of ``--steps``:
+    the callbacks' end-of-training work (checkpoint, sample grid) follows as usual.
+    """
+
+    def __init__(
+        self,
+        minutes: float = 0.0,
+        seconds_before: float = 0.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.budget = minutes * 60.0 if minutes > 0 else None
+        self.seconds_before = seconds_before
+        self.expired = False
+        self._now = now  # the time source (seconds); tests give their own
+        self._started: float | None = None
+
+    def seconds(self) -> float:
+        """Seconds of training of the run so far."""
+        running = self._now() - self._started if self._started is not None else 0.0
+        return self.seconds_before + running
+
+    def fraction(self) -> float:
+        """The part of the budget spent (0 without one)."""
+        return self.seconds() / self.budget if self.budget else 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._started = self._now()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.budget is not None and self.seconds() >= self.budget:
+            self.expired = True
+            self.model.stop_training = True
+            self._stop()  # what follows the last step (its checkpoint, grid) is not training
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._started is not None:
+            self.seconds_before, self._started = self.seconds(), None
 
 
 class StopGuard(keras.callbacks.Callback):
@@ -101,12 +180,18 @@ class StopGuard(keras.callbacks.Callback):
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """A tqdm bar: step, losses, images/s and ETA."""
+    """A tqdm bar: step, losses, images/s and ETA; with a time budget, the minutes left.
 
-    def __init__(self, total_steps: int, batch_size: int) -> None:
+    ``total_steps`` None: no step limit (a run of ``--minutes`` alone), so no ETA by steps.
+    """
+
+    def __init__(
+        self, total_steps: int | None, batch_size: int, clock: TrainingClock | None = None
+    ) -> None:
         super().__init__()
         self.total_steps = total_steps
         self.batch_size = batch_size
+        self.clock = clock
         self.bar: Any = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -127,10 +212,14 @@ class ProgressBar(keras.callbacks.Callback):
         if batch % 10 == 0 and logs:
             step = int(self.model.step.numpy())
             rate = (step - self._s0) * self.batch_size / max(time.perf_counter() - self._t0, 1e-9)
-            self.bar.set_postfix(
-                d=f"{float(logs['d_loss']):.3f}", g=f"{float(logs['g_loss']):.3f}",
-                img_s=f"{rate:.0f}", refresh=False,
-            )  # fmt: skip
+            postfix = {
+                "d": f"{float(logs['d_loss']):.3f}", "g": f"{float(logs['g_loss']):.3f}",
+                "img_s": f"{rate:.0f}",
+            }  # fmt: skip
+            if self.clock is not None and self.clock.budget is not None:
+                left = max(self.clock.budget - self.clock.seconds(), 0.0)
+                postfix["left"] = f"{int(left // 60)}:{int(left % 60):02d}"
+            self.bar.set_postfix(postfix, refresh=False)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.bar is not None:
@@ -227,19 +316,31 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 class CheckpointSaver(keras.callbacks.Callback):
-    """Saves every ``every`` steps and at the end, unless the run diverged (then it must not)."""
+    """Saves every ``every`` steps and at the end, unless the run diverged (then it must not);
+    with the run's training time from ``clock`` when given."""
 
-    def __init__(self, checkpoints: Checkpoints, every: int, guard: StopGuard) -> None:
+    def __init__(
+        self,
+        checkpoints: Checkpoints,
+        every: int,
+        guard: StopGuard,
+        clock: TrainingClock | None = None,
+    ) -> None:
         super().__init__()
         self.checkpoints = checkpoints
         self.every = every
         self.guard = guard
+        self.clock = clock
+
+    def _save(self) -> None:
+        seconds = self.clock.seconds() if self.clock is not None else None
+        self.checkpoints.save(int(self.model.step.numpy()), seconds)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         step = int(self.model.step.numpy())
         if self.guard.healthy and self.every and step % self.every == 0:
-            self.checkpoints.save(step)
+            self._save()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.guard.healthy:
-            self.checkpoints.save(int(self.model.step.numpy()))
+            self._save()

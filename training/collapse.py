@@ -31,8 +31,10 @@ import keras
 import numpy as np
 
 from gan_contract.seeds import seeds_to_z
+from training.callbacks import TrainingClock
 
 MIN_DIVERSITY = 0.25
+START_FRACTION = 0.2  # of a time budget, before which no warning is given
 MIN_LABEL_EFFECT = 0.2
 SEEDS = 16  # seeds per class measured
 CLASSES = 4  # classes measured (conditional models)
@@ -110,7 +112,8 @@ def collapse_warnings(measures: dict[str, float]) -> list[str]:
 
 class CollapseWatch(keras.callbacks.Callback):
     """Measures collapse every ``every`` steps (0: only at the end) and warns past
-    ``start_after`` steps; records go to ``metrics.jsonl``."""
+    ``start_after`` steps (None: no step limit) or a fifth of ``clock``'s time budget; records
+    go to ``metrics.jsonl``."""
 
     def __init__(
         self,
@@ -118,7 +121,8 @@ class CollapseWatch(keras.callbacks.Callback):
         every: int,
         real_images: np.ndarray,
         num_classes: int,
-        start_after: int,
+        start_after: int | None,
+        clock: TrainingClock | None = None,
         count: int = 64,
     ) -> None:
         super().__init__()
@@ -128,6 +132,7 @@ class CollapseWatch(keras.callbacks.Callback):
         self.real = real_images[np.sort(order)]
         self.num_classes = num_classes
         self.start_after = start_after
+        self.clock = clock
         self.warnings: list[str] = []
         self._last_step: int | None = None
 
@@ -142,7 +147,7 @@ class CollapseWatch(keras.callbacks.Callback):
             generate, self.real, self.num_classes, int(self.model.config.z_dim)
         )
         record: dict[str, Any] = {"step": step, **measures}
-        if step >= self.start_after:
+        if self.past_start(step):
             found = collapse_warnings(measures)
             if found:
                 record["collapse/warning"] = found
@@ -154,6 +159,12 @@ class CollapseWatch(keras.callbacks.Callback):
             handle.write(json.dumps(record) + "\n")
         self._last_step = step
         return record
+
+    def past_start(self, step: int) -> bool:
+        """Whether warnings are due: past ``start_after`` steps, or past a fifth of the clock's
+        time budget (a run ends at whichever limit it reaches first)."""
+        by_steps = self.start_after is not None and step >= self.start_after
+        return by_steps or (self.clock is not None and self.clock.fraction() >= START_FRACTION)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         step = int(self.model.step.numpy())

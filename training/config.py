@@ -15,8 +15,11 @@ The CLI builds one of these from its flags; nothing else reads command-line argu
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
+
+from training.nets.layouts import RESNET_RESOLUTIONS
 
 RESOLUTIONS = (16, 28, 32, 64, 128)
 LOSSES = ("nonsaturating", "minimax", "hinge", "wgan-gp")
@@ -28,11 +31,12 @@ DATASET_KINDS = ("folder", "mnist-idx", "npz", "digits", "keras")
 MASK_MODES = ("ambient", "zero-fill", "ignore")  # partly observed data: see training/masking.py
 DIVERSITY_SPACES = ("pixels", "features")  # where the mode-seeking term measures (gan.py)
 RECIPES = ("auto", "classic")  # how options are chosen: see training/recipe.py
+MAX_MINUTES = 525_600  # a year: a time budget beyond it is a typo
 
 # Options that may differ between a run and its resume: they change how long or how often
 # things happen, not what the networks, data or optimizers are.
 RESUMABLE_FIELDS = frozenset(
-    {"steps", "sample_every", "checkpoint_every", "log_every", "eval_every", "strategy"}
+    {"steps", "minutes", "sample_every", "checkpoint_every", "log_every", "eval_every", "strategy"}
 )
 
 
@@ -65,7 +69,10 @@ class TrainConfig:
     mbstd_group: int = 0
     n_critic: int = 1
     batch_size: int = 64  # global batch (split across replicas)
-    steps: int = 10_000
+    steps: int = 10_000  # generator steps in total; 0 = no limit (a run of ``minutes`` alone)
+    # Training time in total, across resumes, in minutes; 0 = no limit. Training ends at the
+    # first of ``steps`` and ``minutes``.
+    minutes: float = 0.0
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     beta1: float = 0.5
@@ -138,9 +145,17 @@ class TrainConfig:
                 f"--corrupt {self.corrupt}: the block must be smaller than the "
                 f"{self.resolution}x{self.resolution} image"
             )
-        for name in ("z_dim", "g_width", "d_width", "max_width", "n_critic", "batch_size", "steps"):
+        for name in ("z_dim", "g_width", "d_width", "max_width", "n_critic", "batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.minutes) and 0 <= self.minutes <= MAX_MINUTES):
+            raise ConfigError(
+                f"minutes must be 0 (no time limit) to {MAX_MINUTES:,} (a year), got {self.minutes}"
+            )
+        if self.steps < 0 or (self.steps == 0 and not self.minutes):
+            raise ConfigError(
+                f"steps must be at least 1 (or 0, no step limit, with minutes), got {self.steps}"
+            )
         for name in ("sample_every", "checkpoint_every", "log_every", "eval_every", "holdout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
@@ -159,6 +174,11 @@ class TrainConfig:
             raise ConfigError(
                 f"mbstd_group must be 0 or divide the batch size {self.batch_size}, "
                 f"got {self.mbstd_group}"
+            )
+        if self.architecture == "resnet" and self.resolution not in RESNET_RESOLUTIONS:
+            sizes = ", ".join(map(str, RESNET_RESOLUTIONS))
+            raise ConfigError(
+                f"--architecture resnet has layouts for resolutions {sizes}, not {self.resolution}"
             )
         if self.mbstd_group and self.architecture != "dcgan":
             raise ConfigError("mbstd_group needs the DCGAN discriminator (--architecture dcgan)")

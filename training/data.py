@@ -70,6 +70,8 @@ class ImageData:
     class_names: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files that could not be decoded
     masks: np.ndarray | None = None  # uint8 [N, H, W], 0 = missing pixel (partly observed data)
+    # Files of a folder that were in colour, loaded as grey (channels 1): see colour_warning.
+    colour_files: int = 0
 
     @property
     def num_classes(self) -> int:
@@ -123,6 +125,17 @@ def load_dataset(spec: str, resolution: int, channels: int, conditional: bool) -
     if data.masks is not None:
         data.masks = fit_masks(data.masks, resolution)
     return data
+
+
+def colour_warning(data: ImageData, spec: str) -> str | None:
+    """A warning when a folder's pictures are in colour but load as grey (``--channels 1``,
+    gan-train's default): the run would silently learn grey pictures."""
+    if not data.colour_files:
+        return None
+    return (
+        f"{data.colour_files:,} of the pictures in {spec} are in colour, and this run trains on "
+        "them in grey (--channels 1, the default): give --channels 3 to train in colour"
+    )
 
 
 def split_holdout(data: ImageData, count: int, seed: int) -> tuple[ImageData, ImageData]:
@@ -256,6 +269,7 @@ def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) 
         raise DatasetError(f"none of the {len(files)} image files in {str(root)!r} is readable")
     images = np.stack([item[0] for item in decoded if item is not None])
     alphas = [item[1] for item in decoded if item is not None]
+    coloured = sum(item[2] for item in decoded if item is not None)
     masks = None
     if any(alpha is not None for alpha in alphas):  # partly observed images: alpha 0 = missing
         full = np.ones(images.shape[1:3], np.uint8)
@@ -264,14 +278,26 @@ def _load_folder(root: Path, resolution: int, channels: int, conditional: bool) 
     if conditional:
         index = {name: i for i, name in enumerate(class_names)}
         labels = np.array([index[files[i].relative_to(root).parts[0]] for i in keep], np.int32)
-    return ImageData(images, labels, class_names, skipped, masks)
+    return ImageData(images, labels, class_names, skipped, masks, colour_files=coloured)
+
+
+# Grey pictures saved in a colour format differ between channels by JPEG's rounding only.
+COLOUR_TOLERANCE = 8
+
+
+def _in_colour(image: Any) -> bool:
+    """Whether a decoded picture has pixels whose channels differ (judged on a 32x32 copy)."""
+    if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+        return False
+    small = np.asarray(image.convert("RGB").resize((32, 32)), np.int16)
+    return int(np.ptp(small, axis=-1).max()) > COLOUR_TOLERANCE
 
 
 def _decode(
     path: Path, resolution: int, channels: int
-) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """One image file as uint8 [R, R, C] and its mask [R, R] (None without an alpha channel),
-    or None when it cannot be read."""
+) -> tuple[np.ndarray, np.ndarray | None, bool] | None:
+    """One image file as uint8 [R, R, C], its mask [R, R] (None without an alpha channel) and
+    whether a picture loaded as grey was in colour; None when it cannot be read."""
     from PIL import Image
 
     from gan_contract.masks import has_alpha, mask_from_alpha
@@ -288,11 +314,12 @@ def _decode(
             if alpha.size != (resolution, resolution):
                 alpha = alpha.resize((resolution, resolution), Image.Resampling.NEAREST)
             mask = mask_from_alpha(np.asarray(alpha))
+        coloured = channels == 1 and _in_colour(image)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
         # ValueError includes the contract's ContractError (a mode it cannot convert).
         log.debug("skipping %s: %s", path, error)
         return None
-    return pixels, mask
+    return pixels, mask, coloured
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -319,12 +319,13 @@ def export_run(
     metrics: dict[str, Any] | None = None,
     eval_num: int = 0,
     encoder_steps: int = 0,
+    verbose: bool = False,
 ) -> Path:
     """Export the last checkpoint of a run directory.
 
     With ``encoder_steps`` > 0 an encoder is trained for that many steps on the EMA generator's
-    samples (``training.encoder``) and the version gets the ``encode`` and ``complete``
-    signatures.
+    samples (``training.encoder``; ``verbose``: with a progress bar) and the version gets the
+    ``encode`` and ``complete`` signatures.
 
     With ``eval_num`` > 0 the EMA generator is evaluated now on that many samples against the
     run's training images (as ``--eval-every`` does, recorded in the run's metrics.jsonl too), and
@@ -349,7 +350,7 @@ def export_run(
         )  # fmt: skip
         evaluation.set_model(gan)
         metrics = evaluation.evaluate()
-    encoder, encoder_info = with_encoder(gan, encoder_steps)
+    encoder, encoder_info = with_encoder(gan, encoder_steps, verbose=verbose, real=train_data)
     return export_model(
         gan, models_dir, name, holdout=holdout, run_dir=run_dir,
         calibration_count=calibration_count, metrics=metrics,
@@ -357,13 +358,16 @@ def export_run(
     )  # fmt: skip
 
 
-def with_encoder(gan: GAN, steps: int, verbose: bool = False) -> tuple[Any, dict[str, Any] | None]:
-    """(an encoder trained ``steps`` steps on the EMA generator, its info) or (None, None)."""
+def with_encoder(
+    gan: GAN, steps: int, verbose: bool = False, real: ImageData | None = None
+) -> tuple[Any, dict[str, Any] | None]:
+    """(an encoder trained ``steps`` steps on the EMA generator's samples and on ``real``, the
+    run's training images when given, and its info) or (None, None)."""
     if steps <= 0:
         return None, None
     return fit_encoder(
         gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
-        seed=gan.config.seed, verbose=verbose,
+        seed=gan.config.seed, verbose=verbose, real=real,
     )  # fmt: skip
 
 
@@ -388,19 +392,21 @@ def add_encoder(
     version_dir: Path, models_dir: Path, name: str, steps: int, verbose: bool = False
 ) -> Path:
     """Export ``version_dir``'s model again, as the next version of ``name``, with an encoder
-    trained ``steps`` steps (the ``encode`` and ``complete`` signatures). The calibration is
-    measured again on the held-out images of its dataset when that dataset is readable."""
+    trained ``steps`` steps (the ``encode`` and ``complete`` signatures). When the dataset of
+    its training options is readable, the encoder trains on its training images too, and the
+    calibration is measured again on its held-out images; otherwise the encoder learns from
+    the generator's samples alone."""
     from training.loop import load_data
 
+    if steps < 1:
+        raise ExportError(f"an encoder needs at least 1 step, not {steps}")
     gan, meta = restore_version(version_dir)
     try:
-        _, holdout = load_data(gan.config)
+        train_data, holdout = load_data(gan.config)
     except DatasetError:
-        holdout = None
-    encoder, info = fit_encoder(
-        gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
-        seed=gan.config.seed, verbose=verbose,
-    )  # fmt: skip
+        train_data, holdout = None, None
+    encoder, info = with_encoder(gan, steps, verbose=verbose, real=train_data)
+    assert info is not None  # steps >= 1
     info["added_to"] = f"{meta.get('name')}/{meta.get('version')}"
     return export_model(
         gan, models_dir, name, holdout=holdout, class_names=meta.get("class_names"),

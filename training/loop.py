@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,10 +38,13 @@ from training import augment, distribute, recipe
 from training import callbacks as cb
 from training.collapse import CollapseWatch
 from training.config import ConfigError, TrainConfig
-from training.data import ImageData, load_dataset, make_pipeline, split_holdout
+from training.data import ImageData, colour_warning, load_dataset, make_pipeline, split_holdout
 from training.gan import GAN, make_optimizer, stack_critic_batches
 from training.nets.architectures import build_networks
 from training.rundir import new_run_dir, run_commands
+
+# ``fit``'s step count when ``config.steps`` is 0 (no limit: the time budget ends the run).
+UNLIMITED_STEPS = 2**62
 
 
 class TrainingDiverged(RuntimeError):
@@ -59,6 +63,8 @@ class TrainResult:
     checkpoint: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     chief: bool = True  # False on the other workers of a multi-worker run (they export nothing)
+    seconds: float = 0.0  # training time of the run in total, across resumes
+    out_of_time: bool = False  # finished because ``config.minutes`` were spent
 
 
 def _make_augment(policy: str, mask_channel: bool = False) -> Any:
@@ -115,7 +121,7 @@ def load_data(config: TrainConfig) -> tuple[ImageData, ImageData]:
     data = load_dataset(config.dataset, config.resolution, config.channels, config.conditional)
     data = masking.attach_masks(data, config)
     train_data, holdout = split_holdout(data, config.holdout, config.seed)
-    train_data.skipped = data.skipped
+    train_data.skipped, train_data.colour_files = data.skipped, data.colour_files
     return train_data, holdout
 
 
@@ -127,7 +133,8 @@ def train(
     extra_callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: bool = True,
 ) -> TrainResult:
-    """Train (or continue) a run; returns when ``config.steps`` are done or on a signal.
+    """Train (or continue) a run; returns when ``config.steps`` are done, ``config.minutes``
+    are spent (training time of the run in total, across resumes), or on a signal.
 
     Raises TrainingDiverged on a NaN/Inf loss (no checkpoint is written after it).
     ``extra_callbacks`` (e.g. periodic evaluation) run after the built-in ones.
@@ -139,11 +146,18 @@ def train(
     keras.utils.set_random_seed(config.seed)
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
+    if config.minutes and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Each worker would read its own clock and some would stop a step before the others,
+        # which then wait for them for ever.
+        raise ConfigError("--minutes cannot end a multi-worker run: give --steps instead")
 
     data, holdout = load_data(config)
     if data.skipped and verbose:
         examples = ", ".join(data.skipped[:3])
         print(f"skipped {len(data.skipped)} unreadable image file(s), e.g. {examples}")
+    colour = colour_warning(data, config.dataset)
+    if colour and verbose and chief:
+        print(f"gan-train: warning: {colour}", file=sys.stderr)
     choices: list[recipe.Choice] = []
     if not resume:  # a resumed run keeps the options it was resolved to (its options.json)
         config, choices = recipe.resolve(config, len(data))
@@ -181,20 +195,26 @@ def train(
         _record_observed(run_dir, int(gan.step.numpy()), masking.summary(data))
 
     start = int(gan.step.numpy())
-    remaining = config.steps - start
+    remaining = (config.steps or UNLIMITED_STEPS) - start
+    clock = cb.TrainingClock(config.minutes, checkpoints.seconds_at(restored) if restored else 0.0)
+    spent = clock.budget is not None and clock.seconds() >= clock.budget  # a resume, out of time
+    if spent:
+        remaining = 0
     guard = cb.StopGuard()
-    callbacks: list[keras.callbacks.Callback] = [guard]
+    callbacks: list[keras.callbacks.Callback] = [clock, guard]
+    warn_after = config.steps // 5 if config.steps else None  # steps (None: no step limit)
     if chief:
         if verbose:
-            callbacks.append(cb.ProgressBar(config.steps, config.batch_size * config.n_critic))
+            total = config.steps or None
+            callbacks.append(cb.ProgressBar(total, config.batch_size * config.n_critic, clock))
         callbacks += [
             cb.MetricsLogger(run_dir, config.log_every, config.batch_size),
             cb.SampleGrid(run_dir, config.sample_every, data.num_classes),
             # Warnings only past a fifth of the run: a fresh generator varies little.
             CollapseWatch(
-                run_dir, config.sample_every, data.images, data.num_classes, config.steps // 5
+                run_dir, config.sample_every, data.images, data.num_classes, warn_after, clock
             ),
-            cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard),
+            cb.CheckpointSaver(checkpoints, config.checkpoint_every, guard, clock),
         ]
     callbacks.append(cb.TrackerReset(config.log_every))  # after MetricsLogger, on every worker
     if chief and config.eval_every:
@@ -225,6 +245,9 @@ def train(
             shuffle=False,
         )
         history = [{k: float(v[-1]) for k, v in fit.history.items()}]
+    elif verbose and spent:
+        print(f"{run_dir} has trained {clock.seconds():.0f} s of its {config.minutes:g} "
+              "minutes: nothing to train (raise --minutes to continue)")  # fmt: skip
     elif verbose:
         print(f"{run_dir} is already at step {start} of {config.steps}: nothing to train")
 
@@ -237,6 +260,8 @@ def train(
             f"training diverged at step {guard.diverged_at} ({bad}); last good checkpoint: {last}"
         )
     status = f"interrupted ({guard.signal_name})" if guard.signal_name else "finished"
+    if chief:
+        _record_time(run_dir, clock.seconds())
     return TrainResult(
         run_dir,
         gan,
@@ -246,6 +271,8 @@ def train(
         checkpoints.last_saved if chief else None,
         history,
         chief=chief,
+        seconds=clock.seconds(),
+        out_of_time=clock.expired or spent,
     )
 
 
@@ -278,6 +305,14 @@ def _write_run_files(
         meta.setdefault("resumed", []).append(
             {"command": command, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         )
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _record_time(run_dir: Path, seconds: float) -> None:
+    """The run's training time in total (``train_seconds`` in run.json)."""
+    meta_path = run_dir / "run.json"
+    meta = json.loads(meta_path.read_text())
+    meta["train_seconds"] = round(seconds, 1)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 

@@ -39,6 +39,15 @@ and the 8-minute runs of docs/recipe.md, and from the data-efficient GAN literat
   stays a choice (``--architecture resnet``) for GPUs and CIFAR-10-sized data.
 - Narrower networks for small data sets: fewer parameters to fit a few thousand images, and more
   steps in the same time.
+- Past 32x32 the networks follow the resolution as StyleGAN2-ADA's ``--cfg auto`` derives them
+  (``min(channel_base / resolution, channel_max)`` channels at each resolution): one level more
+  per doubling, and every level keeps the channels it has at 32x32, so the DCGAN's finest width
+  halves per doubling (32, 16, 8 for small colour data at 32, 64, 128) and each level costs about
+  the same. The ResNet's layouts (BigGAN's) halve their channels per level already.
+- The batch is DCGAN's 64 (32 below 640 images) when the step's activations fit 2 GiB
+  (:mod:`training.footprint` estimates them from the networks as built), else the largest
+  multiple of 8 that fits: memory per image grows with the resolution (StyleGAN2-ADA halves its
+  batch from 32 at 128x128 per doubling for the same reason, ``min(4096 // resolution, 32)``).
 - ProGAN's minibatch standard deviation in D (``--mbstd-group``) is not chosen: with groups of 4
   recall rose from 0.14 to 0.27 in 12-minute runs, but in the 30-minute benchmark it gave 0.19
   against 0.17, FD 1.66 against 1.10 and less coverage (0.38 against 0.40): no clear gain.
@@ -46,11 +55,13 @@ and the 8-minute runs of docs/recipe.md, and from the data-efficient GAN literat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from training import footprint
 from training.config import RECIPES, TrainConfig
+from training.nets.layouts import base_size, dcgan_widths, num_upsamplings, resnet_layout
 
 __all__ = ["RECIPES", "RECIPE_FIELDS", "Choice", "auto_choices", "report", "resolve"]
 
@@ -109,14 +120,18 @@ def auto_choices(
     channels: int,
     num_images: int,
     conditional: bool = False,
-    architecture: str | None = None,
-    loss: str | None = None,
+    given: Mapping[str, Any] | None = None,
+    max_width: int = 512,
 ) -> list[Choice]:
     """The automatic recipe's value and reason for every option in :data:`RECIPE_FIELDS`.
 
-    ``architecture`` and ``loss`` are the user's when given: the optimizer settings follow them
-    (SNGAN's for the ResNet with hinge, WGAN-GP's for wgan-gp).
+    ``given``: the options the user chose (by field name), which the others follow: the
+    optimizer follows a given architecture or loss (SNGAN's for the ResNet with hinge, WGAN-GP's
+    for wgan-gp), the batch the memory of the networks as given. Their own choices are listed
+    with the recipe's value; :func:`resolve` replaces them with the user's.
     """
+    given = dict(given or {})
+    architecture, loss = given.get("architecture"), given.get("loss")
     # The measures below were measured to help on small colour data sets; on grey MNIST (9,000
     # images) the plain options trained better in the same time, so grey data keeps them.
     small = num_images < SMALL_DATA and channels == 3
@@ -136,8 +151,10 @@ def auto_choices(
     # The DCGAN's channels at the finest level (doubling toward 4x4), or the ResNet's base width
     # (64 = BigGAN's CIFAR-10 networks).
     width = 32 if small else 64
-    if arch == "dcgan" and resolution >= 64:
-        width //= 2  # two more doublings toward 4x4: keep the step affordable
+    if arch == "dcgan" and resolution > 32:
+        # One level more per doubling, and every level keeps the channels it has at 32x32, so
+        # the finest halves: StyleGAN2-ADA's min(channel_base / resolution, channel_max).
+        width = width * 32 // resolution
     if small:
         # Cutout hid too much of a 32-pixel digit (class accuracy 0.50 against 0.84 without).
         policy = "color,translation"
@@ -150,7 +167,16 @@ def auto_choices(
         augment_reason = "none: " + (
             plain if grey else f"{size} are enough for the discriminator not to memorise them"
         )
-    batch = 64 if num_images >= 640 else 32
+    g_conditioning = "batchnorm-z" if conditioned else "concat"
+    # The networks as they will be built (the user's widths, augmentation and conditioning where
+    # given): the batch follows their memory.
+    networks = TrainConfig(
+        resolution=resolution, channels=channels, conditional=conditional, architecture=arch,
+        g_width=given.get("g_width", width), d_width=given.get("d_width", width),
+        max_width=max_width, augment=given.get("augment", policy),
+        g_conditioning=given.get("g_conditioning", g_conditioning),
+    )  # fmt: skip
+    batch, batch_reason = _batch(networks, num_images)
     if loss == "wgan-gp":
         n_critic, beta1, beta2 = 5, 0.0, 0.9
         optimizer = "WGAN-GP's (Gulrajani et al. 2017)"
@@ -167,7 +193,7 @@ def auto_choices(
             "--architecture resnet on GPUs for CIFAR-10-sized data",
         ),
         Choice(
-            "g_conditioning", "batchnorm-z" if conditioned else "concat",
+            "g_conditioning", g_conditioning,
             "conditional batch norm: the class sets every layer's gain and bias, so G cannot "
             "ignore it (with the label only beside z, G learnt colours and ignored the class); "
             "z shifts them too, so it reaches every scale and can vary the shapes (BigGAN's skip-z)"
@@ -175,8 +201,9 @@ def auto_choices(
         ),
         Choice(
             "g_width", width,
-            f"narrow for {size} at {resolution}x{resolution}" if small else
-            plain if grey else f"standard for {size} at {resolution}x{resolution}",
+            (f"narrow for {size} at {resolution}x{resolution}" if small else
+             plain if grey else f"standard for {size} at {resolution}x{resolution}")
+            + _levels(arch, resolution, width, max_width),
         ),
         Choice("d_width", width, "as the generator's, so neither network overpowers the other"),
         Choice("loss", loss, _LOSS_REASONS.get(loss, "given")),
@@ -202,10 +229,7 @@ def auto_choices(
             "pixels (the term is off)",
         ),
         Choice("augment", policy, augment_reason),
-        Choice(
-            "batch_size", batch,
-            "64, DCGAN's" if batch == 64 else "32: 64 would be over a tenth of the data",
-        ),
+        Choice("batch_size", batch, batch_reason),
         Choice("lr_g", 2e-4, "Adam 2e-4, the common baseline"),
         Choice("lr_d", 2e-4, "as the generator's"),
         Choice("beta1", beta1, f"Adam betas {optimizer}"),
@@ -213,6 +237,55 @@ def auto_choices(
         Choice("n_critic", n_critic, "D steps per G step: " + optimizer.split(" (")[0]),
         Choice("ema_decay", 0.999, "exported G averages the last ~700 steps (ramped up early)"),
     ]  # fmt: skip
+
+
+def _levels(arch: str, resolution: int, width: int, max_width: int) -> str:
+    """How the channels of the networks' levels follow from ``width`` (empty up to 32x32, where
+    one sentence said enough when the widths were measured)."""
+    if resolution <= 32:
+        return ""
+    if arch == "resnet":
+        multipliers = resnet_layout(resolution).g_channels
+        return (
+            f"; BigGAN's layout: {multipliers[0] * width} channels at 4x4 halving to "
+            f"{multipliers[-1] * width} at {resolution}x{resolution}"
+        )
+    count = num_upsamplings(resolution)
+    widths = dcgan_widths(width, max_width, count)
+    finest = base_size(resolution) * 2 ** (count - 1)
+    return (
+        f"; {widths[0]} channels at 4x4 halving per level to {widths[-1]} at {finest}x{finest} "
+        "(StyleGAN2-ADA's rule: each level keeps its channels at 32x32, one level more per "
+        "doubling, and every level costs about the same)"
+    )
+
+
+def _batch(networks: TrainConfig, num_images: int) -> tuple[int, str]:
+    """The batch for ``networks`` and its reason: 64 (32 for fewer than 640 images), or the
+    largest multiple of 8 whose activations fit :data:`training.footprint.STEP_BUDGET`."""
+    cap = 64 if num_images >= 640 else 32
+    per_image = footprint.bytes_per_image(networks)
+    batch = footprint.largest_batch(per_image, cap)
+    need = f"{_size(per_image)} of activations per image"
+    budget = f"the {_size(footprint.STEP_BUDGET)} a step is assumed to have"
+    if batch == cap:
+        first = "64, DCGAN's" if cap == 64 else "32: 64 would be over a tenth of the data"
+        return batch, f"{first} ({_size(batch * per_image)} of activations, within {budget})"
+    if batch * per_image <= footprint.STEP_BUDGET:
+        return batch, f"{batch}: {need} (G's and D's layer outputs); {batch} fit {budget}"
+    return batch, (
+        f"{batch}, the least: {need} put a step at {_size(batch * per_image)}, over {budget}; "
+        "lower --g-width and --d-width if memory runs out"
+    )
+
+
+def _size(count: int) -> str:
+    """Bytes as people read them: ``2.5 MB``, ``1.2 GB``, ``2 GiB`` for powers of two."""
+    if count >= 2**30 and count % 2**30 == 0:
+        return f"{count // 2**30} GiB"
+    if count >= 10**9:
+        return f"{count / 10**9:.1f} GB"
+    return f"{count / 10**6:.2g} MB" if count < 10**7 else f"{count / 10**6:.0f} MB"
 
 
 def resolve(config: TrainConfig, num_images: int) -> tuple[TrainConfig, list[Choice]]:
@@ -224,10 +297,11 @@ def resolve(config: TrainConfig, num_images: int) -> tuple[TrainConfig, list[Cho
         return config, []
     keep = set(config.explicit)
     choices = []
-    given = {name: getattr(config, name) for name in ("architecture", "loss") if name in keep}
+    given = {name: getattr(config, name) for name in RECIPE_FIELDS if name in keep}
     for choice in auto_choices(
-        config.resolution, config.channels, num_images, config.conditional, **given
-    ):
+        config.resolution, config.channels, num_images, config.conditional, given,
+        config.max_width,
+    ):  # fmt: skip
         if choice.field in keep:
             value = getattr(config, choice.field)
             choices.append(Choice(choice.field, value, "given on the command line", kept=True))

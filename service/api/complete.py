@@ -253,14 +253,17 @@ async def encode(
 async def _complete_every_class(
     engine: InferenceEngine, model: LoadedModel, images: np.ndarray, masks: np.ndarray, steps: int
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """Complete each image in every class and keep, per image, the class whose completion is
-    closest to the observed pixels; returns the kept outputs and their classes."""
+    """Complete each image in every class and keep, per image, the class of the lowest
+    ``class_cost`` (the fit weighed with the encoder's class, docs/model-format.md), or, for a
+    version exported without it, the class closest to the observed pixels; returns the kept
+    outputs and their classes."""
     classes = model.num_classes
     labels = np.tile(np.arange(classes, dtype=np.int32), len(images))
     out = await engine.complete(
         model, np.repeat(images, classes, 0), np.repeat(masks, classes, 0), labels, steps
     )
-    best = np.asarray(out["observed_error"]).reshape(len(images), classes).argmin(axis=1)
+    cost = out.get("class_cost", out["observed_error"])
+    best = np.asarray(cost).reshape(len(images), classes).argmin(axis=1)
     rows = np.arange(len(images)) * classes + best
     kept = {key: np.asarray(out[key])[rows] for key in ("images", "z", "observed_error")}
     kept["png"] = [out["png"][row] for row in rows]

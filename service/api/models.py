@@ -12,6 +12,8 @@ from service.api.dependencies import (
     ERRORS,
     EngineDep,
 )
+from service.api.protocols.model_paths import NAME
+from service.api.protocols.tf_serving import VersionStatus, version_status
 from service.api.schemas import (
     ModelDetail,
     ModelList,
@@ -20,6 +22,12 @@ from service.api.schemas import (
 from service.engine.engine import InferenceEngine
 
 router = APIRouter()
+
+
+class ModelDetailWithStatus(ModelDetail):
+    """The model's detail, and its versions' status as TensorFlow Serving gives it."""
+
+    model_version_status: list[VersionStatus]
 
 
 def _summary(engine: InferenceEngine, name: str) -> dict[str, Any]:
@@ -46,12 +54,15 @@ async def list_models(engine: EngineDep) -> ModelList:
 
 
 @router.get(
-    "/v1/models/{name}",
+    f"/v1/models/{NAME}",  # a name up to a ':': /v1/models/mnist:predict is TF Serving's
     tags=["models"],
-    response_model=ModelDetail,
+    response_model=ModelDetailWithStatus,
     responses={code: ERRORS[code] for code in (401, 404)},
 )
-async def get_model(name: str, engine: EngineDep) -> ModelDetail:
-    """One model: its versions and the served version's ``model.json``."""
+async def get_model(name: str, engine: EngineDep) -> ModelDetailWithStatus:
+    """One model: its versions, the served version's ``model.json``, and TensorFlow Serving's
+    ``model_version_status`` (so that TF Serving's clients read it as its status)."""
     summary = _summary(engine, name)
-    return ModelDetail(**summary, metadata=engine.repository.get(name).meta)
+    status = version_status(engine, name).model_version_status
+    meta = engine.repository.get(name).meta
+    return ModelDetailWithStatus(**summary, metadata=meta, model_version_status=status)

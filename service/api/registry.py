@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute
 from service.api import animate, complete, generate, models, operations, playground, score
 from service.api.dependencies import ERRORS, known_query_only
 from service.api.openapi import install_docs
+from service.api.protocols import open_inference, tf_serving
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ ROUTERS: tuple[Registered, ...] = (
     Registered(animate.router),
     Registered(complete.router),
     Registered(playground.router, open=True, strict_query=False),
+    Registered(open_inference.health, open=True),  # kubelet probes (KServe) send no key
+    Registered(open_inference.router),
+    Registered(tf_serving.router),
 )
 
 

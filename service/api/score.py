@@ -27,8 +27,36 @@ from service.api.schemas import (
 from service.api.uploads import UploadForm, check_query, decode_all, read_upload
 from service.engine.engine import real_percentiles
 from service.errors import InvalidRequest
+from service.repository.repository import LoadedModel
+from service.settings import Settings
 
 router = APIRouter()
+
+
+def score_rows(
+    model: LoadedModel, given: int | list[int] | None, count: int, settings: Settings
+) -> tuple[int, np.ndarray, bool]:
+    """(model rows, int32 labels, every class?) to score ``count`` images: one row each with
+    the classes ``given`` (the rule of every route), or, for a conditional model given none,
+    each image once per class (labels 0..K-1 for the first image, then the next, ...); 422 when
+    that is more rows than the queue may hold."""
+    if model.num_classes == 0 or given is not None:
+        return count, labels_or_rows(given, model, list(range(count))), False
+    rows = count * model.num_classes
+    if rows > settings.max_enqueued:
+        raise InvalidRequest(
+            f"scoring {count} images as each of {model.num_classes} classes is {rows} model "
+            f"rows, over the limit of {settings.max_enqueued}; give class_label"
+        )
+    return rows, np.tile(np.arange(model.num_classes, dtype=np.int32), count), True
+
+
+def best_class(logits: np.ndarray, count: int, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's highest logit over its ``classes`` rows (as :func:`score_rows` laid them
+    out), and that class (int32)."""
+    per_class = logits.reshape(count, classes)
+    judged = per_class.argmax(axis=1)
+    return per_class[np.arange(count), judged], judged.astype(np.int32)
 
 
 SCORE_QUERY = "for a raw image/* body (a form or JSON field of the same name wins)"
@@ -77,20 +105,8 @@ async def score(
     chosen = engine.repository.get(raw_model or None, int_or_none(raw_version, "version"))
     log_model(request, chosen, len(uploads))
     given = parse_class_label(raw_label)
-    every_class = chosen.num_classes > 0 and given is None
     count = len(uploads)
-    if every_class:
-        # Each image once per class: labels 0..K-1 for the first image, then the next, ...
-        rows = count * chosen.num_classes
-        if rows > settings.max_enqueued:
-            raise InvalidRequest(
-                f"scoring {count} images as each of {chosen.num_classes} classes is {rows} model "
-                f"rows, over the limit of {settings.max_enqueued}; give class_label"
-            )
-        labels = np.tile(np.arange(chosen.num_classes, dtype=np.int32), count)
-    else:
-        rows = count
-        labels = labels_or_rows(given, chosen, list(range(count)))
+    rows, labels, every_class = score_rows(chosen, given, count, settings)
     engine.check_room(chosen, "score", rows)  # before decoding the images
     with engine.using(chosen):  # a hot reload waits for this request, decoding included
         images, sizes = await in_codec_pool(request, decode_all, uploads, settings, chosen)
@@ -98,10 +114,7 @@ async def score(
             images = np.repeat(images, chosen.num_classes, axis=0)
         logits = await engine.score(chosen, images, labels)
     if every_class:
-        per_class = logits.reshape(count, chosen.num_classes)
-        judged = per_class.argmax(axis=1)
-        logits = per_class[np.arange(count), judged]
-        labels = judged.astype(np.int32)
+        logits, labels = best_class(logits, count, chosen.num_classes)
     percentiles = real_percentiles(chosen, logits)
     conditional = chosen.num_classes > 0
     return ScoreResponse(

@@ -271,6 +271,11 @@ class InferenceEngine:
         if self.on_broken is not None:
             self.on_broken(what)
 
+    def is_loaded(self, model: LoadedModel) -> bool:
+        """True while this load of ``model`` has running batchers (the protocols' model
+        readiness and version status ask it)."""
+        return model.generation in self._servables
+
     def broken_batchers(self) -> list[str]:
         """``name/version/signature`` of every batcher whose model thread stopped on its own."""
         return [

@@ -7,12 +7,15 @@ Usage (the app factory does this)::
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.metrics import Metrics
+
+CONVERTOR = re.compile(r"\{(\w+):\w+\}")  # a path parameter's convertor, "{name:model}"
 
 
 class RequestMetrics:
@@ -48,6 +51,8 @@ class RequestMetrics:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", "<unmatched>")
+            if "{" in template and ":" in template:  # "/v1/models/{name}", not "{name:model}"
+                template = CONVERTOR.sub(r"{\1}", template)
             method = scope["method"]
             key = (method, template)
             latency = self._latencies.get(key)

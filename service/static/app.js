@@ -1,8 +1,8 @@
 // The playground page. It uses only the service's public HTTP API, as any client would:
 // GET /v1/models and /v1/models/{name}, POST /generate, POST /animate, POST /score, and
-// POST /complete when a model's card lists it. No framework, no build step: an ES module that
+// POST /complete when a model's card lists it (an image erased in part, completed). No framework, no build step: an ES module that
 // imports the drawing helpers of canvas.js.
-import { MaskPainter, clearCanvas, drawable, line } from "/static/canvas.js";
+import { CompletionCanvas, clearCanvas, drawable, line } from "/static/canvas.js";
 
 const MAX_SEED = 4294967295;
 const $ = (id) => document.getElementById(id);
@@ -14,6 +14,7 @@ const state = {
   psiParam: "psi",   // the truncation query parameter of GET /generate (from /openapi.json)
   gridRequest: 0,    // the latest grid request; older answers are dropped
   selected: null,    // {seed, label, url} of the image clicked in the grid
+  completionStarted: false,  // the completion canvas got its first image
 };
 
 class ApiError extends Error {}
@@ -111,7 +112,9 @@ async function chooseModel() {
   fillSelect($("class"), [["", "by seed (seed mod classes)"], ...classes], false);
   fillSelect($("walk-class-to"), [["", "same as the first"], ...classes], false);
   fillSelect($("score-class"), classes, false);
+  fillSelect($("complete-class"), [["", "find it"], ...classes], false);
   for (const id of ["class-field", "walk-class-field", "score-class-field"]) $(id).hidden = !conditional;
+  $("complete-class").closest(".field").hidden = !conditional;
   showCard(state.detail);
   showCompletion(state.detail);
   await refreshGrid();
@@ -161,6 +164,8 @@ function signatures(detail) {
 
 function showCompletion(detail) {
   $("complete").hidden = !signatures(detail).includes("complete");
+  $("complete-img").hidden = true;
+  $("complete-result").textContent = "";
 }
 
 // --- the grid --------------------------------------------------------------------------------
@@ -194,6 +199,11 @@ async function refreshGrid() {
     const columns = Math.ceil(Math.sqrt(count));
     $("grid").style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
     $("grid").replaceChildren(...answer.images.map((image) => gridCell(image)));
+    // Something to erase from the start: the first grid's first image.
+    if (!state.completionStarted && answer.images.length) {
+      state.completionStarted = true;
+      completion.load("data:image/png;base64," + answer.images[0].png_base64).catch(report);
+    }
     setStatus(`${answer.images.length} images from ${answer.model} v${answer.version}`);
   } catch (error) {
     if (request === state.gridRequest) report(error);
@@ -230,7 +240,7 @@ function select(button, seed, label, src) {
   $("details-url").href = url;
   $("details-url").textContent = url;
   $("walk-from").value = String(seed);
-  loadMaskImage(src);
+  if (!$("complete").hidden) completion.load(src).catch(report);
 }
 
 // --- the latent walk -------------------------------------------------------------------------
@@ -316,40 +326,68 @@ function setUpDrop() {
 
 // --- completion (models whose card lists the `complete` signature) -------------------------
 
-const maskPainter = new MaskPainter($("mask"));
-
-function loadMaskImage(src) {
-  if (!$("complete").hidden) maskPainter.show(src);
-}
+const completion = new CompletionCanvas($("mask"));
 
 async function complete() {
-  if (!state.selected) {
-    $("complete-result").textContent = "Pick an image in the grid first.";
+  const model = currentModel();
+  const { png, missing } = await completion.masked(model.resolution);
+  if (missing === 0) {
+    $("complete-result").textContent = "Erase the part to fill in first.";
     return;
   }
   const params = new URLSearchParams(Object.entries(modelQuery()).map(([k, v]) => [k, String(v)]));
-  if (state.selected.label !== null) params.set("class_label", String(state.selected.label));
+  const asked = $("complete-class").value;
+  if (model.num_classes > 0 && asked !== "") params.set("class_label", asked);
+  params.set("response", "json");
+  $("complete-run").disabled = true;
+  $("complete-result").textContent = asked === "" && model.num_classes > 0
+    ? "Completing in every class…" : "Completing…";
   try {
     const response = await api("/complete?" + params, {
       method: "POST",
       headers: { "Content-Type": "image/png" },
-      body: await maskPainter.maskedPng(state.selected.src, currentModel().resolution),
+      body: png,
     });
-    let src;
-    if ((response.headers.get("Content-Type") || "").startsWith("image/")) {
-      src = URL.createObjectURL(await response.blob());
-    } else {
-      const answer = await response.json();
-      const first = (answer.images && answer.images[0]) || answer;
-      src = "data:image/png;base64," + first.png_base64;
+    const answer = await response.json();
+    const first = answer.images[0];
+    const img = $("complete-img");
+    img.src = "data:image/png;base64," + first.png_base64;
+    img.hidden = false;
+    img.dataset.classLabel = first.class_label == null ? "" : String(first.class_label);
+    let text = `Completed ${missing} of ${model.resolution * model.resolution} pixels`;
+    if (first.class_label != null) {
+      const name = classNames(model)[first.class_label];
+      text += asked === "" ? `; class found: ${name}` : ` as class ${name}`;
     }
-    $("complete-img").src = src;
-    $("complete-img").hidden = false;
-    $("complete-result").textContent = "Completed.";
+    img.alt = `The completed image${first.class_label == null ? "" : `, class ${first.class_label}`}`;
+    $("complete-result").textContent = text + ".";
   } catch (error) {
     $("complete-result").textContent = "";
     report(error);
+  } finally {
+    $("complete-run").disabled = false;
   }
+}
+
+function setUpCompletion() {
+  for (const radio of document.querySelectorAll('input[name="complete-tool"]')) {
+    radio.addEventListener("change", () => { completion.tool = radio.value; });
+  }
+  $("complete-file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    const url = URL.createObjectURL(file);
+    completion.load(url).catch(report).finally(() => URL.revokeObjectURL(url));
+  });
+  $("erase-bottom").addEventListener("click", () => completion.eraseHalf("bottom"));
+  $("erase-right").addEventListener("click", () => completion.eraseHalf("right"));
+  $("mask-clear").addEventListener("click", () => completion.unerase());
+  $("complete-blank").addEventListener("click", () => {
+    completion.blank();
+    completion.tool = "draw";
+    document.querySelector('input[name="complete-tool"][value="draw"]').checked = true;
+  });
+  $("complete-run").addEventListener("click", () => complete().catch(report));
 }
 
 // --- start -----------------------------------------------------------------------------------
@@ -400,8 +438,7 @@ async function start() {
   $("draw-score").addEventListener("click", () => {
     $("draw").toBlob((blob) => scoreBlob(blob, "drawing"), "image/png");
   });
-  $("mask-clear").addEventListener("click", () => state.selected && loadMaskImage(state.selected.src));
-  $("complete-run").addEventListener("click", complete);
+  setUpCompletion();
   await discoverPsiParameter();
   try {
     await loadModels();

@@ -47,62 +47,124 @@ export function clearCanvas(canvas) {
   context.fillRect(0, 0, canvas.width, canvas.height);
 }
 
-const MASK_COLOR = "rgba(255, 40, 40, 1)";
+const ERASED_COLOR = "rgba(255, 40, 40, 1)";
 
-// An image on a canvas with a mask painted over it. The strokes are also kept alone on a layer
-// off screen, so that the mask never depends on the image's colours.
-export class MaskPainter {
+function layerOf(canvas) {
+  const layer = document.createElement("canvas");
+  layer.width = canvas.width;
+  layer.height = canvas.height;
+  return layer;
+}
+
+// The picture to complete on a canvas: an image (from the grid or a file) or a drawing, with the
+// pixels to fill in erased (shown red). The picture and the erased area are kept on two layers
+// off screen, so that the mask never depends on the picture's colours. `tool` is "erase" or
+// "draw" (white strokes on the picture, to draw part of a digit).
+export class CompletionCanvas {
   constructor(canvas) {
     this.canvas = canvas;
-    this.layer = document.createElement("canvas");
-    this.layer.width = canvas.width;
-    this.layer.height = canvas.height;
-    const shown = line(MASK_COLOR, 26);
-    const kept = line("#fff", 26);
-    drawable(canvas, (context, from, to) => {
-      shown(context, from, to);
-      kept(this.layer.getContext("2d"), from, to);
+    this.picture = layerOf(canvas);
+    this.erased = layerOf(canvas);
+    this.tool = "erase";
+    this.ready = Promise.resolve();  // the picture being loaded, if any
+    this.generation = 0;  // a load that a later load or blank() replaced draws nothing
+    const eraser = line(ERASED_COLOR, 26);
+    const pen = line("#fff", 22);
+    drawable(canvas, (_, from, to) => {
+      if (this.tool === "erase") {
+        eraser(this.erased.getContext("2d"), from, to);
+      } else {
+        pen(this.picture.getContext("2d"), from, to);
+      }
+      this.render();
     });
+    this.blank();
   }
 
-  // Show the image at `src` (scaled up, pixelated) and clear the mask.
-  show(src) {
-    const image = new Image();
-    image.onload = () => {
-      const { width, height } = this.canvas;
-      const context = this.canvas.getContext("2d");
-      context.imageSmoothingEnabled = false;
-      context.clearRect(0, 0, width, height);
-      context.drawImage(image, 0, 0, width, height);
-      this.layer.getContext("2d").clearRect(0, 0, width, height);
-    };
-    image.src = src;
+  // Show the layers: the picture, the erased area over it.
+  render() {
+    const { width, height } = this.canvas;
+    const context = this.canvas.getContext("2d");
+    context.imageSmoothingEnabled = false;
+    context.clearRect(0, 0, width, height);
+    context.drawImage(this.picture, 0, 0);
+    context.globalAlpha = 0.85;
+    context.drawImage(this.erased, 0, 0);
+    context.globalAlpha = 1;
   }
 
-  // A PNG blob of the image at `src`, `resolution` pixels square, with alpha 0 wherever the
-  // mask touches a pixel (the convention of POST /complete: transparent = missing).
-  maskedPng(src, resolution) {
-    const small = document.createElement("canvas");
-    small.width = small.height = resolution;
-    const maskContext = small.getContext("2d");
-    maskContext.drawImage(this.layer, 0, 0, resolution, resolution);
-    const mask = maskContext.getImageData(0, 0, resolution, resolution).data;
-    const out = document.createElement("canvas");
-    out.width = out.height = resolution;
-    const context = out.getContext("2d");
-    return new Promise((resolve, reject) => {
+  // A black picture to draw on, nothing erased.
+  blank() {
+    this.generation += 1;
+    clearCanvas(this.picture);
+    this.unerase();
+  }
+
+  // Resolves once the image at `src` is the picture (scaled up, pixelated). The erased area is
+  // cleared at once, so that what is erased while the image loads is kept for it.
+  load(src) {
+    this.unerase();
+    const generation = ++this.generation;
+    const loading = new Promise((resolve, reject) => {
       const image = new Image();
-      image.onerror = reject;
+      image.onerror = () => reject(new Error("that file is not an image this browser can read"));
       image.onload = () => {
-        context.drawImage(image, 0, 0, resolution, resolution);
-        const pixels = context.getImageData(0, 0, resolution, resolution);
-        for (let i = 3; i < mask.length; i += 4) {
-          if (mask[i] > 0) pixels.data[i] = 0;
+        if (generation !== this.generation) {
+          resolve();
+          return;
         }
-        context.putImageData(pixels, 0, 0);
-        out.toBlob(resolve, "image/png");
+        const context = this.picture.getContext("2d");
+        clearCanvas(this.picture);
+        context.imageSmoothingEnabled = false;
+        context.drawImage(image, 0, 0, this.picture.width, this.picture.height);
+        this.render();
+        resolve();
       };
       image.src = src;
     });
+    this.ready = loading.catch(() => {});  // `masked` waits for it; the caller sees the error
+    return loading;
+  }
+
+  unerase() {
+    this.erased.getContext("2d").clearRect(0, 0, this.erased.width, this.erased.height);
+    this.render();
+  }
+
+  // Erase the bottom or the right half (what the measurements of docs/measurements.md erase).
+  eraseHalf(which) {
+    const { width, height } = this.erased;
+    const context = this.erased.getContext("2d");
+    context.fillStyle = ERASED_COLOR;
+    if (which === "bottom") context.fillRect(0, height / 2, width, height / 2);
+    else context.fillRect(width / 2, 0, width / 2, height);
+    this.render();
+  }
+
+  // {png: a PNG blob of the picture, `resolution` pixels square, with alpha 0 wherever the
+  // erased area touches a pixel (POST /complete's convention: transparent = missing), missing:
+  // how many pixels that is}.
+  async masked(resolution) {
+    await this.ready;
+    const small = (layer, smooth) => {
+      const out = document.createElement("canvas");
+      out.width = out.height = resolution;
+      const context = out.getContext("2d");
+      context.imageSmoothingEnabled = smooth;
+      context.drawImage(layer, 0, 0, resolution, resolution);
+      return [out, context.getImageData(0, 0, resolution, resolution)];
+    };
+    // Smoothed, as digits are: a drawing's strokes become grey edges, not jagged steps.
+    const [out, pixels] = small(this.picture, true);
+    const [, mask] = small(this.erased, true);
+    let missing = 0;
+    for (let i = 3; i < mask.data.length; i += 4) {
+      if (mask.data[i] > 0) {
+        pixels.data[i] = 0;
+        missing += 1;
+      }
+    }
+    out.getContext("2d").putImageData(pixels, 0, 0);
+    return new Promise((resolve) => out.toBlob((png) => resolve({ png, missing }), "image/png"));
   }
 }

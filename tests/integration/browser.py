@@ -211,7 +211,8 @@ class Chromium:
 
 
 def take_screenshots(url: str, outdir: Path) -> list[Path]:
-    """The README's pictures of the page at ``url``: wide and phone-width, after a walk."""
+    """The README's pictures of the page at ``url``: wide and phone-width, after a walk, a
+    score and (when the model completes) a completion of the first image's bottom half."""
     import tempfile
 
     with (
@@ -226,6 +227,12 @@ def take_screenshots(url: str, outdir: Path) -> list[Path]:
         browser.wait_for("document.getElementById('walk-img').naturalWidth > 0")
         browser.evaluate(DRAW_AND_SCORE)
         browser.wait_for("/logit/.test(document.getElementById('score-result').textContent)")
+        if not browser.evaluate("document.getElementById('complete').hidden"):
+            browser.evaluate("document.getElementById('erase-bottom').click() || true")
+            browser.evaluate("document.getElementById('complete-run').click() || true")
+            browser.wait_for(
+                "/^Completed/.test(document.getElementById('complete-result').textContent)"
+            )
         wide = browser.screenshot(outdir / "playground.png")
         browser.viewport(390, 844, mobile=True)
         browser.evaluate("window.scrollTo(0, 0)")

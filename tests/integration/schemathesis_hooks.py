@@ -14,7 +14,10 @@ fuzz test in this folder) generates valid values of the formats the OpenAPI docu
 /score request (multipart, or one raw body, which ``application/octet-stream`` lets schemathesis
 generate) are images, and the images of /complete and /encode (JSON, multipart or a raw
 body) have the model's size, an observed part, one mask each when masks are sent, and (for a
-conditional model) the class the model needs.
+conditional model) the class the model needs. The protocols' routes (``/v2/models/...`` and
+TF Serving's ``/v1/models/...``) name the default model and its served version, and their
+inference requests carry tensors the model takes (the schema states the protocol's generic
+request: it cannot tie a tensor's shape to its data, nor its name to the model's inputs).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import base64
 import functools
 import io
 import json
+import struct
 import urllib.request
 
 import schemathesis
@@ -166,6 +170,104 @@ def _valid_partial_request(case: schemathesis.Case) -> None:
     case.query = query
 
 
+HEADER_LENGTH = "Inference-Header-Content-Length"
+# Parameters that ask for what the service does not serve (refused with a 400 when sent).
+UNSERVED = ("shared_memory_region", "classification")
+PROTOCOL_PREFIXES = ("/v2/models/{name}", "/v1/models/{name}/", "/v1/models/{name}:")
+
+
+def _served_parameters(parameters: object) -> object:
+    """``parameters`` without the keys that ask for an unserved extension."""
+    if not isinstance(parameters, dict):
+        return parameters
+    return {key: value for key, value in parameters.items() if key not in UNSERVED}
+
+
+def _seed_tensors(model: dict, count: int) -> list[dict]:
+    """JSON tensors the generator takes: ``count`` seeds, and a class for a conditional one."""
+    tensors = [{"name": "seed", "shape": [count], "datatype": "INT64", "data": list(range(count))}]
+    if int(model.get("num_classes", 0)) > 0:
+        tensors.append({"name": "class_label", "shape": [1], "datatype": "INT32", "data": [0]})
+    return tensors
+
+
+def _valid_inference(case: schemathesis.Case, model: dict) -> None:
+    """A v2 inference request the default model takes, in the generated body's form (JSON, or a
+    binary body), keeping its id, its parameters and the outputs it may ask for."""
+    headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != HEADER_LENGTH.lower()}
+    body = case.body
+    if isinstance(body, dict):
+        inputs = body.get("inputs")
+        count = min(max(len(inputs) if isinstance(inputs, list) else 1, 1), 3)
+        body["inputs"] = _seed_tensors(model, count)
+        if "parameters" in body:
+            body["parameters"] = _served_parameters(body["parameters"])
+        outputs = body.get("outputs")
+        if isinstance(outputs, list):
+            kept, seen = [], set()
+            for output in outputs:
+                name = output.get("name") if isinstance(output, dict) else None
+                if name in ("images", "png") and name not in seen:
+                    seen.add(name)
+                    kept.append(
+                        {**output, "parameters": _served_parameters(output.get("parameters"))}
+                    )
+                    if kept[-1]["parameters"] is None:
+                        del kept[-1]["parameters"]
+            body["outputs"] = kept
+    else:  # the binary tensor extension: the seeds' bytes after the JSON header
+        tensors = _seed_tensors(model, 2)
+        raw = b"".join(
+            struct.pack(
+                "<" + ("q" if t["datatype"] == "INT64" else "i") * len(t["data"]), *t["data"]
+            )
+            for t in tensors
+        )
+        for tensor in tensors:
+            size = len(tensor.pop("data")) * (8 if tensor["datatype"] == "INT64" else 4)
+            tensor["parameters"] = {"binary_data_size": size}
+        header = json.dumps(
+            {"inputs": tensors, "parameters": {"binary_data_output": True}}
+        ).encode()
+        if isinstance(body, Binary):
+            body.data = header + raw
+        else:
+            case.body = header + raw
+        headers[HEADER_LENGTH] = str(len(header))
+    case.headers = headers
+
+
+def _valid_prediction(case: schemathesis.Case, model: dict) -> None:
+    """A TF Serving :predict request of the default model's generator, in the generated format."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    conditional = int(model.get("num_classes", 0)) > 0
+    row = body.get("inputs") is None
+    seeds = [1, 2]
+    body.clear()
+    if row:
+        body["instances"] = [{"seed": s, "class_label": 0} for s in seeds] if conditional else seeds
+    else:
+        body["inputs"] = {"seed": seeds, **({"class_label": 0} if conditional else {})}
+
+
+def _protocol_model(case: schemathesis.Case) -> None:
+    """The default model (and its served version) in a protocol route's path, and a request
+    of its generator in an inference route's body."""
+    model = _default_model(case.operation.base_url or "http://127.0.0.1:8000")
+    parameters = dict(case.path_parameters or {})
+    parameters["name"] = model["name"]
+    if "version" in parameters:
+        parameters["version"] = str(model["served_versions"][-1])
+    case.path_parameters = parameters
+    path = case.operation.path
+    if path.endswith("/infer"):
+        _valid_inference(case, model)
+    elif path.endswith(":predict"):
+        _valid_prediction(case, model)
+
+
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     """Valid requests made valid in what JSON Schema cannot state (see the module docstring);
@@ -177,6 +279,8 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
     positive = meta is not None and meta.generation.mode.is_positive
     if positive and case.operation.path in ("/complete", "/encode"):
         _valid_partial_request(case)
+    if positive and case.operation.path.startswith(PROTOCOL_PREFIXES):
+        _protocol_model(case)
     if (
         positive
         and case.operation.path == "/score"

@@ -1,10 +1,12 @@
 """The playground page in headless Chromium against a real ``gan-serve``: the grid, a new seed,
-a latent walk, scoring a dropped image, the image URL, and no console errors on the way."""
+a latent walk, scoring a dropped image, the image URL, completing a digit erased in part (on
+the bundled model, wide and at phone width), and no console errors on the way."""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,69 +125,141 @@ def test_the_playground_generates_walks_and_scores(service: ServiceProcess, brow
     assert browser.errors() == []
 
 
-# Before the page's scripts: the model card lists `complete`, and POST /complete (a separate
-# endpoint) is stood in for by an echo that keeps what the page sent.
-FAKE_COMPLETION = """(() => {
-  const real = window.fetch.bind(window);
-  window.fetch = async (url, options) => {
-    const path = String(url);
-    if (path.startsWith('/complete')) {
-      window.completeSent = options.body;
-      return new Response(options.body, {headers: {'Content-Type': 'image/png'}});
-    }
-    const response = await real(url, options);
-    if (!path.startsWith('/v1/models/')) return response;
-    const card = await response.json();
-    card.metadata.signatures = ['generate', 'score', 'encode', 'complete'];
-    return new Response(JSON.stringify(card), {headers: {'Content-Type': 'application/json'}});
-  };
-})()"""
-
-# The alpha channel of the PNG the page sent: [width, height, transparent pixels].
-SENT_ALPHA = """(async () => {
-  const bitmap = await createImageBitmap(window.completeSent);
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+# The pixels of an image on the page (a data: URL), as [width, height, grey levels]. Decoded
+# through an <img>: the page's content security policy lets it fetch no data: URL.
+PIXELS_OF = """(async (src) => {
+  const image = new Image();
+  await new Promise((resolve, reject) => { image.onload = resolve; image.onerror = reject;
+                                           image.src = src; });
+  const canvas = new OffscreenCanvas(image.naturalWidth, image.naturalHeight);
   const context = canvas.getContext('2d');
-  context.drawImage(bitmap, 0, 0);
-  const data = context.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  let missing = 0;
-  for (let i = 3; i < data.length; i += 4) if (data[i] === 0) missing++;
-  return [bitmap.width, bitmap.height, missing];
-})()"""
+  context.drawImage(image, 0, 0);
+  const data = context.getImageData(0, 0, image.naturalWidth, image.naturalHeight).data;
+  const grey = [];
+  for (let i = 0; i < data.length; i += 4) grey.push(data[i]);
+  return [image.naturalWidth, image.naturalHeight, grey];
+})"""
 
-PAINT_MASK = """(() => {
+# A pointer stroke over the completion canvas, from (x0, y0) to (x1, y1) in fractions of its size.
+STROKE = """((x0, y0, x1, y1) => {
   const canvas = document.getElementById('mask');
   const box = canvas.getBoundingClientRect();
   const at = (x, y) => ({clientX: box.left + x * box.width, clientY: box.top + y * box.height,
                          pointerId: 1, bubbles: true});
-  canvas.dispatchEvent(new PointerEvent('pointerdown', at(0.1, 0.1)));
-  canvas.dispatchEvent(new PointerEvent('pointermove', at(0.5, 0.5)));
-  canvas.dispatchEvent(new PointerEvent('pointerup', at(0.5, 0.5)));
+  canvas.dispatchEvent(new PointerEvent('pointerdown', at(x0, y0)));
+  for (let i = 1; i <= 10; i++) {
+    canvas.dispatchEvent(new PointerEvent('pointermove',
+      at(x0 + (x1 - x0) * i / 10, y0 + (y1 - y0) * i / 10)));
+  }
+  canvas.dispatchEvent(new PointerEvent('pointerup', at(x1, y1)));
+  return true;
+})"""
+
+# The first grid image given to the completion's file input, as choosing a file does.
+OPEN_FIRST_IMAGE = """(async () => {
+  const src = document.querySelector('#grid img').src;  // a data: URL of a PNG
+  const blob = new Blob([Uint8Array.from(atob(src.split(',')[1]), c => c.charCodeAt(0))]);
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([blob], 'digit.png', {type: 'image/png'}));
+  const input = document.getElementById('complete-file');
+  input.files = transfer.files;
+  input.dispatchEvent(new Event('change', {bubbles: true}));
   return true;
 })()"""
 
+COMPLETED = (
+    "(() => { const i = document.getElementById('complete-img'); "
+    "return !i.hidden && i.complete && i.naturalWidth > 0 && "
+    "/^Completed/.test(document.getElementById('complete-result').textContent) && "
+    "document.getElementById('complete-result').textContent; })()"
+)
 
-@pytest.mark.slow
-def test_completion_appears_when_the_model_card_lists_it(
-    service: ServiceProcess, browser: Chromium
-):
-    browser.add_init_script(FAKE_COMPLETION)
-    browser.navigate(service.url + "/")
-    browser.wait_for("!document.getElementById('complete').hidden")
-    browser.wait_for(f"{LOADED}.length === 9")
-    browser.evaluate("document.querySelector('#grid .cell').click()")
-    browser.evaluate(PAINT_MASK)
-    browser.evaluate("document.getElementById('complete-run').click()")
+
+def _click(element_id: str) -> str:
+    return f"document.getElementById('{element_id}').click() || true"
+
+
+def _completed(browser: Chromium, shown: str = "") -> str:
+    """Wait for a new completion (another image than ``shown``); its caption."""
     browser.wait_for(
         "(() => { const i = document.getElementById('complete-img'); "
-        "return !i.hidden && i.complete && i.naturalWidth > 0; })()"
+        f"return i.src !== {json.dumps(shown)} && i.src.startsWith('data:'); }})()",
+        timeout=60,
     )
-    width, height, missing = browser.evaluate(SENT_ALPHA)
-    resolution = browser.evaluate("Number(document.querySelector('#grid img').naturalWidth)")
-    # The image went at the model's resolution, transparent where the mask was painted (a
-    # diagonal stroke over part of it), opaque elsewhere.
-    assert width == height == resolution
-    assert 0 < missing < resolution * resolution
+    return str(browser.wait_for(COMPLETED, timeout=60))
+
+
+@pytest.mark.slow
+def test_the_playground_completes_a_half_erased_digit(
+    bundled_service: ServiceProcess, browser: Chromium
+):
+    browser.navigate(bundled_service.url + "/")
+    # The bundled model completes: the panel is there, with the grid's first image to erase.
+    browser.wait_for("!document.getElementById('complete').hidden")
+    browser.evaluate(_set("class", "7", "change"))  # a grid of sevens
+    browser.wait_for(
+        f"{LOADED}.length === 9 && /class 7/.test(document.querySelector('#grid img').alt)"
+    )
+    browser.evaluate("document.querySelector('#grid .cell').click()")
+    original = browser.evaluate(f"{PIXELS_OF}(document.querySelector('#grid img').src)")
+
+    # Its bottom half erased, no class given: the completion keeps the top half as it was and
+    # says which class it found.
+    browser.evaluate(_click("erase-bottom"))
+    assert browser.evaluate("document.getElementById('complete-class').value") == ""
+    browser.evaluate(_click("complete-run"))
+    caption = _completed(browser)
+    assert caption.endswith("class found: 7."), caption
+    width, height, completed = browser.evaluate(
+        f"{PIXELS_OF}(document.getElementById('complete-img').src)"
+    )
+    side = original[0]
+    assert (width, height) == (side, original[1])
+    top = side * (side // 2)
+    # The page scales the image up by a whole factor and back down: every observed pixel goes
+    # back as it came, and the service keeps observed pixels byte for byte.
+    assert completed[:top] == original[2][:top]
+    assert completed[top:] != original[2][top:]  # the bottom half is the model's
+
+    # A file opened, a stroke erased by hand over its right side, the class given.
+    shown = browser.evaluate("document.getElementById('complete-img').src")
+    browser.evaluate(OPEN_FIRST_IMAGE)
+    browser.evaluate(f"{STROKE}(0.75, 0.1, 0.75, 0.9)")
+    browser.evaluate(_set("complete-class", "7", "change"))
+    browser.evaluate(_click("complete-run"))
+    assert _completed(browser, shown).endswith("as class 7.")
+
+    # At phone width: nothing sticks out sideways; the top of a digit drawn by hand on a blank
+    # canvas, its bottom half erased, is completed and its class found.
+    browser.viewport(390, 844, mobile=True)
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+    assert (
+        browser.evaluate("document.getElementById('complete-run').getBoundingClientRect().right")
+        <= 390
+    )
+    shown = browser.evaluate("document.getElementById('complete-img').src")
+    browser.evaluate(_click("complete-blank"))
+    browser.evaluate(_set("complete-class", "", "change"))
+    browser.evaluate(f"{STROKE}(0.3, 0.25, 0.7, 0.25)")  # the bar of a 7
+    browser.evaluate(f"{STROKE}(0.7, 0.25, 0.55, 0.5)")  # and its stem's top
+    browser.evaluate(_click("erase-bottom"))
+    browser.evaluate(_click("complete-run"))
+    assert "class found:" in _completed(browser, shown)
+    assert browser.errors() == []
+
+
+@pytest.mark.slow
+def test_completion_asks_for_an_erased_part_first(
+    bundled_service: ServiceProcess, browser: Chromium
+):
+    browser.navigate(bundled_service.url + "/")
+    browser.wait_for(f"!document.getElementById('complete').hidden && {LOADED}.length === 9")
+    browser.evaluate(_click("complete-run"))
+    browser.wait_for(
+        "document.getElementById('complete-result').textContent === "
+        "'Erase the part to fill in first.'"
+    )
+    assert browser.evaluate("document.getElementById('complete-img').hidden") is True
     assert browser.errors() == []
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,8 @@ def _run_schemathesis(service: ServiceProcess, *selection: str) -> None:
     assert service.process is not None and service.process.poll() is None
 
 
-# /complete and /encode need a model exported with an encoder: the second run's service.
+# /complete and /encode need a model exported with an encoder: the bundled one, as `make run`
+# serves it (the first run's models have none, so there they could only answer 404).
 COMPLETION_PATHS = ("/complete", "/encode")
 
 
@@ -86,23 +86,6 @@ def test_schemathesis_all_checks_pass(service: ServiceProcess) -> None:
     _run_schemathesis(service, *excluded)
 
 
-@pytest.fixture(scope="module")
-def completion_service(
-    completion_models: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    """``gan-serve`` whose default model has the ``encode`` and ``complete`` signatures."""
-    log = tmp_path_factory.mktemp("completion-service") / "replica.log"
-    # A low step limit (stated by the document) keeps each generated completion quick.
-    env = {
-        "GAN_DEFAULT_MODEL": "tinyc",
-        "GAN_DRAIN_SECONDS": "0",
-        "GAN_COMPLETE_STEPS": "2",
-        "GAN_MAX_COMPLETE_STEPS": "4",
-    }
-    with ServiceProcess(completion_models, env=env).start(log_path=log) as replica:
-        yield replica
-
-
-def test_schemathesis_all_checks_pass_on_completion(completion_service: ServiceProcess) -> None:
+def test_schemathesis_all_checks_pass_on_completion(bundled_service: ServiceProcess) -> None:
     included = [arg for path in COMPLETION_PATHS for arg in ("--include-path", path)]
-    _run_schemathesis(completion_service, *included)
+    _run_schemathesis(bundled_service, *included)

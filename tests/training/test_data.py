@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from training.data import DatasetError, load_dataset, make_pipeline, split_holdout
+from training.data import DatasetError, colour_warning, load_dataset, make_pipeline, split_holdout
 
 
 def _write_image_zoo(root: Path) -> None:
@@ -62,6 +62,18 @@ def test_folder_to_grayscale_unconditional(tmp_path: Path):
     data = load_dataset(f"folder:{tmp_path}", resolution=32, channels=1, conditional=False)
     assert data.images.shape == (9, 32, 32, 1)
     assert data.labels is None and data.num_classes == 0
+
+
+def test_colour_pictures_loaded_as_grey_are_counted_and_warned_about(tmp_path: Path):
+    _write_image_zoo(tmp_path)
+    grey = load_dataset(f"folder:{tmp_path}", resolution=16, channels=1, conditional=False)
+    # In colour: the red RGBA, the blue palette, the red CMYK, the green WebP and the BMP of
+    # (10, 20, 30). Grey: L, LA, 16-bit, and the JPEG of (1, 2, 3), as grey as JPEG keeps it.
+    assert grey.colour_files == 5
+    warning = colour_warning(grey, f"folder:{tmp_path}")
+    assert warning is not None and "5 of the pictures" in warning and "--channels 3" in warning
+    colour = load_dataset(f"folder:{tmp_path}", resolution=16, channels=3, conditional=False)
+    assert colour.colour_files == 0 and colour_warning(colour, "folder:x") is None
 
 
 @pytest.mark.parametrize(

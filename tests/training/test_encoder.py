@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from training.completion import CompletionSignatures
+from training.completion import CLASS_WEIGHT, PRIOR_WEIGHT, CompletionSignatures
 from training.encoder import build_encoder, random_masks, train_encoder
 
 
@@ -27,6 +27,51 @@ def test_training_reduces_the_losses(exported_model):
     first = np.mean([r["latent_mse"] + r["image_mse"] for r in history[:10]])
     last = np.mean([r["latent_mse"] + r["image_mse"] for r in history[-10:]])
     assert last < 0.9 * first
+
+
+def test_the_encoder_reads_a_class_only_for_a_conditional_model():
+    x, m = np.zeros((2, 16, 16, 1), np.float32), np.ones((2, 16, 16, 1), np.float32)
+    labels = np.zeros(2, np.int32)
+    conditional = build_encoder(16, 1, 8, num_classes=10, width=8, hidden=16)([x, m, labels])
+    assert conditional["z"].shape == (2, 8) and conditional["class_logits"].shape == (2, 10)
+    assert set(build_encoder(16, 1, 8, num_classes=0, width=8, hidden=16)([x, m, labels])) == {"z"}
+
+
+def test_training_on_real_images_learns_their_classes(exported_model):
+    # The training images under random masks: their classes are learnt (the tiny G, trained for
+    # 40 steps, draws them too poorly for their image loss to fall much; it is recorded).
+    gan, data = exported_model.result.gan, exported_model.result.data
+    encoder = build_encoder(16, 1, gan.config.z_dim, gan.num_classes, width=8, hidden=32)
+    history = train_encoder(
+        encoder, gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes,
+        steps=80, batch_size=32, log_every=1, learning_rate=3e-3, real=data,
+    )  # fmt: skip
+    assert {"latent_mse", "image_mse", "real_mse", "class_ce"} <= set(history[0])
+    assert all(np.isfinite(r["real_mse"]) for r in history)
+    first = np.mean([r["class_ce"] for r in history[:10]])
+    last = np.mean([r["class_ce"] for r in history[-10:]])
+    assert last < 0.8 * first
+
+
+def test_class_cost_is_the_fit_less_the_weighted_log_probability_of_the_class(exported_model):
+    module = _module(exported_model)
+    target = _target(exported_model)
+    out = module.complete(**target, steps=tf.constant(0))
+    gan = exported_model.result.gan
+    x = target["images"].numpy().astype(np.float32) / 127.5 - 1.0
+    m = target["masks"].numpy().astype(np.float32)[..., None]
+    guess = module.encoder([x * m, m, target["labels"]], training=False)
+    z = guess["z"].numpy()
+    np.testing.assert_allclose(out["z"].numpy(), z, atol=1e-5)  # 0 steps: E's guess
+    generated = gan.ema_generator([z, target["labels"]], training=False).numpy()
+    fit = (m * (generated - x) ** 2).sum(axis=(1, 2, 3)) / m.sum(axis=(1, 2, 3))
+    loss = fit + PRIOR_WEIGHT * (z**2).mean(axis=1)
+    logits = guess["class_logits"].numpy().astype(np.float64)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = loss - CLASS_WEIGHT * log_p[np.arange(len(z)), target["labels"]]
+    # The same float32 arithmetic in a graph and eagerly: sums of ~100 terms of order 1, a few
+    # float32 ulps (1e-7 relative) apart; 1e-5 leaves room for a different summation order.
+    np.testing.assert_allclose(out["class_cost"].numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
 def _module(exported_model, max_steps: int = 500) -> CompletionSignatures:

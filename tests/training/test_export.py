@@ -150,6 +150,9 @@ def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, ca
     argv = [str(exported_model.version_dir), "--name", "again", "--models-dir", str(tmp_path),
             "--encoder-steps", "3"]  # fmt: skip
     assert export_main(argv) == 0
+    err = capsys.readouterr().err
+    # A bar while the encoder trains (minutes on a real model), with its losses.
+    assert "encoder" in err and "3/3" in err and "latent=" in err and "image=" in err, err
     info = json.loads((tmp_path / "again" / "1" / "model.json").read_text())
     assert info["signatures"] == ["complete", "encode", "generate", "score"]
     assert info["steps"] == meta["steps"] and info["completion"]["encoder"]["steps"] == 3

@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         version_dir = export_run(
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
             metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
-            encoder_steps=args.encoder_steps,
+            encoder_steps=args.encoder_steps, verbose=True,
         )  # fmt: skip
     except (ExportError, DatasetError, ExtractorError, OSError) as error:
         fail("gan-export", str(error))

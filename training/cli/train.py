@@ -44,8 +44,9 @@ EXAMPLES = """examples:
   gan-train --dataset digits --conditional --resolution 16 --steps 300 --export digits
   gan-sample models/digits --seeds 0-9 --class 3 --grid digits-3.png
 
-  # your own pictures, one subfolder per class, 64x64 RGB with flips
-  gan-train --dataset folder:~/pictures --conditional --resolution 64 --channels 3 --flip
+  # your own pictures, one subfolder per class, 64x64 RGB with flips, for an hour
+  gan-train --dataset folder:~/pictures --conditional --resolution 64 --channels 3 --flip \\
+      --minutes 60 --export pictures
 
   # MNIST from its IDX files, WGAN-GP with 5 critic steps
   gan-train --dataset mnist-idx:../shared/data/mnist --resolution 28 --loss wgan-gp --n-critic 5
@@ -94,7 +95,11 @@ FIELD_HELP: dict[str, str] = {
     "of each group of this many differ, so it can tell a collapsed generator (0 = off)",
     "n_critic": "discriminator steps per generator step",
     "batch_size": "global batch size (split across devices)",
-    "steps": "generator steps in total (a resumed run continues to this)",
+    "steps": "generator steps in total (a resumed run continues to this); with --minutes and "
+    "no --steps there is no step limit",
+    "minutes": "training time in minutes, in total (a resumed run continues to it): training "
+    "ends when it is spent, at the end of a step, and checkpoints and exports as at the last "
+    "of --steps; with --steps too, whichever comes first (0 = no time limit)",
     "lr_g": "generator learning rate (Adam)",
     "lr_d": "discriminator learning rate (Adam)",
     "beta1": "Adam beta1",
@@ -214,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # gan-train lets the data choose what the user did not (training/recipe.py).
             explicit = tuple(sorted(name for name in args if name in RECIPE_FIELDS))
             args = {"recipe": "auto", **args, "explicit": explicit}
+            if args.get("minutes") and "steps" not in args:
+                args["steps"] = 0  # a time budget alone: no step limit
             config = TrainConfig(**args).validate()
     except ConfigError as error:
         fail("gan-train", str(error))
@@ -243,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = train(config, outdir=control["outdir"], resume=control["resume"], command=command)
     except (ConfigError, DatasetError, TrainingDiverged, OSError) as error:
         fail("gan-train", str(error))
-    print(f"{result.status} at step {int(result.gan.step.numpy())}: {result.run_dir}")
+    print(f"{result.status} at step {int(result.gan.step.numpy())}{_reached(result)}: "
+          f"{result.run_dir}")  # fmt: skip
     if result.status != "finished":
         print(f"resume with: gan-train --resume {result.run_dir}")
         return 0
@@ -254,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.metrics.callback import last_eval_metrics
 
         try:
-            encoder, encoder_info = with_encoder(result.gan, control["encoder_steps"], verbose=True)
+            encoder, encoder_info = with_encoder(
+                result.gan, control["encoder_steps"], verbose=True, real=result.data
+            )
             version_dir = export_model(
                 result.gan, control["models_dir"], control["export"], run_dir=result.run_dir,
                 holdout=result.holdout, metrics=last_eval_metrics(result.run_dir),
@@ -266,3 +276,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         print(f"exported {version_dir}")
     return 0
+
+
+def _reached(result: Any) -> str:
+    """What a run of ``--minutes`` reached in its time (empty for a run ended by its steps):
+    machines differ, so the steps do too."""
+    if not result.out_of_time:
+        return ""
+    minutes = result.gan.config.minutes
+    if not result.history:  # nothing trained now: a resume of a run whose time was spent
+        return f" (its {minutes:g} minutes of training were spent before)"
+    steps = int(result.gan.step.numpy())
+    rate = steps / max(result.seconds, 1e-9) * 60
+    took = f"{result.seconds:.0f} s" if result.seconds < 120 else f"{result.seconds / 60:.1f} min"
+    return (
+        f", the {minutes:g}-minute budget spent ({steps:,} steps in {took} of training, "
+        f"{rate:.0f} a minute on this machine)"
+    )

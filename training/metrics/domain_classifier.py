@@ -20,6 +20,7 @@ trained. Loading it needs TensorFlow only (``training.metrics.extractors``), no 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -61,13 +62,23 @@ def weakness_warning(info: dict[str, Any]) -> str | None:
 
 
 def build_classifier(resolution: int, channels: int, num_classes: int) -> Any:
-    """A small CNN (about 110k weights) mapping images in [-1, 1] to (features, logits)."""
+    """A small CNN (about 110k weights) mapping images in [-1, 1] to (features, logits).
+
+    Up to 32 pixels: two convolution and pooling levels (32 and 64 channels), then a convolution
+    of 128 channels and global average pooling. Past 32 pixels one more level comes first per
+    doubling, with half the channels of the level after it (16 at 64 pixels; 8 and 16 at 128),
+    so that the last convolution sees 8x8 maps at every size and each of its features spans as
+    much of the picture as at 32: at 64 pixels without it, a judge of benchmarks/shapes.py's
+    scenes reached 32% held-out accuracy where it reaches 55% with it (15 epochs, 1,600 scenes),
+    and 99.5% trained until it stopped improving on 4,000 of 5,000 scenes.
+    """
     import keras
     from keras import layers
 
     inputs = keras.Input((resolution, resolution, channels))
     x = inputs
-    for width in (32, 64):
+    extra = max(0, round(math.log2(resolution / 32)))  # levels past 32 pixels: 64 -> 1, 128 -> 2
+    for width in [32 // 2 ** (extra - i) for i in range(extra)] + [32, 64]:
         x = layers.Conv2D(width, 3, padding="same", use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)

@@ -25,7 +25,6 @@ The last layers compute in float32 so logits and images stay float32 under a mix
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import keras
@@ -33,27 +32,9 @@ from keras import layers, ops
 
 from training.config import TrainConfig
 from training.nets import resnet
+from training.nets.layouts import base_size, dcgan_widths, num_upsamplings
 
 LABEL_EMBED_DIM = 32
-
-
-def base_size(resolution: int) -> int:
-    """The smallest feature map: 7 for 28x28 (MNIST), else 4."""
-    return 7 if resolution == 28 else 4
-
-
-def num_upsamplings(resolution: int) -> int:
-    """How many 2x up/down-samplings separate ``resolution`` from its base size."""
-    ratio = resolution // base_size(resolution)
-    steps = round(math.log2(ratio))
-    if base_size(resolution) * 2**steps != resolution or steps < 2:
-        raise ValueError(f"unsupported resolution {resolution}: expected 16, 28, 32, 64 or 128")
-    return steps
-
-
-def _widths(width: int, max_width: int, count: int) -> list[int]:
-    """Channel counts from the coarsest to the finest level: doubling toward the coarse end."""
-    return [min(width * 2 ** (count - 1 - i), max_width) for i in range(count)]
 
 
 def build_generator(
@@ -75,7 +56,7 @@ def build_generator(
     res = resolution or cfg.resolution
     out_channels = channels or cfg.channels
     zdim = z_dim or cfg.z_dim
-    widths = _widths(width or cfg.g_width, max_width or cfg.max_width, num_upsamplings(res))
+    widths = dcgan_widths(width or cfg.g_width, max_width or cfg.max_width, num_upsamplings(res))
     size = base_size(res)
 
     z = keras.Input((zdim,), dtype="float32", name="z")
@@ -128,7 +109,7 @@ def build_discriminator(
     res = resolution or cfg.resolution
     in_channels = channels or cfg.channels
     count = num_upsamplings(res)
-    widths = list(reversed(_widths(width or cfg.d_width, max_width or cfg.max_width, count)))
+    widths = list(reversed(dcgan_widths(width or cfg.d_width, max_width or cfg.max_width, count)))
 
     images = keras.Input((res, res, in_channels), dtype="float32", name="images")
     labels = keras.Input((), dtype="int32", name="labels")

@@ -1,7 +1,7 @@
 """SNGAN-style ResNet generator and discriminator for 32, 64 and 128 pixels.
 
 Miyato et al. (SNGAN, ICLR 2018) and Miyato & Koyama (projection discriminator, ICLR 2018), with
-BigGAN's channel layouts per resolution:
+BigGAN's channel layouts per resolution (in :mod:`training.nets.layouts`):
 
 - Generator: z -> dense 4x4 -> residual up-blocks (batch norm, ReLU, nearest 2x upsampling,
   3x3 convs, a learnt 1x1 shortcut) -> batch norm, ReLU, 3x3 conv, tanh. Class-conditional models
@@ -29,19 +29,8 @@ from typing import Any
 import keras
 from keras import layers, ops
 
+from training.nets.layouts import resnet_layout
 from training.nets.spectral import SNConv2D, SNDense, SNEmbedding
-
-RESOLUTIONS = (32, 64, 128)
-
-# Channel multipliers of ``width`` for each block, BigGAN's layouts (G: out channels of each
-# up-block after the 4x4 start; D: out channels of each block, and whether it downsamples).
-_G_CHANNELS = {32: (4, 4, 4, 4), 64: (16, 16, 8, 4, 2), 128: (16, 16, 8, 4, 2, 1)}
-_D_CHANNELS = {32: (4, 4, 4, 4), 64: (1, 2, 4, 8, 16), 128: (1, 2, 4, 8, 16, 16)}
-_D_DOWN = {
-    32: (True, True, False, False),
-    64: (True, True, True, True, False),
-    128: (True, True, True, True, True, False),
-}
 
 
 def _check(
@@ -51,11 +40,7 @@ def _check(
     width: int,
     channel_counts: tuple[int, ...] = (1, 3),
 ) -> None:
-    if resolution not in RESOLUTIONS:
-        raise ValueError(
-            f"the ResNet networks support resolutions {', '.join(map(str, RESOLUTIONS))}, "
-            f"not {resolution}"
-        )
+    resnet_layout(resolution)  # ValueError for a resolution without a layout
     if channels not in channel_counts:
         raise ValueError(
             f"channels must be {' or '.join(map(str, channel_counts))}, not {channels}"
@@ -221,7 +206,7 @@ def build_resnet_generator(
 ) -> keras.Model:
     """The ResNet generator: inputs [z float32 [B, z_dim], labels int32 [B]] -> tanh images."""
     _check(resolution, channels, num_classes, width)
-    multipliers = _G_CHANNELS[resolution]
+    multipliers = resnet_layout(resolution).g_channels
     z = keras.Input((z_dim,), dtype="float32", name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     start = multipliers[0] * width
@@ -250,7 +235,8 @@ def build_resnet_discriminator(
     images = keras.Input((resolution, resolution, channels), dtype="float32", name="images")
     labels = keras.Input((), dtype="int32", name="labels")
     x = images
-    blocks = zip(_D_CHANNELS[resolution], _D_DOWN[resolution], strict=True)
+    layout = resnet_layout(resolution)
+    blocks = zip(layout.d_channels, layout.d_down, strict=True)
     for index, (multiplier, down) in enumerate(blocks):
         x = DiscriminatorBlock(multiplier * width, down, first=index == 0, name=f"block{index}")(x)
     logits = ProjectionHead(num_classes, dtype="float32", name="head")([x, labels])

@@ -16,8 +16,18 @@ from service.app import create_app
 from tests.service.conftest import make_settings
 
 KEYS = "secret-key"
-# What a load balancer, a scraper or a browser must reach without a key.
-EXPECTED_OPEN = {"/healthz", "/readyz", "/metrics", "/", "/static/{name}", "/openapi.json"}
+# What a load balancer, a scraper or a browser must reach without a key; kubelet probes send
+# none either, KServe's on the Open Inference Protocol's health routes.
+EXPECTED_OPEN = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/",
+    "/static/{name}",
+    "/openapi.json",
+    "/v2/health/live",
+    "/v2/health/ready",
+}
 
 
 def _routes(routes: list[BaseRoute]) -> Iterator[BaseRoute]:

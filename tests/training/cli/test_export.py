@@ -33,3 +33,16 @@ def test_export_eval_num_without_a_fitting_extractor_is_one_clear_error(
     err = capsys.readouterr().err
     assert err.startswith("gan-export: ") and "Traceback" not in err
     assert not (tmp_path / "x" / "1").exists()
+
+
+def test_encoder_training_from_a_run_shows_progress_with_its_losses(
+    exported_model, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # An encoder trains for minutes on a real model: a bar says how far it is, and its losses.
+    # (An encoder added to an exported version: tests/training/test_export.py.)
+    argv = [str(exported_model.run_dir), "--name", "withenc", "--models-dir", str(tmp_path),
+            "--encoder-steps", "3", "--calibration", "8"]  # fmt: skip
+    assert export_main(argv) == 0
+    err = capsys.readouterr().err
+    assert "encoder" in err and "3/3" in err, err
+    assert "latent=" in err and "image=" in err, err

@@ -26,6 +26,7 @@ def test_train_dry_run_prints_the_resolved_options(capsys: pytest.CaptureFixture
         (["--steps", "0"], "steps must be at least 1"),
         (["--beta1", "1.5"], "beta1"),
         (["--resume", "/nonexistent/run"], "not a run directory"),
+        (["--architecture", "resnet", "--resolution", "28"], "resolutions 32, 64, 128, not 28"),
     ],
 )
 def test_bad_train_arguments_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):
@@ -94,3 +95,59 @@ def test_a_failed_export_after_training_is_one_line_and_exit_2(
     assert errors == [err.strip().splitlines()[-1]]
     assert errors[0].startswith("gan-train: error: ")
     assert "the export failed" in errors[0] and "differs" in errors[0]
+
+
+def test_a_time_budget_ends_checkpoints_and_exports_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    # TINY_RUN without --steps: the budget alone ends the run, however fast the machine is.
+    argv = [arg for arg in TINY_RUN if arg not in ("--steps", "2")]
+    argv += ["--minutes", "0.03", "--outdir", str(tmp_path / "runs"), "--models-dir",
+             str(tmp_path / "models")]  # fmt: skip
+    assert exit_code(train_main, [*argv, "--export", "timed"]) == 0
+    out = capsys.readouterr().out
+    run = next((tmp_path / "runs").iterdir())
+    options = json.loads((run / "options.json").read_text())
+    assert (options["minutes"], options["steps"]) == (0.03, 0)  # no step limit
+    steps = json.loads((tmp_path / "models" / "timed" / "1" / "model.json").read_text())["steps"]
+    assert steps >= 1 and f"finished at step {steps}, the 0.03-minute budget spent" in out
+    assert (run / "checkpoints" / f"ckpt-{steps}.index").is_file()
+    trained = json.loads((run / "run.json").read_text())["train_seconds"]
+    assert trained >= 1.8  # 0.03 minutes: the clock ends the run once they are spent
+
+    # The budget is the run's in total: resumed, it has nothing left; a larger one continues.
+    assert exit_code(train_main, ["--resume", str(run)]) == 0
+    assert f"finished at step {steps} (its 0.03 minutes of training were spent" in (
+        capsys.readouterr().out
+    )
+    more = f"{trained / 60 + 0.01:.4f}"  # a second more than it has trained, on any machine
+    assert exit_code(train_main, ["--resume", str(run), "--minutes", more]) == 0
+    assert int(capsys.readouterr().out.split("finished at step ")[1].split(",")[0]) > steps
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--minutes", "-1"], "minutes must be 0"),
+        (["--minutes", "nan"], "minutes must be 0"),
+        (["--minutes", "1e9"], "minutes must be 0"),
+        (["--steps", "0", "--minutes", "0"], "steps must be at least 1"),
+    ],
+)
+def test_bad_time_budgets_exit_2(argv, message, capsys: pytest.CaptureFixture[str]):
+    assert exit_code(train_main, ["--dataset", "digits", *argv, "--dry-run"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_folder_of_colour_pictures_trained_in_grey_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from PIL import Image
+
+    pictures = np.random.default_rng(0).integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    for index, picture in enumerate(pictures):
+        Image.fromarray(picture).save(tmp_path / f"{index}.png")
+    argv = [arg if arg != "digits" else f"folder:{tmp_path}" for arg in TINY_RUN]
+    assert exit_code(train_main, [*argv, "--steps", "1", "--outdir", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "gan-train: warning: 40 of the pictures in folder:" in err and "--channels 3" in err

@@ -120,3 +120,27 @@ def test_train_extractor_help_states_its_defaults(capsys: pytest.CaptureFixture[
     text = " ".join(capsys.readouterr().out.split())
     assert "default: a fifth of the images, at most 2000" in text
     assert "stops improving for 8 epochs" in text and "(default 28)" in text
+
+
+@pytest.mark.parametrize(
+    ("resolution", "widths"),
+    [
+        (28, [32, 64, 128]),
+        (32, [32, 64, 128]),
+        (64, [16, 32, 64, 128]),
+        (128, [8, 16, 32, 64, 128]),
+    ],
+)
+def test_the_classifier_gains_a_level_per_doubling_past_32_pixels(
+    resolution: int, widths: list[int]
+):
+    import keras
+
+    from training.metrics.domain_classifier import build_classifier
+
+    model = build_classifier(resolution, 3, num_classes=5)
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [layer.filters for layer in convolutions] == widths
+    # The last convolution works on 8x8 maps from 32 pixels up (7x7 at 28): its features span
+    # the same share of the picture at every size.
+    assert convolutions[-1].output.shape[1] == (7 if resolution == 28 else 8)

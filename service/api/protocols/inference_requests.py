@@ -211,5 +211,6 @@ async def infer_request(request: Request, name: str, version: str | None) -> Res
         for tensor, chunk in zip(parsed.inputs, chunks, strict=True)
     }
     wanted = _wanted(parsed, specs, name)
-    results = await signature.run(Call(engine, model, settings, request), tensors)
+    outputs = frozenset(output for output, _ in wanted)
+    results = await signature.run(Call(engine, model, settings, request, outputs), tensors)
     return _response(name, model, parsed, wanted, specs, results)

@@ -45,6 +45,13 @@ class Call:
     model: LoadedModel
     settings: Settings
     request: Request
+    # The outputs the response carries; None: all of them. A signature may skip the work of
+    # the others (the generator encodes no PNG for a request that does not ask for ``png``).
+    outputs: frozenset[str] | None = None
+
+    def wants(self, output: str) -> bool:
+        """Whether the response carries ``output``."""
+        return self.outputs is None or output in self.outputs
 
 
 Tensors = dict[str, np.ndarray]

@@ -17,7 +17,7 @@ The signatures (a v2 model name ``NAME`` is the generator; ``NAME.score``, ``NAM
 - ``generate``: ``seed`` INT64 [N] or ``z`` FP32 [N, z_dim]; ``class_label`` INT32 [N] or [1]
   (conditional models only; default: the seed, or the row, modulo the number of classes);
   ``truncation_psi`` FP32 [1] (default 1). Outputs ``images`` UINT8 [N, H, W, C] and, named in
-  the request, ``png`` BYTES [N].
+  the request, ``png`` BYTES [N] (encoded only then: :attr:`Call.outputs`).
 - ``score``: ``images`` UINT8 [N, H, W, C] of the model's size, or ``png`` BYTES [N] (image files,
   prepared as ``POST /score`` prepares uploads); ``class_label``. Outputs ``logits`` FP32 [N],
   ``real_percentile`` FP32 [N] (models with a calibration of real images) and ``class_label``
@@ -96,7 +96,8 @@ class Signature:
     inputs: Callable[[LoadedModel], list[TensorSpec]]
     outputs: Callable[[LoadedModel], list[TensorSpec]]
     run: Callable[[Call, Tensors], Awaitable[Tensors]]
-    # Outputs computed anyway but sent only when a request names them (PNG bytes).
+    # Outputs sent only when a request names them (PNG bytes; the generator computes them only
+    # then, the completion always).
     on_request: frozenset[str] = field(default_factory=frozenset)
     optional: bool = False  # only models whose model.json lists it
 
@@ -156,11 +157,12 @@ async def _generate(call: Call, tensors: Tensors) -> Tensors:
     psi = check_psi(1.0 if psi is None else psi, settings)
     engine.check_room(model, "generate", count)
     log_model(call.request, model, count)
+    encode = call.wants("png")  # no PNG for a request that does not ask for it
     if z is None:
-        images, pngs = await engine.generate_seeds(model, rows, labels, psi)
+        images, pngs = await engine.generate_seeds(model, rows, labels, psi, encode=encode)
     else:
-        images, pngs = await engine.generate(model, z, labels, psi)
-    return {"images": images, "png": png_tensor(pngs)}
+        images, pngs = await engine.generate(model, z, labels, psi, encode=encode)
+    return {"images": images, "png": png_tensor(pngs)} if encode else {"images": images}
 
 
 # --- score ------------------------------------------------------------------------------------

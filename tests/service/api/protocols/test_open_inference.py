@@ -169,6 +169,32 @@ def test_without_outputs_every_output_but_png_is_sent_binary_when_asked(client: 
     assert len(response.content) == length + 16 * 16
 
 
+def test_a_request_for_images_alone_encodes_no_png(
+    client: TestClient, png_encodes: list[tuple[int, ...]]
+) -> None:
+    inputs = [seeds(3, 4), json_input("class_label", "INT32", [0, 2])]
+    alone = infer(client, "cond", inputs, outputs=[{"name": "images"}])
+    assert alone.status_code == 200, alone.text
+    assert [o["name"] for o in alone.json()["outputs"]] == ["images"]
+    assert png_encodes == []  # no row of the request was encoded
+    both = infer(client, "cond", inputs, outputs=[{"name": "images"}, {"name": "png"}])
+    assert png_encodes == [(16, 16, 1)] * 2
+    outputs = read_response(both.content, both.headers)
+    np.testing.assert_array_equal(
+        read_response(alone.content, alone.headers)["images"], outputs["images"]
+    )
+
+
+def test_a_request_without_outputs_encodes_no_png(
+    client: TestClient, png_encodes: list[tuple[int, ...]]
+) -> None:
+    body, headers = binary_request([("seed", "INT64", np.array([1, 2]))])
+    response = client.post("/v2/models/uncond/infer", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    assert list(read_response(response.content, response.headers)) == ["images"]
+    assert png_encodes == []  # its default outputs leave out png
+
+
 def test_png_in_json_is_base64_text_that_says_so(client: TestClient) -> None:
     response = infer(client, "cond", [seeds(7)], outputs=[{"name": "png"}], id="request-7")
     body = response.json()

@@ -675,3 +675,44 @@ def test_a_batch_past_its_deadline_when_an_encoder_is_free_is_not_encoded():
 
     run(main())
     assert encoded == [40.0]  # only the second batch (2 * 2 * 10) was encoded
+
+
+class RowCostModel(FakeModel):
+    """A model whose every row (padding included) costs ``per_row_s``, plus ``fixed_s`` a call."""
+
+    def __init__(self, per_row_s: float, fixed_s: float = 0.0) -> None:
+        super().__init__()
+        self.per_row_s, self.fixed_s = per_row_s, fixed_s
+
+    def __call__(self, rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]):
+        time.sleep(self.fixed_s + self.per_row_s * len(rows["x"]))
+        return super().__call__(rows, shared)
+
+
+async def _five_after_learning(model: FakeModel) -> list[dict[str, Any]]:
+    """Calls at every allowed size (1, 2, 4, 8) one after another, so that the batcher knows
+    their costs, then five one-row requests at once; returns the five's outputs."""
+    b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
+    b.start()
+    for size in (1, 2, 4, 8):
+        await b.submit(rows(*range(size)))
+    outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(5)))
+    await b.stop()
+    return outs
+
+
+def test_a_model_whose_rows_each_cost_the_same_gets_no_padding_it_would_pay_for():
+    # 5 rows padded to 8 cost 80 ms (62 rows/s); 4 now cost 40 ms (100 rows/s) and the fifth
+    # goes with the next batch: the batcher measured both and takes four.
+    model = RowCostModel(per_row_s=0.01)
+    outs = run(_five_after_learning(model))
+    assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+    assert [size for size, _ in model.calls] == [1, 2, 4, 8, 4, 1]
+
+
+def test_a_model_whose_call_costs_the_same_at_every_size_is_padded():
+    # A fixed 40 ms a call: 8 padded rows cost what 4 do, so the five share one batch.
+    model = RowCostModel(per_row_s=0.0, fixed_s=0.04)
+    outs = run(_five_after_learning(model))
+    assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+    assert [size for size, _ in model.calls] == [1, 2, 4, 8, 8]

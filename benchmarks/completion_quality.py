@@ -154,7 +154,8 @@ def save_picture(
             top, left = r * (side + 2), c * (side + 2)
             grid[top : top + side, left : left + side] = image[..., 0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save(path)
+    size = (grid.shape[1] * 2, grid.shape[0] * 2)
+    Image.fromarray(grid).resize(size, Image.Resampling.NEAREST).save(path)
 
 
 def main() -> None:

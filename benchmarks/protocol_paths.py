@@ -118,7 +118,7 @@ def measure(
         for number in range(rounds):
             for path, script in scripts.items():
                 before, batches = cpu_seconds(), batch_stats(base)
-                row = run_wrk(base, concurrency, seconds, script)
+                row: dict[str, Any] = dict(run_wrk(base, concurrency, seconds, script))
                 cpu = cpu_seconds() - before
                 after = batch_stats(base)
                 row.update(

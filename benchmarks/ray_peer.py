@@ -84,7 +84,9 @@ def main() -> None:
         num_cpus=os.cpu_count(), include_dashboard=False, object_store_memory=256 * 1024 * 1024
     )
     serve.start(http_options={"host": "127.0.0.1", "port": args.port})
-    serve.run(Generator.bind(args.model_dir, args.batch_wait_ms), route_prefix="/")
+    # serve.deployment adds bind(), which the type checker cannot see.
+    app = Generator.bind(args.model_dir, args.batch_wait_ms)  # type: ignore[attr-defined]
+    serve.run(app, route_prefix="/")
     try:
         while True:
             time.sleep(3600)

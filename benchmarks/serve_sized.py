@@ -19,11 +19,12 @@ Measured in one run, on one machine (its CPU printed):
 - ``gan-serve`` with its defaults (one process; ``GAN_REQUEST_TIMEOUT_MS`` raised to 120 s, as a
   deployment of a model this slow would, so that c=128 queues rather than 504s), Ray Serve
   (``benchmarks/ray_peer.py``) and LitServe (``benchmarks/litserve_peer.py``), both batching up
-  to 32 with the service's batch timeout, all three started side by side and driven by ``wrk``
-  with one-seed ``POST /generate`` at each concurrency **in turns** (``--rounds`` rounds of
-  service, Ray Serve, LitServe), each run starting from an idle server (the requests a previous
-  run left queued worked off first): images/s, p50 and CPU time per image of all the server's
-  processes; the ratios to the peers are the rounds' mean;
+  to 32 with the service's batch timeout, each **alone on the host** (an idle LitServe keeps a
+  core busy), in turns: started, warmed up, driven by ``wrk`` with one-seed ``POST /generate``
+  at each concurrency, each run starting from an idle server (the requests a previous run left
+  queued worked off first), and stopped, server after server, ``--rounds`` rounds: images/s,
+  p50 and CPU time per image of all the server's processes; the ratios to the peers are the
+  rounds' mean;
 - the service's resident memory at rest (after warm-up) and its peak while serving batches of
   the largest allowed size (32);
 - rounds of the raw signature at batch 32 and the service at concurrency 32 in turns (the c=32
@@ -182,6 +183,16 @@ class Raw:
 
 
 @dataclass
+class Spec:
+    """How to start one server under test."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path | None = None
+
+
+@dataclass
 class Server:
     """One server under test: its process, address and what was measured of it."""
 
@@ -192,15 +203,17 @@ class Server:
     result: dict[str, Any] = field(default_factory=lambda: {"runs": []})
 
 
-def start(name: str, command: list[str], env: dict[str, str], log: Path | None = None) -> Server:
-    """Start a server and wait until it answers; note its cold start and resident memory."""
+def start(spec: Spec, result: dict[str, Any]) -> Server:
+    """Start a server and wait until it answers; note its cold start and resident memory (the
+    first time) in ``result``, which the server's runs extend."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    process, cold = serve([*command, f"--port={port}"], env, base, log)
-    server = Server(name, process, base, log)
-    server.result.update(cold_start_s=cold, rest_mib=resident_mib(process.pid))
-    print(f"{name}: ready {cold:.1f} s after start; resident "
-          f"{server.result['rest_mib']:.0f} MiB", flush=True)  # fmt: skip
+    process, cold = serve([*spec.command, f"--port={port}"], spec.env, base, spec.log)
+    server = Server(spec.name, process, base, spec.log, result)
+    rest = resident_mib(process.pid)
+    result.setdefault("cold_start_s", cold)
+    result.setdefault("rest_mib", rest)
+    print(f"{spec.name}: ready {cold:.1f} s after start; resident {rest:.0f} MiB", flush=True)
     return server
 
 
@@ -221,56 +234,80 @@ def load(server: Server, concurrency: int, seconds: float, script: Path) -> dict
     return row
 
 
-def measure(
-    servers: list[Server], args: argparse.Namespace, script: Path, raw: Raw
-) -> dict[str, Any]:
-    """Every server at each concurrency, in turns (server after server, ``args.rounds`` rounds,
-    so that what the shared host does meanwhile falls on all of them), then rounds of the raw
-    signature at batch 32 and gan-serve at concurrency 32 in turns."""
-    service = servers[0]
-    for server in servers:
-        run_wrk(server.base, 4, 5.0, script, timeout_s=WRK_TIMEOUT_S)  # warm every path
-    with MemoryWatch(service.process.pid) as memory:
-        for concurrency in args.concurrency:
-            # Twice a request's expected wait at least (a closed loop of c clients waits about
-            # c images' time): wrk counts only the requests that finish in its window.
-            seconds = max(args.duration, 2 * concurrency / args.expected_rate)
-            for turn in range(args.rounds):
-                for server in servers:
-                    yardstick = None
-                    if concurrency == 1 and server is service:
-                        # The c=1 target's yardstick, measured just before (the host drifts).
-                        settle(service.base)
-                        yardstick = 1000 * statistics.median(raw.call_seconds(1, 5))
-                    row = load(server, concurrency, seconds, script)
-                    row["round"] = turn
-                    if yardstick is not None:
-                        row["raw_batch_1_ms"] = yardstick
-                    server.result["runs"].append(row)
-                    print(
-                        f"  {server.name:10s} c={concurrency:<4} {row['images_per_s']:7.2f} "
-                        f"img/s  p50 {row['p50_ms']:8.0f} ms  CPU {row['cpu_ms_per_image']:5.0f} "
-                        f"ms/image  errors {row['errors']}",
-                        flush=True,
-                    )
-        # The c=32 target: longer windows, the four batches a round holds weigh its start
-        # from idle (the first batch takes what queued meanwhile) less.
-        seconds = max(args.duration, 4 * 32 / args.expected_rate)
-        paired = []
+def measure(specs: list[Spec], args: argparse.Namespace, script: Path, raw: Raw) -> dict[str, Any]:
+    """Every server alone on the host, in turns: started, warmed up, loaded at each concurrency
+    and stopped, server after server (the first first in even rounds, last in odd ones),
+    ``args.rounds`` rounds, so that what the shared host does meanwhile falls on all of them;
+    then rounds of the raw signature at batch 32 and gan-serve at concurrency 32 in turns.
+
+    Alone, because a server that waits is not always idle: LitServe's idle worker loop keeps a
+    core busy (15 s of CPU in 15 s idle, 2.21 on 2 cores), Ray Serve's processes take a
+    quarter of one, and either beside another server halves a model that computes on both
+    cores."""
+    results: dict[str, dict[str, Any]] = {spec.name: {"runs": []} for spec in specs}
+    service = specs[0].name
+    peak = 0.0
+    for turn in range(args.rounds):
+        for spec in specs if turn % 2 == 0 else specs[::-1]:
+            server = start(spec, results[spec.name])
+            try:
+                run_wrk(server.base, 4, 5.0, script, timeout_s=WRK_TIMEOUT_S)  # warm every path
+                with MemoryWatch(server.process.pid) as memory:
+                    for concurrency in args.concurrency:
+                        run_one(server, concurrency, turn, args, script, raw, spec.name == service)
+                if spec.name == service and spec.log is not None:
+                    peak = max(peak, memory.peak)
+                    results[service]["batch_sizes"] = kept_batch_sizes(spec.log)
+            finally:
+                stop(server.process)
+    # The c=32 target: longer windows, the four batches a round holds weigh its start from idle
+    # (the first batch takes what queued meanwhile) less.
+    seconds = max(args.duration, 4 * 32 / args.expected_rate)
+    paired = []
+    server = start(specs[0], results[service])
+    try:
+        run_wrk(server.base, 4, 5.0, script, timeout_s=WRK_TIMEOUT_S)
         for _ in range(args.rounds):
-            settle(service.base)
+            settle(server.base)
             yardstick = raw.rate(TOP, seconds)
-            served = load(service, 32, seconds, script)["images_per_s"]
+            served = load(server, 32, seconds, script)["images_per_s"]
             paired.append({"raw": yardstick, "images_per_s": served})
             print(f"  round: raw {yardstick:.2f} img/s, then c=32 {served:.2f} img/s", flush=True)
-    service.result.update(peak_mib=memory.peak, paired=paired)
-    results = {}
-    for server in servers:
+    finally:
         stop(server.process)
-        if server.log is not None:
-            server.result["batch_sizes"] = kept_batch_sizes(server.log)
-        results[server.name] = server.result
+    results[service].update(peak_mib=peak, paired=paired)
     return results
+
+
+def run_one(
+    server: Server,
+    concurrency: int,
+    turn: int,
+    args: argparse.Namespace,
+    script: Path,
+    raw: Raw,
+    is_service: bool,
+) -> None:
+    """One wrk run of ``server`` at ``concurrency``, recorded in its result and printed."""
+    # Twice a request's expected wait at least (a closed loop of c clients waits about c
+    # images' time): wrk counts only the requests that finish in its window.
+    seconds = max(args.duration, 2 * concurrency / args.expected_rate)
+    yardstick = None
+    if concurrency == 1 and is_service:
+        # The c=1 target's yardstick, measured just before (the host drifts).
+        settle(server.base)
+        yardstick = 1000 * statistics.median(raw.call_seconds(1, 5))
+    row = load(server, concurrency, seconds, script)
+    row["round"] = turn
+    if yardstick is not None:
+        row["raw_batch_1_ms"] = yardstick
+    server.result["runs"].append(row)
+    print(
+        f"  {server.name:10s} c={concurrency:<4} {row['images_per_s']:7.2f} "
+        f"img/s  p50 {row['p50_ms']:8.0f} ms  CPU {row['cpu_ms_per_image']:5.0f} "
+        f"ms/image  errors {row['errors']}",
+        flush=True,
+    )
 
 
 def report(results: dict[str, Any]) -> list[str]:
@@ -415,26 +452,21 @@ def main() -> None:
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
         serve_cmd = [sys.executable, "-m", "service.cli", "--log-level", "info"]
-        servers = [start("service", serve_cmd, env, workdir / "service.log")]
-        try:
-            if peer is not None:
-                peers = {
-                    "ray_serve": ("ray_peer.py", {"RAY_USAGE_STATS_ENABLED": "0"}),
-                    "litserve": ("litserve_peer.py", {}),
-                }
-                for key, (file, extra) in peers.items():
-                    command = [
-                        str(peer),
-                        str(ROOT / "benchmarks" / file),
-                        str(model_path),
-                        f"--batch-wait-ms={wait_ms:g}",
-                    ]
-                    servers.append(start(key, command, extra))
-            results.update(measure(servers, args, script, raw))
-        finally:
-            for server in servers:
-                if server.process.poll() is None:
-                    stop(server.process)
+        specs = [Spec("service", serve_cmd, env, workdir / "service.log")]
+        if peer is not None:
+            peers = {
+                "ray_serve": ("ray_peer.py", {"RAY_USAGE_STATS_ENABLED": "0"}),
+                "litserve": ("litserve_peer.py", {}),
+            }
+            for key, (file, extra) in peers.items():
+                command = [
+                    str(peer),
+                    str(ROOT / "benchmarks" / file),
+                    str(model_path),
+                    f"--batch-wait-ms={wait_ms:g}",
+                ]
+                specs.append(Spec(key, command, extra))
+        results.update(measure(specs, args, script, raw))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     lines = report(results)

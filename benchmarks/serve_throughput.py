@@ -352,10 +352,13 @@ class RawSignature:
     def __init__(self, model_path: Path) -> None:
         sys.path.insert(0, str(ROOT))
         from service.repository.repository import configure_tensorflow, load_version
+        from service.repository.threads import tensorflow_threads
         from service.settings import Settings
 
-        self.settings = Settings()
-        configure_tensorflow(self.settings.intra_op_threads, self.settings.inter_op_threads)
+        # The threads gan-serve would choose for this model (``auto`` by default, or as set).
+        self.settings = Settings(model_dir=model_path.parent.parent)
+        self.threads = tensorflow_threads(self.settings)
+        configure_tensorflow(self.threads.intra_op, self.threads.inter_op)
         self.model = load_version(model_path)
 
     def _calls(self) -> dict[str, Any]:
@@ -390,8 +393,8 @@ class RawSignature:
         import numpy as np
 
         result: dict[str, Any] = {
-            "intra_op_threads": self.settings.intra_op_threads,
-            "inter_op_threads": self.settings.inter_op_threads,
+            "intra_op_threads": self.threads.intra_op,
+            "inter_op_threads": self.threads.inter_op,
         }
         calls = self._calls()
         for batch in batches:

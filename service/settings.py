@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     )
     allowed_batch_sizes: list[int] | None = Field(
         default=None,
-        description="Batch sizes the model is called with (padded up); default: 1, 2, 4, 8, 12, "
-        "16, 24, 32, ... up to max_batch_size. The last must be >= max_batch_size.",
+        description="Batch sizes the model is called with (padded up, or fewer rows taken when "
+        "the calls' measured costs say padding costs more); default: 1, 2, 4, 8, 12, 16, 24, 32, "
+        "... up to max_batch_size. The last must be >= max_batch_size.",
     )
     request_timeout_ms: float = Field(
         default=10_000.0, gt=0.0, description="Deadline of a request in the queue; past it: 504."

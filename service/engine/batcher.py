@@ -102,6 +102,10 @@ class BatchConfig:
     # threads wait for the interpreter lock), and with two the model's thread stood idle for
     # them about 7% of the time at 32 clients on 2 cores (2% more images/s with four).
     max_postprocessing: int = 4
+    # Post-processing of a batch beside the next model call (in ``post_executor``). False: in
+    # the model's thread, after the call, for a model whose call keeps every core busy, where
+    # an encoder beside it only slows it (service.repository.threads.fills_the_cpus).
+    overlap_postprocessing: bool = True
 
     def padded_size(self, rows: int) -> int:
         """The allowed batch size ``rows`` is padded up to."""
@@ -455,7 +459,9 @@ class Batcher:
         # client's latency). Several requests in a batch mean concurrent clients, whose next
         # requests arrive while this batch computes: post-processing goes to the pool and
         # overlaps the next model call (about 12% more images/s at 32 clients, 2 cores).
-        fused = self._postprocess is not None and len(batch) == 1 and not self._queue
+        fused = self._postprocess is not None and (
+            not self.config.overlap_postprocessing or (len(batch) == 1 and not self._queue)
+        )
         try:
             outputs = self._call(inputs, batch[0].shared, padded, rows, fused)
         except Exception as exc:

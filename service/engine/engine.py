@@ -55,6 +55,7 @@ from service.errors import Unavailable
 from service.imaging import Encoding
 from service.metrics import Metrics
 from service.repository.repository import LoadedModel, ModelRepository
+from service.repository.threads import tensorflow_fills_the_cpus
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,12 @@ class InferenceEngine:
         # Image counters by (signature, name, version): `.labels()` locks and hashes per call.
         self._counters: dict[tuple[str, str, int], Any] = {}
 
+    @functools.cached_property
+    def _overlap(self) -> bool:
+        """Encode a batch's images beside the next model call, unless the call keeps every
+        core busy (:func:`~service.repository.threads.fills_the_cpus`)."""
+        return not tensorflow_fills_the_cpus()
+
     def _config(self, batch_sizes: Sequence[int]) -> BatchConfig:
         s = self.settings
         return BatchConfig(
@@ -108,6 +115,7 @@ class InferenceEngine:
             allowed_batch_sizes=tuple(batch_sizes),
             timeout_s=s.request_timeout_ms / 1000.0,
             retry_after_s=s.retry_after_s,
+            overlap_postprocessing=self._overlap,
         )
 
     async def start(self) -> None:

@@ -716,3 +716,33 @@ def test_a_model_whose_call_costs_the_same_at_every_size_is_padded():
     outs = run(_five_after_learning(model))
     assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
     assert [size for size, _ in model.calls] == [1, 2, 4, 8, 8]
+
+
+def test_postprocessing_runs_in_the_model_thread_when_overlap_is_off():
+    # A model whose call keeps every core busy: its batches are encoded after the call, in the
+    # model's thread, even when several requests share the batch.
+    threads: list[str] = []
+
+    def post(outputs: Mapping[str, np.ndarray], rows: int) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return {"done": [True] * rows}
+
+    gate = threading.Event()
+    model = FakeModel(gate=gate)
+
+    async def main() -> list[dict[str, Any]]:
+        with ThreadPoolExecutor(2, thread_name_prefix="encoder") as pool:
+            b = Batcher(
+                model,
+                config(overlap_postprocessing=False),
+                postprocess=post,
+                post_executor=pool,
+            )
+            b.start()
+            outs = await three_behind_a_busy_model(b, gate)
+            await b.stop()
+            return outs
+
+    outs = run(main())
+    assert [list(o["done"]) for o in outs] == [[True]] * 3
+    assert len(threads) == 2 and all(name.startswith("batch-") for name in threads)

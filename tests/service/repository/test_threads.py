@@ -14,6 +14,7 @@ from service.repository.threads import (
     HEAVY_COST,
     ThreadChoice,
     choose_threads,
+    fills_the_cpus,
     model_cost,
     served_costs,
     tensorflow_threads,
@@ -129,3 +130,19 @@ def test_a_cgroup_quota_caps_the_cpus(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setattr(machine.os, "sched_getaffinity", lambda pid: set(range(16)))
     monkeypatch.setattr(Path, "read_text", read)
     assert machine.usable_cpus() == 2
+
+
+@pytest.mark.parametrize(
+    ("intra_op", "cpus", "gpu", "fills"),
+    [
+        (0, 2, False, True),  # TensorFlow's default: one thread per core
+        (2, 2, False, True),
+        (1, 2, False, False),  # a small model's one thread leaves a core to the encoders
+        (1, 1, False, True),
+        (0, 2, True, False),  # the arithmetic runs on the GPU
+    ],
+)
+def test_a_model_call_fills_the_cpus_when_its_pool_spans_them_without_a_gpu(
+    intra_op: int, cpus: int, gpu: bool, fills: bool
+) -> None:
+    assert fills_the_cpus(intra_op, cpus, gpu) is fills

@@ -433,12 +433,20 @@ class Batcher:
     def _run_guarded(self, batch: list[_Entry]) -> None:
         """Run ``batch``; an error outside the model call fails the batch, not the thread."""
         try:
-            self._run(batch)
+            start = time.perf_counter()
+            padded = self._run(batch)
+            if padded:
+                # The model thread's whole time for the batch, not the call's alone: for a small
+                # model the packing, the hand-off and the bookkeeping cost as much as the call,
+                # and they are paid per batch, which is what a smaller batch multiplies.
+                self._costs.observe(padded, time.perf_counter() - start)
         except Exception as exc:
             logger.exception("batch of %s failed outside the model call", "/".join(self._labels))
             self._in_loop(self._fail, batch, exc)
 
-    def _run(self, batch: list[_Entry]) -> None:
+    def _run(self, batch: list[_Entry]) -> int:
+        """Run ``batch`` and hand its outputs on; returns the padded size, or 0 when the model
+        call failed."""
         rows = sum(entry.size for entry in batch)
         padded = self.config.padded_size(rows)
         inputs = {}
@@ -466,7 +474,7 @@ class Batcher:
             outputs = self._call(inputs, batch[0].shared, padded, rows, fused)
         except Exception as exc:
             self._in_loop(self._fail, batch, exc)
-            return
+            return 0
         finally:
             self._last_batch_rows = rows
             self._last_batch_end = time.perf_counter()
@@ -474,7 +482,7 @@ class Batcher:
                 self._model_seconds.observe(self._last_batch_end - start)
         if self._postprocess is None or fused:
             self._in_loop(self._resolve, batch, outputs)
-            return
+            return padded
         assert self._post_executor is not None
         with self._changed:
             self._postprocessing += 1
@@ -484,18 +492,17 @@ class Batcher:
         except RuntimeError:  # the pool was shut down: the service is stopping
             self._finished(rows)
             self._in_loop(self._fail, batch, Unavailable("the service is shutting down"))
-            return
+            return padded
         self._post_jobs.add(job)
         job.add_done_callback(self._post_jobs.discard)
+        return padded
 
     def _call(
         self, inputs: Arrays, shared: Mapping[str, Any], padded: int, rows: int, fused: bool
     ) -> dict[str, Any]:
         """The model call (and, when ``fused``, the post-processing)."""
-        start = time.perf_counter()
         outputs = self._fn(inputs, shared)
         _check_outputs(outputs, padded)
-        self._costs.observe(padded, time.perf_counter() - start)
         if fused and self._postprocess is not None:
             return {**outputs, **self._postprocess(outputs, rows)}
         return dict(outputs)

@@ -4,7 +4,7 @@ makes the most images a second.
 Usage (the batcher does this in its model thread)::
 
     costs = CallCosts()
-    costs.observe(8, 0.74)                 # a call at padded size 8 took 0.74 s
+    costs.observe(8, 0.74)                 # a batch at padded size 8 took 0.74 s
     costs.rate(rows=7, padded=8)           # rows a second of such a batch, None while unknown
 
 Why: the batcher pads a batch up to the next allowed size (:class:`~service.engine.batcher.
@@ -14,8 +14,9 @@ padded to 24 waste 7 rows of arithmetic, 30% of the call. Knowing what each size
 batcher can take 16 of the 17 instead and leave one for the next batch, whichever makes more
 images a second (:meth:`CallCosts.rate`).
 
-A size's cost is an exponential moving average of its calls' wall time, so it follows a host
-whose speed drifts. A size not called yet is estimated from the two nearest sizes that were (a
+A size's cost is an exponential moving average of the model thread's wall time per batch of
+that size (the call, and the packing and hand-off around it, which a small model pays as much
+as its call and a smaller batch pays as often), so it follows a host whose speed drifts. A size not called yet is estimated from the two nearest sizes that were (a
 call's time is close to affine in its rows: a fixed part and a part per row); with fewer than two
 sizes known nothing is estimated, and the batcher pads as it always did.
 """

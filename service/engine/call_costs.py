@@ -16,9 +16,10 @@ images a second (:meth:`CallCosts.rate`).
 
 A size's cost is an exponential moving average of the model thread's wall time per batch of
 that size (the call, and the packing and hand-off around it, which a small model pays as much
-as its call and a smaller batch pays as often), so it follows a host whose speed drifts. A size not called yet is estimated from the two nearest sizes that were (a
-call's time is close to affine in its rows: a fixed part and a part per row); with fewer than two
-sizes known nothing is estimated, and the batcher pads as it always did.
+as its call and a smaller batch pays as often), so it follows a host whose speed drifts. A size
+not called yet is estimated from the two nearest sizes that were (a call's time is close to
+affine in its rows: a fixed part and a part per row); with fewer than two sizes known nothing
+is estimated, and the batcher pads as it always did.
 """
 
 from __future__ import annotations

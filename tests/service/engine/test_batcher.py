@@ -746,3 +746,12 @@ def test_postprocessing_runs_in_the_model_thread_when_overlap_is_off():
     outs = run(main())
     assert [list(o["done"]) for o in outs] == [[True]] * 3
     assert len(threads) == 2 and all(name.startswith("batch-") for name in threads)
+
+
+def test_a_cheap_model_keeps_its_padding_whatever_its_rows_cost():
+    # Half a millisecond a row: 8 padded rows take 4 ms, below what a split can save against
+    # the work per request outside the model's thread, so the five share one padded batch.
+    model = RowCostModel(per_row_s=0.0005)
+    outs = run(_five_after_learning(model))
+    assert [o["y"].tolist() for o in outs] == [[0.0], [2.0], [4.0], [6.0], [8.0]]
+    assert [size for size, _ in model.calls] == [1, 2, 4, 8, 8]

@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run train-setup test lint bench clean
+.PHONY: test-extended run train-setup test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,11 @@ run: $(VENV)/.serve  ## serve the bundled default model on http://$(HOST):$(PORT
 train-setup: $(VENV)/.train  ## install the training tools (gan-train, gan-sample, ...) into .venv
 	@echo "training tools installed: $(VENV)/bin/gan-train --help"
 
-test: $(VENV)/.dev  ## the whole test suite, on the CPU
+test: $(VENV)/.dev  ## the test suite, on the CPU (about ten minutes on 2 cores)
 	$(PY) -m pytest
+
+test-extended: $(VENV)/.dev  ## the long integration runs left out of make test (CI runs both)
+	$(PY) -m pytest -m extended
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -37,6 +37,7 @@ from tests.integration.processes import NginxProcess, ServiceProcess
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.extended,  # about 50 s: `make test-extended` (CI runs it after `make test`)
     pytest.mark.skipif(
         shutil.which("nginx") is None,
         reason="nginx is not installed (apt-get install nginx-light; .ci/run installs it)",

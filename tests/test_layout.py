@@ -2,7 +2,10 @@
 circle, and the service's layers import downward only."""
 
 import ast
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,3 +104,22 @@ def test_the_service_layers_import_downward_only():
             if other is None:
                 top = target.split(".")[1] if "." in target else target
                 assert top not in {"app", "cli"}, f"{module} imports the wiring: {target}"
+
+
+# A file this large in git slows every clone for good; the bundled models stay under it.
+LARGEST_TRACKED_FILE = 5_000_000
+
+
+def test_no_tracked_file_is_larger_than_five_megabytes():
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=False, text=True
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: no tracked files to weigh")
+    sizes = {
+        name: (ROOT / name).stat().st_size
+        for name in listed.stdout.split("\0")
+        if name and (ROOT / name).is_file()
+    }
+    large = {name: size for name, size in sizes.items() if size > LARGEST_TRACKED_FILE}
+    assert not large, f"tracked files over {LARGEST_TRACKED_FILE:,} bytes: {large}"

@@ -56,6 +56,12 @@ from training.nets.layouts import base_size, num_upsamplings
 REAL_PRIOR_WEIGHT = 0.1
 
 
+# The encoder's default size: the first convolution's channels (doubling per level, at most
+# 256) and the dense layer's units in each branch.
+DEFAULT_WIDTH = 16
+DEFAULT_HIDDEN = 256
+
+
 def _features(h: Any, resolution: int, width: int, name: str) -> Any:
     """Strided convolutions down to the base size, flattened."""
     for level in range(num_upsamplings(resolution)):
@@ -73,16 +79,17 @@ def build_encoder(
     channels: int,
     z_dim: int,
     num_classes: int = 0,
-    width: int = 16,
-    hidden: int = 256,
+    width: int = DEFAULT_WIDTH,
+    hidden: int = DEFAULT_HIDDEN,
 ) -> keras.Model:
     """E([x, mask, labels]) -> {"z": float32 [B, z_dim], "class_logits": float32 [B, K]}.
 
     Two branches over the image with its mask as one more channel, each strided convolutions
     then a dense layer of ``hidden`` units: z's (with a label embedding when conditional) and,
     only when ``num_classes`` > 0, the class's, which ignores the labels input. For MNIST
-    (28x28, 10 classes, z_dim 64) that is 0.85M weights, 3.4 MB: twice the width (1.7M weights)
-    found the class and the missing pixels no better (docs/measurements.md).
+    (28x28, 10 classes, z_dim 64) the defaults make 0.85M weights, 3.4 MB: twice the width
+    (1.7M weights) found the class and the missing pixels no better, and the bundled model's
+    ``width=8, hidden=128`` (0.22M weights) as well (docs/measurements.md).
     """
     x_in = keras.Input((resolution, resolution, channels), name="x")
     m_in = keras.Input((resolution, resolution, 1), name="mask")
@@ -296,16 +303,18 @@ def fit_encoder(
     batch_size: int = 64,
     verbose: bool = False,
     real: ImageData | None = None,
+    width: int = DEFAULT_WIDTH,
+    hidden: int = DEFAULT_HIDDEN,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build and train an encoder for ``generator`` (on ``real`` training images too, when
-    given); returns it and what model.json records about it (method, steps, final losses,
-    errors on fresh samples). ``verbose`` shows a progress bar with the losses on stderr while
-    it trains."""
+    given); returns it and what model.json records about it (method, size, steps, final losses,
+    errors on fresh samples). ``width`` and ``hidden`` size it as :func:`build_encoder` does.
+    ``verbose`` shows a progress bar with the losses on stderr while it trains."""
     resolution, channels = int(generator.output_shape[1]), int(generator.output_shape[3])
     policy = keras.mixed_precision.global_policy().name
     keras.mixed_precision.set_global_policy("float32")  # a small network: float32 everywhere
     try:
-        encoder = build_encoder(resolution, channels, z_dim, num_classes)
+        encoder = build_encoder(resolution, channels, z_dim, num_classes, width, hidden)
     finally:
         keras.mixed_precision.set_global_policy(policy)
     history = train_encoder(
@@ -322,6 +331,8 @@ def fit_encoder(
         "steps": steps,
         "batch_size": batch_size,
         "real_images": real_images,
+        "width": width,
+        "hidden": hidden,
         "parameters": int(encoder.count_params()),
         "final": history[-1] if history else {},
         "on_fresh_samples": latent_error(encoder, generator, z_dim, num_classes),

@@ -26,6 +26,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from gan_contract.model_card import ModelCardError, validate_model_card
 from gan_contract.seeds import SEED_CONVENTION, seeds_to_z
 from training.config import TrainConfig
 from training.data import DatasetError, ImageData
-from training.encoder import fit_encoder
+from training.encoder import DEFAULT_HIDDEN, DEFAULT_WIDTH, fit_encoder
 from training.gan import GAN
 from training.nets.architectures import build_networks
 from training.rundir import run_commands
@@ -46,6 +47,21 @@ from training.sampling import to_uint8
 
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 VERIFY_SEEDS = list(range(8))
+
+
+@dataclass(frozen=True)
+class EncoderSize:
+    """How large an added encoder is: its first convolution's channels and each branch's dense
+    units (a smaller one for a model whose files must stay small; ``gan-export
+    --encoder-width/--encoder-hidden``)."""
+
+    width: int = DEFAULT_WIDTH
+    hidden: int = DEFAULT_HIDDEN
+
+    def validate(self) -> None:
+        """Raise :class:`ExportError` unless both are at least 1."""
+        if self.width < 1 or self.hidden < 1:
+            raise ExportError(f"an encoder's width and hidden units must be at least 1, not {self}")
 
 
 class ExportError(RuntimeError):
@@ -320,6 +336,7 @@ def export_run(
     eval_num: int = 0,
     encoder_steps: int = 0,
     verbose: bool = False,
+    encoder_size: EncoderSize | None = None,
 ) -> Path:
     """Export the last checkpoint of a run directory.
 
@@ -350,7 +367,9 @@ def export_run(
         )  # fmt: skip
         evaluation.set_model(gan)
         metrics = evaluation.evaluate()
-    encoder, encoder_info = with_encoder(gan, encoder_steps, verbose=verbose, real=train_data)
+    encoder, encoder_info = with_encoder(
+        gan, encoder_steps, verbose=verbose, real=train_data, size=encoder_size
+    )
     return export_model(
         gan, models_dir, name, holdout=holdout, run_dir=run_dir,
         calibration_count=calibration_count, metrics=metrics,
@@ -359,15 +378,21 @@ def export_run(
 
 
 def with_encoder(
-    gan: GAN, steps: int, verbose: bool = False, real: ImageData | None = None
+    gan: GAN,
+    steps: int,
+    verbose: bool = False,
+    real: ImageData | None = None,
+    size: EncoderSize | None = None,
 ) -> tuple[Any, dict[str, Any] | None]:
     """(an encoder trained ``steps`` steps on the EMA generator's samples and on ``real``, the
-    run's training images when given, and its info) or (None, None)."""
+    run's training images when given, and its info) or (None, None). ``size``: its width and
+    hidden units (the defaults of :func:`training.encoder.build_encoder` when None)."""
     if steps <= 0:
         return None, None
+    size = size or EncoderSize()
     return fit_encoder(
         gan.ema_generator, z_dim=gan.config.z_dim, num_classes=gan.num_classes, steps=steps,
-        seed=gan.config.seed, verbose=verbose, real=real,
+        seed=gan.config.seed, verbose=verbose, real=real, width=size.width, hidden=size.hidden,
     )  # fmt: skip
 
 
@@ -389,7 +414,12 @@ def restore_version(version_dir: Path) -> tuple[GAN, dict[str, Any]]:
 
 
 def add_encoder(
-    version_dir: Path, models_dir: Path, name: str, steps: int, verbose: bool = False
+    version_dir: Path,
+    models_dir: Path,
+    name: str,
+    steps: int,
+    verbose: bool = False,
+    size: EncoderSize | None = None,
 ) -> Path:
     """Export ``version_dir``'s model again, as the next version of ``name``, with an encoder
     trained ``steps`` steps (the ``encode`` and ``complete`` signatures). When the dataset of
@@ -400,12 +430,14 @@ def add_encoder(
 
     if steps < 1:
         raise ExportError(f"an encoder needs at least 1 step, not {steps}")
+    if size is not None:
+        size.validate()
     gan, meta = restore_version(version_dir)
     try:
         train_data, holdout = load_data(gan.config)
     except DatasetError:
         train_data, holdout = None, None
-    encoder, info = with_encoder(gan, steps, verbose=verbose, real=train_data)
+    encoder, info = with_encoder(gan, steps, verbose=verbose, real=train_data, size=size)
     assert info is not None  # steps >= 1
     info["added_to"] = f"{meta.get('name')}/{meta.get('version')}"
     return export_model(

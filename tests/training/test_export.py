@@ -148,7 +148,7 @@ def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, ca
     # The same weights: at most one grey level of rounding apart (the export's own promise).
     assert np.max(np.abs(mine - exported.astype(np.float64))) <= 1.0
     argv = [str(exported_model.version_dir), "--name", "again", "--models-dir", str(tmp_path),
-            "--encoder-steps", "3"]  # fmt: skip
+            "--encoder-steps", "3", "--encoder-width", "4", "--encoder-hidden", "8"]  # fmt: skip
     assert export_main(argv) == 0
     err = capsys.readouterr().err
     # A bar while the encoder trains (minutes on a real model), with its losses.
@@ -156,6 +156,17 @@ def test_an_encoder_is_added_to_an_exported_version(exported_model, tmp_path, ca
     info = json.loads((tmp_path / "again" / "1" / "model.json").read_text())
     assert info["signatures"] == ["complete", "encode", "generate", "score"]
     assert info["steps"] == meta["steps"] and info["completion"]["encoder"]["steps"] == 3
+    encoder = info["completion"]["encoder"]
+    # The size asked for, and the weights of an encoder of that size.
+    from training.encoder import build_encoder
+
+    built = build_encoder(gan.config.resolution, gan.config.channels, gan.config.z_dim,
+                          gan.num_classes, width=4, hidden=8)  # fmt: skip
+    assert (encoder["width"], encoder["hidden"]) == (4, 8)
+    assert encoder["parameters"] == built.count_params()
+    with pytest.raises(SystemExit) as exit_info:
+        export_main([*argv[:-4], "--encoder-width", "0"])
+    assert exit_info.value.code == 2 and "--encoder-width" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         export_main([str(exported_model.version_dir), "--name", "x"])  # no --encoder-steps
     assert exit_info.value.code == 2 and "--encoder-steps" in capsys.readouterr().err

@@ -22,6 +22,8 @@ EXAMPLES = """examples:
   gan-export runs/00000-mnist --name mnist --eval-num 10000   # metrics measured into model.json
   gan-export runs/00000-mnist --name mnist --encoder-steps 3000   # + encode and complete
   gan-export models/mnist/1 --name mnist --encoder-steps 3000      # add them to a model version
+  gan-export models/mnist/1 --name mnist --encoder-steps 3000 --encoder-width 8 \
+      --encoder-hidden 128                             # a smaller encoder (0.2M weights, not 0.85M)
 """
 
 
@@ -65,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         "complete signatures too [0 = none]",
     )  # fmt: skip
     parser.add_argument(
+        "--encoder-width", type=int, default=16, metavar="N",
+        help="channels of the encoder's first convolution, doubling per level up to 256 [16]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--encoder-hidden", type=int, default=256, metavar="N",
+        help="units of the dense layer in each of the encoder's branches [256]",
+    )  # fmt: skip
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"
     )
     return parser
@@ -74,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """``gan-export RUN_DIR --name NAME``."""
     args = build_parser().parse_args(argv)
+    if args.encoder_width < 1 or args.encoder_hidden < 1:
+        fail("gan-export", "--encoder-width and --encoder-hidden must be at least 1")
     if (args.run_dir / "saved_model.pb").is_file():
         return _add_encoder(args)
     from training.rundir import read_run
@@ -97,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     load_tensorflow("gan-export", ", then the run's checkpoint")
     from training.data import DatasetError
-    from training.export import ExportError, export_run
+    from training.export import EncoderSize, ExportError, export_run
     from training.metrics.callback import last_eval_metrics
     from training.metrics.extractors import ExtractorError
 
@@ -106,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.run_dir, args.models_dir, args.name, calibration_count=args.calibration,
             metrics=last_eval_metrics(args.run_dir), eval_num=args.eval_num,
             encoder_steps=args.encoder_steps, verbose=True,
+            encoder_size=EncoderSize(args.encoder_width, args.encoder_hidden),
         )  # fmt: skip
     except (ExportError, DatasetError, ExtractorError, OSError) as error:
         fail("gan-export", str(error))
@@ -124,12 +137,13 @@ def _add_encoder(args: argparse.Namespace) -> int:
         return 0
     require_packages("gan-export")
     load_tensorflow("gan-export", ", then the model and its generator")
-    from training.export import ExportError, add_encoder
+    from training.export import EncoderSize, ExportError, add_encoder
 
     try:
         version_dir = add_encoder(
-            args.run_dir, args.models_dir, args.name, args.encoder_steps, verbose=True
-        )
+            args.run_dir, args.models_dir, args.name, args.encoder_steps, verbose=True,
+            size=EncoderSize(args.encoder_width, args.encoder_hidden),
+        )  # fmt: skip
     except (ExportError, ConfigError, KeyError, ValueError) as error:
         fail("gan-export", f"cannot add an encoder to {args.run_dir}: {error}")
     print(f"exported {version_dir}")

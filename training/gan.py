@@ -63,6 +63,16 @@ def ema_beta(step: tf.Tensor, decay: float, rampup: float) -> tf.Tensor:
     return tf.pow(0.5, 1.0 / halflife_t)
 
 
+def class_scale(step: tf.Tensor, boost: float, steps: int) -> tf.Tensor:
+    """The class loss's multiplier at ``step``: ``boost`` at step 0, falling linearly to 1 at
+    ``steps`` and 1 after (1 throughout when ``steps`` is 0). A function of the step alone, not
+    of the run's length, so a longer run passes through the same states."""
+    if steps <= 0 or boost == 1.0:
+        return tf.constant(1.0)
+    left = tf.maximum(1.0 - tf.cast(step, tf.float32) / float(steps), 0.0)
+    return 1.0 + (boost - 1.0) * left
+
+
 class GAN(keras.Model):
     """Generator, discriminator and the EMA generator, trained adversarially."""
 
@@ -183,10 +193,11 @@ class GAN(keras.Model):
         return tf.cast(logits, tf.float32), tf.cast(scores, tf.float32)
 
     def _class_loss(self, scores: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Per-example cross-entropy of the class scores, weighted by ``class_weight``."""
-        return self.config.class_weight * tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=scores
-        )
+        """Per-example cross-entropy of the class scores, weighted by ``class_weight`` (times
+        the boost of :func:`class_scale` early in the run)."""
+        cfg = self.config
+        weight = cfg.class_weight * class_scale(self.step, cfg.class_boost, cfg.class_boost_steps)
+        return weight * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=scores)
 
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)

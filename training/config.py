@@ -69,6 +69,9 @@ class TrainConfig:
     class_boost_steps: int = 0  # 0 = no schedule (class_weight throughout)
     diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
     diversity_space: str = "pixels"  # where that term measures two images' distance
+    # The mode-seeking term's weight rises linearly from 0 at step 0 to diversity_weight at this
+    # step: the classes form before the variety is asked for. 0 = the full weight from the start.
+    diversity_ramp_steps: int = 0
     # Minibatch standard deviation in D (nets.dcgan.MinibatchStddev): images per group; 0 = off.
     mbstd_group: int = 0
     n_critic: int = 1
@@ -175,8 +178,9 @@ class TrainConfig:
         )  # fmt: skip
         if min(getattr(self, name) for name in weights) < 0:
             raise ConfigError(f"{', '.join(weights)} must be 0 or more")
-        if self.class_boost_steps < 0:
-            raise ConfigError(f"class_boost_steps must be 0 or more, got {self.class_boost_steps}")
+        for name in ("class_boost_steps", "diversity_ramp_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 1 <= self.mask_draws <= 16:
             raise ConfigError(f"mask_draws must be 1 to 16, got {self.mask_draws}")
         if self.mbstd_group < 0 or (self.mbstd_group and self.batch_size % self.mbstd_group):

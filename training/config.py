@@ -63,8 +63,15 @@ class TrainConfig:
     gp_weight: float = 10.0
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
     class_weight: float = 0.0  # auxiliary class loss of conditional DCGANs (gan.py); 0 = off
+    # The class loss's weight at step 0 as a multiple of class_weight, falling linearly to 1
+    # (class_weight itself) at step class_boost_steps: the classes first, the variety after.
+    class_boost: float = 1.0
+    class_boost_steps: int = 0  # 0 = no schedule (class_weight throughout)
     diversity_weight: float = 0.0  # mode-seeking term of G's loss (gan.mode_seeking); 0 = off
     diversity_space: str = "pixels"  # where that term measures two images' distance
+    # The mode-seeking term's weight rises linearly from 0 at step 0 to diversity_weight at this
+    # step: the classes form before the variety is asked for. 0 = the full weight from the start.
+    diversity_ramp_steps: int = 0
     # Minibatch standard deviation in D (nets.dcgan.MinibatchStddev): images per group; 0 = off.
     mbstd_group: int = 0
     n_critic: int = 1
@@ -165,9 +172,15 @@ class TrainConfig:
         for name in ("beta1", "beta2", "ema_decay", "label_smoothing"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        weights = ("r1_gamma", "gp_weight", "ema_rampup", "class_weight", "diversity_weight")
+        weights = (
+            "r1_gamma", "gp_weight", "ema_rampup", "class_weight", "class_boost",
+            "diversity_weight",
+        )  # fmt: skip
         if min(getattr(self, name) for name in weights) < 0:
             raise ConfigError(f"{', '.join(weights)} must be 0 or more")
+        for name in ("class_boost_steps", "diversity_ramp_steps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 1 <= self.mask_draws <= 16:
             raise ConfigError(f"mask_draws must be 1 to 16, got {self.mask_draws}")
         if self.mbstd_group < 0 or (self.mbstd_group and self.batch_size % self.mbstd_group):

@@ -63,6 +63,17 @@ def ema_beta(step: tf.Tensor, decay: float, rampup: float) -> tf.Tensor:
     return tf.pow(0.5, 1.0 / halflife_t)
 
 
+def scheduled_scale(step: tf.Tensor, start: float, steps: int) -> tf.Tensor:
+    """A loss weight's multiplier at ``step``: ``start`` at step 0, moving linearly to 1 at
+    ``steps`` and 1 after (1 throughout when ``steps`` is 0): the class loss's boost
+    (``start`` > 1) and the mode-seeking term's ramp (``start`` = 0). A function of the step
+    alone, not of the run's length, so a longer run passes through the same states."""
+    if steps <= 0 or start == 1.0:
+        return tf.constant(1.0)
+    left = tf.maximum(1.0 - tf.cast(step, tf.float32) / float(steps), 0.0)
+    return 1.0 + (start - 1.0) * left
+
+
 class GAN(keras.Model):
     """Generator, discriminator and the EMA generator, trained adversarially."""
 
@@ -183,10 +194,12 @@ class GAN(keras.Model):
         return tf.cast(logits, tf.float32), tf.cast(scores, tf.float32)
 
     def _class_loss(self, scores: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-        """Per-example cross-entropy of the class scores, weighted by ``class_weight``."""
-        return self.config.class_weight * tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=scores
-        )
+        """Per-example cross-entropy of the class scores, weighted by ``class_weight`` (times
+        the boost of :func:`scheduled_scale` early in the run)."""
+        cfg = self.config
+        boost = scheduled_scale(self.step, cfg.class_boost, cfg.class_boost_steps)
+        weight = cfg.class_weight * boost
+        return weight * tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=scores)
 
     def _average(self, per_example: tf.Tensor) -> tf.Tensor:
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.config.batch_size)
@@ -255,7 +268,8 @@ class GAN(keras.Model):
             per_example /= len(views)
             if seeking:
                 seeking_term = self._mode_seeking(z, views[0], labels)
-                per_example += self.config.diversity_weight * seeking_term
+                ramp = scheduled_scale(self.step, 0.0, self.config.diversity_ramp_steps)
+                per_example += self.config.diversity_weight * ramp * seeking_term
             loss = self._average(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables

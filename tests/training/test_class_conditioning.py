@@ -105,6 +105,24 @@ def test_class_weight_needs_a_conditional_dcgan(changes):
         TrainConfig(class_weight=1.0, **changes).validate()
 
 
+def test_the_class_boost_falls_linearly_to_the_class_weight_and_stays_there():
+    import tensorflow as tf
+
+    from training.gan import scheduled_scale
+
+    def at(steps: tuple[int, ...], start: float) -> list[float]:
+        return [float(scheduled_scale(tf.constant(s, tf.int64), start, 1000)) for s in steps]
+
+    # float32 arithmetic on small integers and halves: exact to a few ulps.
+    np.testing.assert_allclose(at((0, 500, 1000, 9000), 3.0), [3.0, 2.0, 1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(at((0, 250, 1000, 9000), 0.0), [0.0, 0.25, 1.0, 1.0], atol=1e-6)
+    assert float(scheduled_scale(tf.constant(0, tf.int64), 3.0, 0)) == 1.0  # no schedule
+    with pytest.raises(ConfigError, match="class_boost_steps"):
+        TrainConfig(class_boost_steps=-1).validate()
+    with pytest.raises(ConfigError, match="diversity_ramp_steps"):
+        TrainConfig(diversity_ramp_steps=-1).validate()
+
+
 @pytest.mark.parametrize("conditioning", ["batchnorm", "batchnorm-z"])
 def test_the_class_loss_teaches_d_the_classes_and_the_run_exports(
     tmp_path: Path, conditioning: str

@@ -85,6 +85,11 @@ FIELD_HELP: dict[str, str] = {
     "class_weight": "weight of an auxiliary class loss (conditional DCGAN): D learns to classify "
     "the real images by the scores of its class projection, G to make images D classifies as "
     "their class (0 = off)",
+    "class_boost": "the class loss's weight at step 0 as a multiple of --class-weight, falling "
+    "linearly to --class-weight at step --class-boost-steps",
+    "class_boost_steps": "steps over which --class-boost falls to 1 (0 = no schedule)",
+    "diversity_ramp_steps": "steps over which the mode-seeking term's weight rises from 0 to "
+    "--diversity-weight, so that the classes form first (0 = the full weight from step 0)",
     "diversity_weight": "weight of a mode-seeking term (MSGAN): G is penalised when two latents "
     "of one class give nearly the same image (0 = off)",
     "diversity_space": "where the mode-seeking term measures how much two images differ: pixels, "

@@ -76,6 +76,7 @@ RECIPE_FIELDS = (
     "class_weight",
     "diversity_weight",
     "diversity_space",
+    "diversity_ramp_steps",
     "augment",
     "batch_size",
     "lr_g",
@@ -85,6 +86,11 @@ RECIPE_FIELDS = (
     "n_critic",
     "ema_decay",
 )
+
+# Steps over which the recipe's mode-seeking term grows to its weight (docs/recipe.md, Reaching
+# the classes sooner): a step count, not a share of the run, so a longer run passes through the
+# same early states and only adds steps at the full weight.
+DIVERSITY_RAMP_STEPS = 3000
 
 # Below this many training images the discriminator overfits without augmentation (DiffAugment
 # reports its gains up to 20% of CIFAR-10, i.e. 10,000 images; ADA's up to about 30,000).
@@ -227,6 +233,15 @@ def auto_choices(
             "(recall 0.48 against 0.15-0.19 on 3,000 colour digits)" if dcgan_measures else
             "pixels: the ResNet's D has no features layer to measure in" if conditioned else
             "pixels (the term is off)",
+        ),
+        Choice(
+            "diversity_ramp_steps", DIVERSITY_RAMP_STEPS if dcgan_measures else 0,
+            f"the mode-seeking term grows from 0 to its weight over the first "
+            f"{DIVERSITY_RAMP_STEPS:,} steps, so that the classes form first (3,000 colour "
+            "digits at 6,000 steps: class accuracy 0.95 against 0.85 with the full term from "
+            "the start)" if dcgan_measures else
+            "0: measured with the DCGAN's class loss only" if conditioned else
+            "0 (the term is off)",
         ),
         Choice("augment", policy, augment_reason),
         Choice("batch_size", batch, batch_reason),

@@ -47,6 +47,8 @@ def test_conditional_data_gets_class_conditioning_a_class_loss_and_mode_seeking(
     assert options["g_conditioning"] == "batchnorm-z"
     assert options["class_weight"] == options["diversity_weight"] == 1.0
     assert options["diversity_space"] == "features"
+    # The term grows over the first 3,000 steps: the classes before the variety.
+    assert options["diversity_ramp_steps"] == 3000
     plain = chosen(TrainConfig(conditional=False, channels=3, recipe="auto"), 3000)
     assert plain["class_weight"] == plain["diversity_weight"] == 0.0
 
@@ -57,6 +59,7 @@ def test_a_given_resnet_gets_no_class_loss_or_feature_distance_it_cannot_have():
     options = chosen(config, 3000)  # and the config validated
     assert options["class_weight"] == 0.0
     assert options["diversity_weight"] == 1.0 and options["diversity_space"] == "pixels"
+    assert options["diversity_ramp_steps"] == 0  # measured with the DCGAN only
 
 
 def test_grey_data_keeps_the_plain_options_measured_on_mnist():
@@ -151,12 +154,12 @@ def test_recipe_classic_on_the_command_line_keeps_the_plain_defaults(
 MEASURED = {
     "architecture": "dcgan", "g_conditioning": "concat", "g_width": 64, "d_width": 64,
     "loss": "nonsaturating", "r1_gamma": 0.0, "class_weight": 0.0, "diversity_weight": 0.0,
-    "diversity_space": "pixels", "augment": "", "batch_size": 64, "lr_g": 2e-4, "lr_d": 2e-4,
-    "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "ema_decay": 0.999,
+    "diversity_space": "pixels", "diversity_ramp_steps": 0, "augment": "", "batch_size": 64,
+    "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "n_critic": 1, "ema_decay": 0.999,
 }  # fmt: skip
 SMALL_COLOUR = {"g_width": 32, "d_width": 32, "augment": "color,translation"}
 CLASSES = {"g_conditioning": "batchnorm-z", "class_weight": 1.0, "diversity_weight": 1.0,
-           "diversity_space": "features"}  # fmt: skip
+           "diversity_space": "features", "diversity_ramp_steps": 3000}  # fmt: skip
 SNGAN = {"architecture": "resnet", "loss": "hinge", "beta1": 0.0, "beta2": 0.9, "n_critic": 2}
 
 

@@ -28,11 +28,14 @@ Measured in one run, on one machine (its CPU printed):
 - the service's resident memory at rest (after warm-up) and its peak while serving batches of
   the largest allowed size (32);
 - rounds of the raw signature at batch 32 and the service at concurrency 32 in turns (the c=32
-  target's ratio), and before each c=1 run of the service a raw batch-1 call (the c=1 target's
-  yardstick): a shared host's speed drifts by tens of percent within minutes.
+  target's ratio), and around each c=1 run of the service (before and after it, taken
+  together) the raw batch-1 call (the c=1 target's yardstick), back to back and at a c=1
+  client's pace (a pause of one encoding and 1 ms between calls, in which TensorFlow's threads
+  and the CPUs rest as they do at c=1): a shared host's speed drifts within minutes.
 
 Targets, each printed with whether it held: c=32 at least 90% of the raw signature's images/s at
-batch 32; c=1 p50 at most the raw batch-1 call plus one image's encoding plus 1 ms; more images/s
+batch 32; c=1 p50 at most the raw batch-1 call (at a c=1 client's pace; back to back beside it)
+plus one image's encoding plus 1 ms; more images/s
 than both peers at every concurrency. Results: a table on stdout and
 ``benchmarks/results/serve_sized.json``. The peers live in ``benchmarks/.peer-venv`` (installed
 on first use by ``serve_throughput.peer_python``); ``--no-peers`` skips them.
@@ -72,6 +75,9 @@ from sized_model import export_resnet
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "serve_sized.json"
+# Raw batch-1 calls of each c=1 yardstick, before the c=1 run and again after it (a few
+# seconds each for a 100 ms call).
+YARDSTICK_CALLS = 25
 TOP = 32  # the largest batch: GAN_MAX_BATCH_SIZE's default, and the peers' max_batch_size
 WRK_TIMEOUT_S = 120.0
 
@@ -146,12 +152,16 @@ class Raw:
 
         return seeds_to_z(range(batch), self.model.z_dim), np.zeros(batch, np.int32)
 
-    def call_seconds(self, batch: int, calls: int) -> list[float]:
-        """The duration of ``calls`` calls at ``batch`` (after one untimed call)."""
+    def call_seconds(self, batch: int, calls: int, pause_s: float = 0.0) -> list[float]:
+        """The duration of ``calls`` calls at ``batch`` (after one untimed call), back to back
+        or with ``pause_s`` seconds between them (the pace of one client who waits for each
+        answer: TensorFlow's threads and the CPUs rest in between, as they do at c=1)."""
         z, labels = self._inputs(batch)
         self.model.generate(z, labels, 1.0)
         times = []
         for _ in range(calls):
+            if pause_s:
+                time.sleep(pause_s)
             start = time.perf_counter()
             self.model.generate(z, labels, 1.0)
             times.append(time.perf_counter() - start)
@@ -292,15 +302,27 @@ def run_one(
     # Twice a request's expected wait at least (a closed loop of c clients waits about c
     # images' time): wrk counts only the requests that finish in its window.
     seconds = max(args.duration, 2 * concurrency / args.expected_rate)
-    yardstick = None
-    if concurrency == 1 and is_service:
-        # The c=1 target's yardstick, measured just before (the host drifts).
+    yardsticks: dict[str, list[float]] = {"raw_batch_1_ms": [], "raw_batch_1_paced_ms": []}
+    c1 = concurrency == 1 and is_service
+    pause = (raw.encode_ms() + 1.0) / 1000 if c1 else 0.0
+
+    def measure_yardsticks() -> None:
+        # The raw call back to back, and at the pace the target allows a c=1 request (a pause
+        # of one encoding and 1 ms between calls, the time the service may spend outside the
+        # call, in which TensorFlow's threads and the CPUs rest as they do at c=1).
+        yardsticks["raw_batch_1_ms"] += raw.call_seconds(1, YARDSTICK_CALLS)
+        yardsticks["raw_batch_1_paced_ms"] += raw.call_seconds(1, YARDSTICK_CALLS, pause)
+
+    if c1:
+        # The c=1 target's yardsticks, measured just before and just after the run and taken
+        # together: the host's speed drifts by several percent within a minute.
         settle(server.base)
-        yardstick = 1000 * statistics.median(raw.call_seconds(1, 5))
+        measure_yardsticks()
     row = load(server, concurrency, seconds, script)
     row["round"] = turn
-    if yardstick is not None:
-        row["raw_batch_1_ms"] = yardstick
+    if c1:
+        measure_yardsticks()
+        row.update({k: 1000 * statistics.median(v) for k, v in yardsticks.items()})
     server.result["runs"].append(row)
     print(
         f"  {server.name:10s} c={concurrency:<4} {row['images_per_s']:7.2f} "
@@ -375,11 +397,14 @@ def report(results: dict[str, Any]) -> list[str]:
             )
     if "service" in by_c and 1 in by_c["service"]:
         for r in by_c["service"][1]:
-            bound = r["raw_batch_1_ms"] + raw["encode_ms"] + 1.0
+            paced = r["raw_batch_1_paced_ms"] + raw["encode_ms"] + 1.0
+            tight = r["raw_batch_1_ms"] + raw["encode_ms"] + 1.0
             lines.append(
                 f"target c=1, round {r['round']}: p50 {r['p50_ms']:.1f} ms <= raw batch-1 call "
-                f"just before ({r['raw_batch_1_ms']:.1f} ms) + one encoding + 1 ms = "
-                f"{bound:.1f} ms: {'holds' if r['p50_ms'] <= bound else 'missed'}"
+                f"around it at a c=1 client's pace ({r['raw_batch_1_paced_ms']:.1f} ms) + one "
+                f"encoding + 1 ms = {paced:.1f} ms: {'holds' if r['p50_ms'] <= paced else 'missed'}"
+                f" (back to back: {r['raw_batch_1_ms']:.1f} ms, bound {tight:.1f} ms: "
+                f"{'holds' if r['p50_ms'] <= tight else 'missed'})"
             )
     for peer in ("ray_serve", "litserve"):
         if peer not in by_c:

@@ -89,12 +89,12 @@ SPLIT_GAIN = 1.15
 # thread (the event loop's) is then of the same order, and timings this short are within the
 # scheduler's noise. A small model (the bundled one's batches take 1-3 ms) keeps its padding.
 MIN_SPLIT_SECONDS = 0.01
-# A model whose one-row call takes at least MIN_SPLIT_SECONDS waits this share of that call
-# (at most GATHER_MAX_S) for the requests of the clients its last batch answered, unless
-# batch_timeout_s asks for longer: their next requests come back a millisecond or two after the
-# answers, and without the wait the first of them would go alone and the rest a whole call
-# later (8 clients of a 128x128 SN-ResNet: a 1-row call of 105 ms, then 7 rows in one of 8).
-# Sequential traffic never waits (the idle rule below), nor does a model whose calls are cheap.
+# A model whose cheapest call (its one-row call) takes at least MIN_SPLIT_SECONDS waits this
+# share of that call (at most GATHER_MAX_S) for the requests of the clients its last batch
+# answered, unless batch_timeout_s asks for longer: their next requests come back a millisecond
+# or two after the answers, and without the wait the first of them would go alone and the rest
+# a whole call later (8 clients of a 128x128 SN-ResNet: a 1-row call of 105 ms, then 7 rows in
+# one of 8). Sequential traffic never waits (the idle rule below), nor does a cheap model.
 GATHER_SHARE = 0.05
 GATHER_MAX_S = 0.01
 ModelFn = Callable[[Arrays, Mapping[str, Any]], Arrays]
@@ -373,11 +373,12 @@ class Batcher:
 
     def _gather_seconds(self) -> float:
         """How long a batch of a costly model waits for returning clients (GATHER_SHARE of its
-        one-row call, at most GATHER_MAX_S; 0 for a cheap model or one not yet measured)."""
-        one_row = self._costs.seconds(self.config.padded_size(1))
-        if one_row is None or one_row < MIN_SPLIT_SECONDS:
+        cheapest call, at most GATHER_MAX_S; 0 for a model whose cheapest call so far took
+        under MIN_SPLIT_SECONDS, or one not yet measured)."""
+        cheapest = self._costs.cheapest()
+        if cheapest is None or cheapest < MIN_SPLIT_SECONDS:
             return 0.0
-        return min(GATHER_SHARE * one_row, GATHER_MAX_S)
+        return min(GATHER_SHARE * cheapest, GATHER_MAX_S)
 
     def _next_batch(self) -> list[_Entry] | None:
         """Wait until a batch should fire and take it (None once the batcher stops)."""

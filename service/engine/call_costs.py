@@ -65,6 +65,12 @@ class CallCosts:
         # never costs less than a part of the cheapest one known.
         return max(estimate, min(t_low, t_high) * min(size / low, 1.0))
 
+    def cheapest(self) -> float | None:
+        """The seconds of the cheapest size called so far (None before any call): one slow call
+        at one size (the first after a pause, a collection) never makes a cheap model look
+        costly, as long as another size was called at its usual speed."""
+        return min(self._seconds.values()) if self._seconds else None
+
     def rate(self, rows: int, padded: int) -> float | None:
         """Rows a second of a batch of ``rows`` real rows padded to ``padded``; None if the cost
         of ``padded`` is unknown."""

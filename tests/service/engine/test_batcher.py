@@ -783,3 +783,43 @@ def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
 
     run(main())
     assert [size for size, _ in model.calls][2:] == [4, 4, 4]
+
+
+class FirstCallSlowModel(FakeModel):
+    """A cheap model whose first call takes 50 ms (a first call after a pause, a collection)."""
+
+    def __call__(self, rows: Mapping[str, np.ndarray], shared: Mapping[str, Any]):
+        if not self.calls:
+            time.sleep(0.05)
+        return super().__call__(rows, shared)
+
+
+def test_one_slow_call_never_makes_a_cheap_model_wait_for_clients():
+    # The first one-row call takes 50 ms and every other call is fast: the batcher judges the
+    # model by its cheapest call, so its batches never sleep on a timer.
+    model = FirstCallSlowModel()
+    timed_waits: list[float] = []
+
+    async def client(b: Batcher, index: int, rounds: int) -> None:
+        for _ in range(rounds):
+            await b.submit(rows(index))
+            await asyncio.sleep(0.0005 * index)
+
+    async def main() -> None:
+        b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
+        untimed_wait = b._changed.wait
+
+        def wait(timeout: float | None = None) -> bool:
+            if timeout is not None:
+                timed_waits.append(timeout)
+            return untimed_wait(timeout)
+
+        b._changed.wait = wait  # type: ignore[method-assign]
+        b.start()
+        for size in (1, 2):
+            await b.submit(rows(*range(size)))
+        await asyncio.gather(*(client(b, i, 3) for i in range(4)))
+        await b.stop()
+
+    run(main())
+    assert timed_waits == []

@@ -40,3 +40,11 @@ def test_unknown_sizes_are_interpolated_and_extrapolated_from_the_nearest_known(
     steep.observe(8, 0.1)
     steep.observe(16, 1.0)
     assert steep.seconds(2) == pytest.approx(0.1 * 2 / 8)
+
+
+def test_the_cheapest_call_is_the_cheapest_size_whatever_one_slow_call_took():
+    costs = CallCosts()
+    assert costs.cheapest() is None
+    costs.observe(1, 0.05)  # one slow call (the first after a pause)
+    costs.observe(8, 0.002)
+    assert costs.cheapest() == 0.002

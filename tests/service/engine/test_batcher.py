@@ -58,6 +58,26 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def record_timed_waits(b: Batcher, timed_waits: list[float]) -> None:
+    """Append to ``timed_waits`` every timeout the batcher's thread sleeps on (a timer)."""
+    untimed_wait = b._changed.wait
+
+    def wait(timeout: float | None = None) -> bool:
+        if timeout is not None:
+            timed_waits.append(timeout)
+        return untimed_wait(timeout)
+
+    b._changed.wait = wait  # type: ignore[method-assign]
+
+
+async def closed_loop_client(b: Batcher, index: int, rounds: int) -> None:
+    """One row at a time, ``rounds`` times; client ``index`` sends its next request
+    ``index`` half-milliseconds after each answer (an HTTP round trip each)."""
+    for _ in range(rounds):
+        await b.submit(rows(index))
+        await asyncio.sleep(0.0005 * index)
+
+
 async def three_behind_a_busy_model(b: Batcher, gate: threading.Event) -> list[dict[str, Any]]:
     """A lone request (it fires at once and holds the model at ``gate``), then three that queue
     while the model is busy; opens the gate and returns the three's outputs."""
@@ -126,14 +146,7 @@ def test_by_default_a_free_model_waits_for_no_companions(monkeypatch: pytest.Mon
 
     async def main():
         b = Batcher(model, config(batch_timeout_s=default))
-        untimed_wait = b._changed.wait
-
-        def wait(timeout: float | None = None) -> bool:
-            if timeout is not None:
-                timed_waits.append(timeout)
-            return untimed_wait(timeout)
-
-        b._changed.wait = wait  # type: ignore[method-assign]
+        record_timed_waits(b, timed_waits)
         b.start()
         await three_behind_a_busy_model(b, gate)
         # After a batch of several rows, requests one at a time (a timeout would hold each).
@@ -768,17 +781,12 @@ def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
     # whole call later (batches of 4, 1, 3, 1, ...).
     model = RowCostModel(per_row_s=0.0, fixed_s=0.2)
 
-    async def client(b: Batcher, index: int, rounds: int) -> None:
-        for _ in range(rounds):
-            await b.submit(rows(index))
-            await asyncio.sleep(0.0005 * index)
-
     async def main() -> None:
         b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
         b.start()
         for size in (1, 2):  # the costs of two sizes: the batcher knows the model is costly
             await b.submit(rows(*range(size)))
-        await asyncio.gather(*(client(b, i, 3) for i in range(4)))
+        await asyncio.gather(*(closed_loop_client(b, i, 3) for i in range(4)))
         await b.stop()
 
     run(main())
@@ -800,25 +808,13 @@ def test_one_slow_call_never_makes_a_cheap_model_wait_for_clients():
     model = FirstCallSlowModel()
     timed_waits: list[float] = []
 
-    async def client(b: Batcher, index: int, rounds: int) -> None:
-        for _ in range(rounds):
-            await b.submit(rows(index))
-            await asyncio.sleep(0.0005 * index)
-
     async def main() -> None:
         b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-        untimed_wait = b._changed.wait
-
-        def wait(timeout: float | None = None) -> bool:
-            if timeout is not None:
-                timed_waits.append(timeout)
-            return untimed_wait(timeout)
-
-        b._changed.wait = wait  # type: ignore[method-assign]
+        record_timed_waits(b, timed_waits)
         b.start()
         for size in (1, 2):
             await b.submit(rows(*range(size)))
-        await asyncio.gather(*(client(b, i, 3) for i in range(4)))
+        await asyncio.gather(*(closed_loop_client(b, i, 3) for i in range(4)))
         await b.stop()
 
     run(main())

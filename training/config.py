@@ -163,7 +163,11 @@ class TrainConfig:
             raise ConfigError(
                 f"steps must be at least 1 (or 0, no step limit, with minutes), got {self.steps}"
             )
-        for name in ("sample_every", "checkpoint_every", "log_every", "eval_every", "holdout"):
+        counts = (
+            "sample_every", "checkpoint_every", "log_every", "eval_every", "holdout",
+            "class_boost_steps", "diversity_ramp_steps",
+        )  # fmt: skip
+        for name in counts:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         for name in ("lr_g", "lr_d"):
@@ -178,9 +182,6 @@ class TrainConfig:
         )  # fmt: skip
         if min(getattr(self, name) for name in weights) < 0:
             raise ConfigError(f"{', '.join(weights)} must be 0 or more")
-        for name in ("class_boost_steps", "diversity_ramp_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not 1 <= self.mask_draws <= 16:
             raise ConfigError(f"mask_draws must be 1 to 16, got {self.mask_draws}")
         if self.mbstd_group < 0 or (self.mbstd_group and self.batch_size % self.mbstd_group):

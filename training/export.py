@@ -58,8 +58,9 @@ class EncoderSize:
     width: int = DEFAULT_WIDTH
     hidden: int = DEFAULT_HIDDEN
 
-    def validate(self) -> None:
-        """Raise :class:`ExportError` unless both are at least 1."""
+    def __post_init__(self) -> None:
+        """Raise :class:`ExportError` unless both are at least 1: a size is checked once, where
+        it is made, before any model or data is loaded."""
         if self.width < 1 or self.hidden < 1:
             raise ExportError(f"an encoder's width and hidden units must be at least 1, not {self}")
 
@@ -430,8 +431,6 @@ def add_encoder(
 
     if steps < 1:
         raise ExportError(f"an encoder needs at least 1 step, not {steps}")
-    if size is not None:
-        size.validate()
     gan, meta = restore_version(version_dir)
     try:
         train_data, holdout = load_data(gan.config)

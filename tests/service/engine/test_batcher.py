@@ -793,6 +793,30 @@ def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
     assert [size for size, _ in model.calls][2:] == [4, 4, 4]
 
 
+def test_a_costly_model_merges_two_cohorts_of_clients_into_full_batches():
+    # Two clients start, six more arrive while the first batch computes: two cohorts. Without
+    # waiting for the clients its last batch answered, the batcher took the six the moment the
+    # two's batch ended and the two (back a millisecond later) went alone a call later, batch
+    # after batch (2, 6, 2, 6, ...: a fixed cost paid twice per eight images). Waiting for the
+    # rows the last batch held to come back merges the cohorts: every batch after the first
+    # holds all eight.
+    model = RowCostModel(per_row_s=0.0, fixed_s=0.2)
+
+    async def main() -> None:
+        b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
+        b.start()
+        for size in (1, 2):  # the costs of two sizes: the batcher knows the model is costly
+            await b.submit(rows(*range(size)))
+        early = [asyncio.ensure_future(closed_loop_client(b, i, 4)) for i in range(2)]
+        await asyncio.sleep(0.05)  # the two's batch is computing
+        late = [closed_loop_client(b, i, 3) for i in range(2, 8)]
+        await asyncio.gather(*early, *late)
+        await b.stop()
+
+    run(main())
+    assert [size for size, _ in model.calls][2:] == [2, 8, 8, 8]
+
+
 class FirstCallSlowModel(FakeModel):
     """A cheap model whose first call takes 50 ms (a first call after a pause, a collection)."""
 

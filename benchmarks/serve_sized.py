@@ -54,7 +54,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +69,7 @@ from serve_throughput import (
     run_wrk,
     serve,
     session_processes,
+    settle,
     stop,
 )
 from sized_model import export_resnet
@@ -103,20 +103,6 @@ class MemoryWatch:
     def _poll(self) -> None:
         while not self._done.wait(0.2):
             self.peak = max(self.peak, resident_mib(self.sid))
-
-
-def settle(base: str) -> None:
-    """Wait until ``base`` has worked off the requests a finished wrk run left queued (its
-    clients are gone, their requests are still computed): one more request, queued behind
-    them, returns when they are done. Each run and round then starts from an idle server."""
-    request = urllib.request.Request(
-        f"{base}/generate",
-        data=b'{"seeds": [1]}',
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=600) as answer:
-        answer.read()
 
 
 def resident_mib(sid: int) -> float:

@@ -199,9 +199,7 @@ def run_wrk(
     match = re.search(r"RESULT" + r" (\d+)" * 8, out)
     if match is None:
         raise SystemExit(f"could not parse wrk output:\n{out}")
-    requests, micros, p50, p95, p99, socket_errors, status_errors, span = map(
-        int, match.groups()
-    )
+    requests, micros, p50, p95, p99, socket_errors, status_errors, span = map(int, match.groups())
     # Answers over the time they took (wrk_lua: the window's end, in which the answers being
     # computed are lost, left out); the window's figure beside it.
     return {
@@ -214,6 +212,20 @@ def run_wrk(
         "errors": socket_errors + status_errors,
         "requests": requests,
     }
+
+
+def settle(base: str) -> None:
+    """Wait until ``base`` has worked off the requests a finished wrk run left queued (its
+    clients are gone, their requests are still computed): one more request, queued behind
+    them, returns when they are done. Each run and round then starts from an idle server."""
+    request = urllib.request.Request(
+        f"{base}/generate",
+        data=b'{"seeds": [1]}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=600) as answer:
+        answer.read()
 
 
 def serve(

@@ -49,17 +49,11 @@ from keras import layers
 
 from training.data import ImageData
 from training.nets.dcgan import LABEL_EMBED_DIM
-from training.nets.layouts import base_size, num_upsamplings
+from training.nets.layouts import ENCODER_HIDDEN, ENCODER_WIDTH, base_size, num_upsamplings
 
 # The weight of the prior term on real images: (mean(z'^2) - 1)^2, zero for a typical N(0, I)
 # draw. Without it the image loss alone may push z' where G was never trained.
 REAL_PRIOR_WEIGHT = 0.1
-
-
-# The encoder's default size: the first convolution's channels (doubling per level, at most
-# 256) and the dense layer's units in each branch.
-DEFAULT_WIDTH = 16
-DEFAULT_HIDDEN = 256
 
 
 def _features(h: Any, resolution: int, width: int, name: str) -> Any:
@@ -79,8 +73,8 @@ def build_encoder(
     channels: int,
     z_dim: int,
     num_classes: int = 0,
-    width: int = DEFAULT_WIDTH,
-    hidden: int = DEFAULT_HIDDEN,
+    width: int = ENCODER_WIDTH,
+    hidden: int = ENCODER_HIDDEN,
 ) -> keras.Model:
     """E([x, mask, labels]) -> {"z": float32 [B, z_dim], "class_logits": float32 [B, K]}.
 
@@ -303,8 +297,8 @@ def fit_encoder(
     batch_size: int = 64,
     verbose: bool = False,
     real: ImageData | None = None,
-    width: int = DEFAULT_WIDTH,
-    hidden: int = DEFAULT_HIDDEN,
+    width: int = ENCODER_WIDTH,
+    hidden: int = ENCODER_HIDDEN,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Build and train an encoder for ``generator`` (on ``real`` training images too, when
     given); returns it and what model.json records about it (method, size, steps, final losses,

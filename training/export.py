@@ -39,9 +39,10 @@ from gan_contract.model_card import ModelCardError, validate_model_card
 from gan_contract.seeds import SEED_CONVENTION, seeds_to_z
 from training.config import TrainConfig
 from training.data import DatasetError, ImageData
-from training.encoder import DEFAULT_HIDDEN, DEFAULT_WIDTH, fit_encoder
+from training.encoder import fit_encoder
 from training.gan import GAN
 from training.nets.architectures import build_networks
+from training.nets.layouts import ENCODER_HIDDEN, ENCODER_WIDTH
 from training.rundir import run_commands
 from training.sampling import to_uint8
 
@@ -55,8 +56,8 @@ class EncoderSize:
     units (a smaller one for a model whose files must stay small; ``gan-export
     --encoder-width/--encoder-hidden``)."""
 
-    width: int = DEFAULT_WIDTH
-    hidden: int = DEFAULT_HIDDEN
+    width: int = ENCODER_WIDTH
+    hidden: int = ENCODER_HIDDEN
 
     def __post_init__(self) -> None:
         """Raise :class:`ExportError` unless both are at least 1: a size is checked once, where

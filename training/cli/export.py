@@ -15,6 +15,7 @@ from pathlib import Path
 
 from training.cli.startup import fail, load_tensorflow, one_line_errors, require_packages
 from training.config import ConfigError
+from training.nets.layouts import ENCODER_HIDDEN, ENCODER_WIDTH
 
 EXAMPLES = """examples:
   gan-export runs/00000-digits --name digits          # -> models/digits/<next version>/
@@ -67,12 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         "complete signatures too [0 = none]",
     )  # fmt: skip
     parser.add_argument(
-        "--encoder-width", type=int, default=16, metavar="N",
-        help="channels of the encoder's first convolution, doubling per level up to 256 [16]",
+        "--encoder-width", type=int, default=ENCODER_WIDTH, metavar="N",
+        help="channels of the encoder's first convolution, doubling per level up to 256 "
+        "[%(default)s]",
     )  # fmt: skip
     parser.add_argument(
-        "--encoder-hidden", type=int, default=256, metavar="N",
-        help="units of the dense layer in each of the encoder's branches [256]",
+        "--encoder-hidden", type=int, default=ENCODER_HIDDEN, metavar="N",
+        help="units of the dense layer in each of the encoder's branches [%(default)s]",
     )  # fmt: skip
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved options and exit"

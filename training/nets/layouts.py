@@ -24,6 +24,11 @@ import math
 from dataclasses import dataclass
 
 RESNET_RESOLUTIONS = (32, 64, 128)
+# The encoder's default size (:mod:`training.encoder`, ``gan-export --encoder-width/--encoder-
+# hidden``): the first convolution's channels (doubling per level, at most 256) and the dense
+# layer's units in each branch.
+ENCODER_WIDTH = 16
+ENCODER_HIDDEN = 256
 
 
 def base_size(resolution: int) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -166,6 +167,24 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def hold_requests(pid: int, load: MixedLoad, attempts: int = 20) -> tuple[int, float]:
+    """Stop worker ``pid`` (SIGSTOP) at a moment it holds requests: the number held and the
+    seconds after the stop when they were seen. The workers share one listening socket, so a
+    stopped worker accepts no new connection: only the requests it had accepted wait on it.
+    Stopped with none, it is let go (SIGCONT) and stopped again a moment later."""
+    for _ in range(attempts):
+        os.kill(pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        while time.monotonic() < stopped_at + 1.5:
+            held = load.waiting_longer_than(0.5)  # the others take under 0.2 s
+            if held:
+                return held, time.monotonic() - stopped_at
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.1 * random.random())
+    raise AssertionError(f"worker {pid} held no request when stopped, {attempts} times")
+
+
 def publish(models: Path, name: str) -> int:
     """Copy the highest version of ``name`` to the next number, renamed into place at once
     (as the README's Operations section says to publish a copied model); the new number."""
@@ -233,7 +252,7 @@ def test_a_rolling_restart_under_mixed_load_fails_no_request(cluster: Cluster) -
 def test_a_killed_worker_stops_its_replica_and_nginx_retries_its_requests(
     cluster: Cluster,
 ) -> None:
-    """The worker is stopped (SIGSTOP) until requests wait on it, then killed, so that the kill
+    """The worker is stopped (SIGSTOP) while requests wait on it, then killed, so that the kill
     certainly finds requests in flight on it: nginx must retry them on the other replica."""
     cluster.heal()
     two = cluster.replicas[1]
@@ -242,13 +261,7 @@ def test_a_killed_worker_stops_its_replica_and_nginx_retries_its_requests(
     nginx_lines = len(cluster.nginx_log())
     with MixedLoad(cluster.nginx.url, cluster.model()) as load:
         cluster.wait_for_traffic()
-        os.kill(victim, signal.SIGSTOP)
-        stopped_at = time.monotonic()
-        deadline = stopped_at + 10
-        while load.waiting_longer_than(0.5) == 0:  # the others take under 0.2 s
-            assert time.monotonic() < deadline, "no request reached the stopped worker"
-            time.sleep(0.05)
-        held, held_after = load.waiting_longer_than(0.5), time.monotonic() - stopped_at
+        held, held_after = hold_requests(victim, load)
         os.kill(victim, signal.SIGKILL)
         assert two.process.wait(timeout=30) == 128 + signal.SIGKILL
         assert not alive(other)

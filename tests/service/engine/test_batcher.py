@@ -774,6 +774,19 @@ def test_a_cheap_model_keeps_its_padding_whatever_its_rows_cost():
     assert [size for size, _ in model.calls] == [1, 2, 4, 8, 8]
 
 
+async def batcher_that_knows(model: FakeModel, timed_waits: list[float] | None = None) -> Batcher:
+    """A started batcher of ``model`` (allowed sizes 1, 2, 4, 8; no batch timeout) that has
+    called it at two sizes, so that it knows what the model's calls cost; the timeouts its
+    thread sleeps on are appended to ``timed_waits`` if given."""
+    b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
+    if timed_waits is not None:
+        record_timed_waits(b, timed_waits)
+    b.start()
+    for size in (1, 2):
+        await b.submit(rows(*range(size)))
+    return b
+
+
 def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
     # Four clients in a closed loop whose next requests come back 0 to 1.5 ms apart (an HTTP
     # round trip each). A 200 ms call waits GATHER_SHARE of it (10 ms) for them: every batch
@@ -782,10 +795,7 @@ def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
     model = RowCostModel(per_row_s=0.0, fixed_s=0.2)
 
     async def main() -> None:
-        b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-        b.start()
-        for size in (1, 2):  # the costs of two sizes: the batcher knows the model is costly
-            await b.submit(rows(*range(size)))
+        b = await batcher_that_knows(model)
         await asyncio.gather(*(closed_loop_client(b, i, 3) for i in range(4)))
         await b.stop()
 
@@ -803,10 +813,7 @@ def test_a_costly_model_merges_two_cohorts_of_clients_into_full_batches():
     model = RowCostModel(per_row_s=0.0, fixed_s=0.2)
 
     async def main() -> None:
-        b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-        b.start()
-        for size in (1, 2):  # the costs of two sizes: the batcher knows the model is costly
-            await b.submit(rows(*range(size)))
+        b = await batcher_that_knows(model)
         early = [asyncio.ensure_future(closed_loop_client(b, i, 4)) for i in range(2)]
         await asyncio.sleep(0.05)  # the two's batch is computing
         late = [closed_loop_client(b, i, 3) for i in range(2, 8)]
@@ -833,11 +840,7 @@ def test_one_slow_call_never_makes_a_cheap_model_wait_for_clients():
     timed_waits: list[float] = []
 
     async def main() -> None:
-        b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-        record_timed_waits(b, timed_waits)
-        b.start()
-        for size in (1, 2):
-            await b.submit(rows(*range(size)))
+        b = await batcher_that_knows(model, timed_waits)
         await asyncio.gather(*(closed_loop_client(b, i, 3) for i in range(4)))
         await b.stop()
 

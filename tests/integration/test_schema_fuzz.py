@@ -59,6 +59,12 @@ def _run_schemathesis(service: ServiceProcess, *selection: str) -> None:
         "--seed",
         str(SEED),
         "--generation-deterministic",
+        # A path parameter such as /v1/models/{name}/metadata's must be text a URL can hold:
+        # the generator throws away the strings that are not, and the share it threw away for
+        # that operation has varied between runs with the same seed, once above the health
+        # check's limit. The check judges the generator's efficiency, not the API.
+        "--suppress-health-check",
+        "filter_too_much",
         "--workers",
         "1",
         "--request-timeout",

@@ -706,13 +706,25 @@ class RowCostModel(FakeModel):
         return super().__call__(rows, shared)
 
 
+async def batcher_that_knows(
+    model: FakeModel, sizes: tuple[int, ...] = (1, 2), timed_waits: list[float] | None = None
+) -> Batcher:
+    """A started batcher of ``model`` (allowed sizes 1, 2, 4, 8; no batch timeout) that has
+    called it at each of ``sizes`` one after another, so that it knows what those calls cost;
+    the timeouts its thread sleeps on are appended to ``timed_waits`` if given."""
+    b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
+    if timed_waits is not None:
+        record_timed_waits(b, timed_waits)
+    b.start()
+    for size in sizes:
+        await b.submit(rows(*range(size)))
+    return b
+
+
 async def _five_after_learning(model: FakeModel) -> list[dict[str, Any]]:
     """Calls at every allowed size (1, 2, 4, 8) one after another, so that the batcher knows
     their costs, then five one-row requests at once; returns the five's outputs."""
-    b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-    b.start()
-    for size in (1, 2, 4, 8):
-        await b.submit(rows(*range(size)))
+    b = await batcher_that_knows(model, sizes=(1, 2, 4, 8))
     outs = await asyncio.gather(*(b.submit(rows(i)) for i in range(5)))
     await b.stop()
     return outs
@@ -774,24 +786,12 @@ def test_a_cheap_model_keeps_its_padding_whatever_its_rows_cost():
     assert [size for size, _ in model.calls] == [1, 2, 4, 8, 8]
 
 
-async def batcher_that_knows(model: FakeModel, timed_waits: list[float] | None = None) -> Batcher:
-    """A started batcher of ``model`` (allowed sizes 1, 2, 4, 8; no batch timeout) that has
-    called it at two sizes, so that it knows what the model's calls cost; the timeouts its
-    thread sleeps on are appended to ``timed_waits`` if given."""
-    b = Batcher(model, config(allowed_batch_sizes=(1, 2, 4, 8), batch_timeout_s=0.0))
-    if timed_waits is not None:
-        record_timed_waits(b, timed_waits)
-    b.start()
-    for size in (1, 2):
-        await b.submit(rows(*range(size)))
-    return b
-
-
 def test_a_costly_model_waits_for_the_clients_its_last_batch_answered():
     # Four clients in a closed loop whose next requests come back 0 to 1.5 ms apart (an HTTP
-    # round trip each). A 200 ms call waits GATHER_SHARE of it (10 ms) for them: every batch
-    # holds the four. Without the wait the first to return went alone and the other three a
-    # whole call later (batches of 4, 1, 3, 1, ...).
+    # round trip each). After a 200 ms call the batcher waits for them, until the rows of its
+    # last batch are back (GATHER_SHARE of the call at most, 10 ms): every batch holds the
+    # four. Without the wait the first to return went alone and the other three a whole call
+    # later (batches of 4, 1, 3, 1, ...).
     model = RowCostModel(per_row_s=0.0, fixed_s=0.2)
 
     async def main() -> None:
@@ -840,7 +840,7 @@ def test_one_slow_call_never_makes_a_cheap_model_wait_for_clients():
     timed_waits: list[float] = []
 
     async def main() -> None:
-        b = await batcher_that_knows(model, timed_waits)
+        b = await batcher_that_knows(model, timed_waits=timed_waits)
         await asyncio.gather(*(closed_loop_client(b, i, 3) for i in range(4)))
         await b.stop()
 

@@ -85,9 +85,10 @@ RESULTS = ROOT / "benchmarks" / "results" / "serve_sized.json"
 # The c=1 run of the service is cut into slices, with the raw batch-1 call measured before the
 # first slice, between slices and after the last (these many calls each time, back to back and
 # again paced): a shared host's speed moves by several percent within a minute, and the target's
-# margin is 2%, so the yardstick is taken over the same minute as the run, in step with it.
-C1_SLICES = 4
-YARDSTICK_CALLS = 10
+# margin is 2%, so the yardstick is taken over the same minute as the run, in step with it, in
+# slices of a few seconds (a drift lasting one slice moves one of eight medians, not the result).
+C1_SLICES = 8
+YARDSTICK_CALLS = 8
 TOP = 32  # the largest batch: GAN_MAX_BATCH_SIZE's default, and the peers' max_batch_size
 WRK_TIMEOUT_S = 120.0
 

@@ -28,10 +28,10 @@ Measured in one run, on one machine (its CPU printed):
 - the service's resident memory at rest (after warm-up) and its peak while serving batches of
   the largest allowed size (32);
 - rounds of the raw signature at batch 32 and the service at concurrency 32 in turns (the c=32
-  target's ratio), and, with the service's c=1 run cut into four slices, before, between and
-  after them the raw batch-1 call (the c=1 target's yardstick), back to back and at a c=1
-  client's pace (a pause of one encoding and 1 ms between calls, in which TensorFlow's threads
-  and the CPUs rest as they do at c=1): a shared host's speed drifts within minutes.
+  target's ratio), and, with the service's c=1 run cut into ``C1_SLICES`` slices, before,
+  between and after them the raw batch-1 call (the c=1 target's yardstick), back to back and at
+  a c=1 client's pace (a pause of one encoding and 1 ms between calls, in which TensorFlow's
+  threads and the CPUs rest as they do at c=1): a shared host's speed drifts within minutes.
 
 Images/s are answers over the time from ``wrk``'s start to the last answer
 (``benchmarks/wrk_lua.py``), as the raw signature's are calls over the time to the last call's

@@ -30,7 +30,7 @@ run: $(VENV)/.serve  ## serve the bundled default model on http://$(HOST):$(PORT
 train-setup: $(VENV)/.train  ## install the training tools (gan-train, gan-sample, ...) into .venv
 	@echo "training tools installed: $(VENV)/bin/gan-train --help"
 
-test: $(VENV)/.dev  ## the test suite, on the CPU (about ten minutes on 2 cores)
+test: $(VENV)/.dev  ## the test suite, on the CPU (about eight minutes on 2 cores)
 	$(PY) -m pytest
 
 test-extended: $(VENV)/.dev  ## the long integration runs left out of make test (CI runs both)

@@ -20,7 +20,8 @@ from service.settings import Settings
 from training.cli.train import main as train_main
 
 
-@pytest.mark.slow
+# About 25 s (tracing the ResNet's train step): `make test-extended`, which CI runs too.
+@pytest.mark.extended
 def test_a_resnet_diffaugment_export_is_served(tmp_path: Path) -> None:
     models = tmp_path / "models"
     argv = ["--dataset", "digits", "--conditional", "--resolution", "32", "--z-dim", "16"]

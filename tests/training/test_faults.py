@@ -63,6 +63,8 @@ def checkpoint_steps(run_dir: Path) -> list[int]:
     return steps
 
 
+# About 11 s (a training process killed and resumed): `make test-extended`, which CI runs too.
+@pytest.mark.extended
 def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     log = tmp_path / "train.log"

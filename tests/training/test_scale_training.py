@@ -39,7 +39,8 @@ SCALE = TrainConfig(
 )
 
 
-@pytest.mark.slow
+# About 20 s (tracing the ResNet's loss-scaled step): `make test-extended`, which CI runs too.
+@pytest.mark.extended
 def test_resnet_mixed_precision_augment_trains_and_exports(
     tmp_path: Path, restore_policy: None
 ) -> None:

@@ -11,6 +11,8 @@ import shutil
 import weakref
 from pathlib import Path
 
+import pytest
+
 from service.engine.heap import settle
 from tests.service.engine import test_reload
 from tests.service.engine.test_reload import (
@@ -70,6 +72,8 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+# About 11 s (many reloads to see the heap level off): `make test-extended`, which CI runs too.
+@pytest.mark.extended
 def test_reloads_do_not_keep_replaced_versions_in_memory(tmp_path: Path) -> None:
     # Wide layers: the weights (about 42 MB) stand out from the rest of a load.
     source = export_model(tmp_path / "big" / "1", name="big", version=1, width=1536, seed=3)

@@ -5,12 +5,14 @@ error."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from service.engine import warmup
 from service.engine.warmup import WarmUpError, warm_up, warm_up_optional
 from service.metrics import Metrics
 
@@ -70,6 +72,28 @@ def test_a_batch_size_whose_model_call_raises_is_dropped_with_a_warning_and_its_
     # A size that gives no image counts as the largest deviation a pixel can have.
     assert deviation(metrics, 8) == 255 and deviation(metrics, 16) == 255
     assert deviation(metrics, 12) == 0
+
+
+def test_a_long_warm_up_logs_its_progress_and_a_short_one_only_its_end(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with caplog.at_level(logging.INFO, logger="service.engine.warmup"):
+        warm_up(FailingModel(), SIZES, Metrics())  # type: ignore[arg-type]
+    # The fake model's sizes take microseconds: far below the threshold.
+    assert [r.getMessage().split(" in ")[0] for r in caplog.records] == [
+        "fake/1 warmed up at batch sizes [1, 2, 4, 8, 12, 16]"
+    ]
+    caplog.clear()
+    monkeypatch.setattr(warmup, "PROGRESS_AFTER_S", 0.0)  # as if every size took long
+    with caplog.at_level(logging.INFO, logger="service.engine.warmup"):
+        warm_up(FailingModel(fail_at={8}), SIZES, Metrics())  # type: ignore[arg-type]
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    progress = [re.sub(r"in [0-9.]+ s", "in T s", message) for message in infos[:-1]]
+    assert progress == [
+        f"fake/1 warming up: {done} of 6 batch sizes done in T s; next {following}"
+        for done, following in enumerate(SIZES[1:], 1)
+    ]  # a dropped size (8) counts as done: the progress is the warm-up's, not the kept sizes'
+    assert infos[-1].startswith("fake/1 warmed up at batch sizes [1, 2, 4, 12, 16] in ")
 
 
 def test_the_smallest_size_failing_leaves_the_next_as_the_reference() -> None:
